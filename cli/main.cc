@@ -1,0 +1,42 @@
+#include <google/protobuf/stubs/logging.h>
+
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "infermark/version.h"
+
+int main(int argc, char** argv) {
+  // Protobuf logs parse failures on its own; we report them once, in our own words.
+  google::protobuf::SetLogHandler(nullptr);
+
+  CLI::App app{"infermark: measure, compare and choose computer-vision inference frameworks",
+               "infermark"};
+  app.set_version_flag("--version", std::string("infermark ") + infermark::kVersion + " (" +
+                                        infermark::kGitRevision + ")");
+  app.require_subcommand(1);
+  infermark::cli::add_env_command(app);
+  infermark::cli::add_zoo_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "infermark: error: " << e.what() << " (see --help)\n";
+    return 2;
+  } catch (const infermark::Error& e) {
+    std::cerr << "infermark: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "infermark: internal error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

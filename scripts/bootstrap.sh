@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# One step that installs everything the project needs: Debian packages (pinned) and the
+# frameworks' shipped SDKs from PyPI wheels into a project-local virtual environment.
+# Idempotent: a second run checks and returns in a few seconds.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/deps/apt.sh"
+if [ -x "$here/deps/frameworks.sh" ]; then
+  "$here/deps/frameworks.sh"
+fi
