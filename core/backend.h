@@ -1,0 +1,69 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace infermark {
+
+// One setting a backend understands, as `infermark backends` lists it and `--set
+// BACKEND.KEY=VALUE` sets it. Keys are snake_case.
+struct SettingSpec {
+  enum class Type { kBool, kInt, kEnum, kPath };
+  std::string key;
+  Type type = Type::kEnum;
+  std::string default_value;          // as text; "" means the framework's own default
+  std::vector<std::string> allowed;   // kEnum: the valid values
+  int64_t min = 0, max = 0;           // kInt: inclusive range
+  std::string help;                   // one line: what it does and why the default
+};
+
+// Values by key, validated against the specs (validate_settings fills in defaults).
+using Settings = std::map<std::string, std::string>;
+
+// What a backend can tell about itself without loading a model.
+struct BackendInfo {
+  std::string name;
+  bool available = false;
+  std::string reason;                 // why not available
+  std::string version;
+  std::vector<std::string> devices;
+  std::vector<SettingSpec> settings;
+};
+
+// What to load and how. Threads and batch are the harness's, applied to every framework
+// the same way; settings are the framework's own.
+struct LoadRequest {
+  std::filesystem::path model;        // an ONNX file
+  Settings settings;                  // validated, defaults filled in
+  int threads = 0;                    // 0: every core this process may use
+  int64_t batch = 0;                  // batch the engine will run; 0: any (dynamic)
+};
+
+// A model loaded and compiled by one framework, ready to run batches.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Runs one batch. input: [N, C, H, W] float32; output: resized by the engine to its
+  // result ([N, classes]). Must not allocate per call once output has its size.
+  virtual void run(const Tensor& input, Tensor& output) = 0;
+  // What the framework really uses (threads, precision, optimization level, streams...),
+  // read back from the framework where it allows, not just echoed from the request.
+  virtual nlohmann::json settings_in_effect() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual BackendInfo info() const = 0;
+  // Throws Error (framework's message with our context) or Unsupported (operator or model
+  // the framework cannot compile).
+  virtual std::unique_ptr<Engine> load(const LoadRequest& request) = 0;
+};
+
+}  // namespace infermark
