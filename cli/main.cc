@@ -21,6 +21,17 @@ int main(int argc, char** argv) {
   infermark::cli::add_zoo_command(app);
 
   try {
+    if (argc > 1 && argv[1][0] != '-') {
+      std::string commands;
+      bool known = false;
+      for (const CLI::App* sub : app.get_subcommands({})) {
+        known = known || sub->get_name() == argv[1];
+        commands += (commands.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known)
+        throw infermark::Error(std::string("unknown command '") + argv[1] + "' (commands: " +
+                               commands + ")");
+    }
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

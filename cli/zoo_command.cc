@@ -15,7 +15,8 @@ namespace {
 struct ZooArgs {
   std::vector<std::string> models;
   std::string out;
-  int64_t input_size = 0;  // 0: not given
+  int64_t input_size = 224;
+  CLI::Option* input_size_option = nullptr;  // given on the command line?
   double width = 1.0;
   uint64_t seed = 1;
   bool json = false;
@@ -23,7 +24,7 @@ struct ZooArgs {
 
 zoo::Options options_of(const ZooArgs& a) {
   zoo::Options o;
-  if (a.input_size != 0) o.input_size = a.input_size;
+  o.input_size = a.input_size;
   o.width = a.width;
   o.seed = a.seed;
   o.validate();
@@ -61,7 +62,7 @@ void build(const ZooArgs& a) {
 
 void append_stats(const std::string& what, const ZooArgs& a, std::vector<ModelStats>& rows) {
   std::optional<int64_t> size;
-  if (a.input_size != 0) size = a.input_size;
+  if (a.input_size_option->count() > 0) size = a.input_size;
   const bool is_zoo = std::any_of(zoo::entries().begin(), zoo::entries().end(),
                                   [&](const zoo::Entry& e) { return e.name == what; });
   if (!is_zoo) {
@@ -133,8 +134,8 @@ void add_zoo_command(CLI::App& app) {
   auto* stats_cmd =
       zoo_cmd->add_subcommand("stats", "Table 1 statistics of zoo models or ONNX files");
   stats_cmd->add_option("models", args->models, "Zoo names or .onnx files")->required();
-  stats_cmd->add_option("--input-size", args->input_size,
-                        "Image side in pixels (default: the model's own, else 224)");
+  args->input_size_option = stats_cmd->add_option(
+      "--input-size", args->input_size, "Image side in pixels (default: the model's own, else 224)");
   stats_cmd->add_option("--width", args->width, "Channel width multiplier of zoo models");
   stats_cmd->add_flag("--json", args->json, "Print JSON");
   stats_cmd->callback([args] { stats(*args); });

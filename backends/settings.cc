@@ -1,0 +1,88 @@
+#include "backends/settings.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/error.h"
+
+namespace infermark {
+namespace {
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs) out += (out.empty() ? "" : ", ") + x;
+  return out;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+}  // namespace
+
+SettingAssignment parse_assignment(const std::string& text) {
+  const auto eq = text.find('=');
+  const auto dot = text.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 ||
+      dot + 1 == eq)
+    throw Error("--set '" + text + "' is malformed: expected BACKEND.KEY=VALUE (e.g. " +
+                "openvino.hint=latency)");
+  return {text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1)};
+}
+
+Settings validate_settings(const BackendInfo& backend, const Settings& given) {
+  std::vector<std::string> keys;
+  for (const auto& s : backend.settings) keys.push_back(s.key);
+  for (const auto& [key, value] : given)
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      throw Error("unknown setting '" + backend.name + "." + key + "' (valid: " + join(keys) +
+                  ")");
+
+  Settings out;
+  for (const auto& spec : backend.settings) {
+    auto it = given.find(spec.key);
+    std::string value = it == given.end() ? spec.default_value : it->second;
+    const std::string name = backend.name + "." + spec.key;
+    switch (spec.type) {
+      case SettingSpec::Type::kBool: {
+        const std::string v = lower(value);
+        if (v == "true" || v == "1" || v == "on" || v == "yes") {
+          value = "true";
+        } else if (v == "false" || v == "0" || v == "off" || v == "no") {
+          value = "false";
+        } else {
+          throw Error("setting " + name + "='" + value + "' is not a boolean (true or false)");
+        }
+        break;
+      }
+      case SettingSpec::Type::kInt: {
+        size_t used = 0;
+        long long v = 0;
+        try {
+          v = std::stoll(value, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || used != value.size())
+          throw Error("setting " + name + "='" + value + "' is not an integer");
+        if (v < spec.min || v > spec.max)
+          throw Error("setting " + name + "=" + value + " is out of range (" +
+                      std::to_string(spec.min) + " to " + std::to_string(spec.max) + ")");
+        value = std::to_string(v);
+        break;
+      }
+      case SettingSpec::Type::kEnum:
+        if (std::find(spec.allowed.begin(), spec.allowed.end(), value) == spec.allowed.end())
+          throw Error("setting " + name + "='" + value + "' is not allowed (valid: " +
+                      join(spec.allowed) + ")");
+        break;
+      case SettingSpec::Type::kPath:
+        break;
+    }
+    out[spec.key] = value;
+  }
+  return out;
+}
+
+}  // namespace infermark
