@@ -5,6 +5,4 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/deps/apt.sh"
-if [ -x "$here/deps/frameworks.sh" ]; then
-  "$here/deps/frameworks.sh"
-fi
+"$here/deps/frameworks.sh"

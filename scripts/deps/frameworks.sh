@@ -70,7 +70,8 @@ want=()
 [[ "$FORCE" == 1 || "$(dist_version openvino)" != "$OPENVINO_VERSION" ]] && want+=("openvino==$OPENVINO_VERSION")
 if ((${#want[@]})); then
   log "pip install ${want[*]}"
-  "$PY" -m pip install --disable-pip-version-check --only-binary=:all: "${want[@]}"
+  "$PY" -m pip install --disable-pip-version-check --only-binary=:all: \
+    -c "$ROOT/scripts/deps/python-constraints.txt" "${want[@]}"
 else
   log "wheels present: onnxruntime==$ORT_VERSION openvino==$OPENVINO_VERSION"
 fi
