@@ -2,11 +2,19 @@
 
 #include <CLI/CLI.hpp>
 
+#include "core/error.h"
+
 namespace infermark::cli {
 
 // Each subcommand registers itself on the application; its callback does the work and
 // throws infermark::Error for anything the user must fix.
 void add_env_command(CLI::App& app);
 void add_zoo_command(CLI::App& app);
+void add_backends_command(CLI::App& app);
+void add_infer_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+
+// A command that ran and printed its verdict, which is negative: exit 1, nothing more to say.
+class CheckFailed : public std::exception {};
 
 }  // namespace infermark::cli

@@ -19,6 +19,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   infermark::cli::add_env_command(app);
   infermark::cli::add_zoo_command(app);
+  infermark::cli::add_backends_command(app);
+  infermark::cli::add_infer_command(app);
+  infermark::cli::add_check_command(app);
 
   try {
     if (argc > 1 && argv[1][0] != '-') {
@@ -42,6 +45,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "infermark: error: " << e.what() << " (see --help)\n";
     return 2;
+  } catch (const infermark::cli::CheckFailed&) {
+    return 1;
   } catch (const infermark::Error& e) {
     std::cerr << "infermark: error: " << e.what() << "\n";
     return 1;

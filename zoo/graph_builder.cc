@@ -276,13 +276,9 @@ std::string GraphBuilder::max_pool(const std::string& x, int64_t kernel, int64_t
                                    int64_t pad) {
   Value out = value(x);
   out.size = (out.size + 2 * pad - kernel) / stride + 1;
-  // The maximum of neighbouring values: its mean rises by about one standard deviation
-  // and its spread narrows (the Gaussian order statistics of a small window).
-  for (size_t i = 0; i < out.mean.size(); ++i) {
-    const double sd = std::sqrt(out.var[i]);
-    out.mean[i] += sd;
-    out.var[i] *= 0.5;
-  }
+  // The maximum of correlated neighbours: its mean rises by about half a standard
+  // deviation; its spread is kept (an upper bound, as for the average pool).
+  for (size_t i = 0; i < out.mean.size(); ++i) out.mean[i] += 0.5 * std::sqrt(out.var[i]);
   const std::string y = fresh("MaxPool");
   auto* n = node("MaxPool", {x}, y);
   set_ints(n, "kernel_shape", {kernel, kernel});
@@ -295,8 +291,8 @@ std::string GraphBuilder::max_pool(const std::string& x, int64_t kernel, int64_t
 std::string GraphBuilder::avg_pool(const std::string& x, int64_t kernel, int64_t stride) {
   Value out = value(x);
   out.size = (out.size - kernel) / stride + 1;
-  // Neighbouring activations are correlated; assume half the variance survives averaging.
-  for (auto& v : out.var) v *= 0.5;
+  // Neighbouring activations are strongly correlated: assume the variance survives
+  // averaging (an upper bound, so that later layers never grow from an underestimate).
   const std::string y = fresh("AveragePool");
   auto* n = node("AveragePool", {x}, y);
   set_ints(n, "kernel_shape", {kernel, kernel});
@@ -371,7 +367,9 @@ std::string GraphBuilder::add(const std::string& a, const std::string& b) {
   Value out = va;
   for (size_t i = 0; i < out.mean.size(); ++i) {
     out.mean[i] += vb.mean[i];
-    out.var[i] += vb.var[i];
+    // Branches of a residual block see the same input and are positively correlated:
+    // assume fully so (sd adds), which bounds the variance from above.
+    out.var[i] = std::pow(std::sqrt(out.var[i]) + std::sqrt(vb.var[i]), 2);
   }
   const std::string y = fresh("Add");
   node("Add", {a, b}, y);

@@ -1,9 +1,12 @@
 #include "zoo/zoo.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/onnx_io.h"
+#include "infermark/version.h"
 
 namespace infermark::zoo {
 
@@ -70,6 +73,38 @@ onnx::ModelProto build(const std::string& name, const Options& options) {
   meta("infermark.zoo.seed", std::to_string(options.seed));
   m.set_doc_string(e.description);
   return m;
+}
+
+}  // namespace infermark::zoo
+
+namespace infermark::zoo {
+namespace fs = std::filesystem;
+
+fs::path default_model_cache() {
+  if (const char* d = std::getenv("INFERMARK_CACHE_DIR")) return fs::path(d) / "models";
+  if (const char* d = std::getenv("XDG_CACHE_HOME")) return fs::path(d) / "infermark" / "models";
+  if (const char* d = std::getenv("HOME")) return fs::path(d) / ".cache" / "infermark" / "models";
+  return fs::temp_directory_path() / "infermark" / "models";
+}
+
+fs::path model_file(const std::string& name_or_path, const Options& options,
+                    const fs::path& cache_dir) {
+  const bool is_zoo = std::any_of(entries().begin(), entries().end(),
+                                  [&](const Entry& e) { return e.name == name_or_path; });
+  if (!is_zoo) {
+    if (fs::exists(name_or_path)) return name_or_path;
+    if (name_or_path.find('/') == std::string::npos &&
+        name_or_path.find(".onnx") == std::string::npos)
+      find(name_or_path);  // throws: unknown model, with the known names
+    throw Error("model file '" + name_or_path + "' does not exist");
+  }
+  options.validate();
+  std::ostringstream key;
+  key << name_or_path << "-s" << options.input_size << "-w" << options.width << "-seed"
+      << options.seed << "-" << kGitRevision << ".onnx";
+  const fs::path file = cache_dir / key.str();
+  if (!fs::exists(file)) save_onnx(build(name_or_path, options), file);
+  return file;
 }
 
 }  // namespace infermark::zoo

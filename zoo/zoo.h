@@ -3,6 +3,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -43,5 +44,18 @@ onnx::ModelProto build_vgg19(const Options& o);
 onnx::ModelProto build_resnet50(const Options& o);
 onnx::ModelProto build_densenet201(const Options& o);
 onnx::ModelProto build_efficientnet_b0(const Options& o);
+
+}  // namespace infermark::zoo
+
+namespace infermark::zoo {
+
+// Where zoo models are written for frameworks to load: $INFERMARK_CACHE_DIR/models, else
+// $XDG_CACHE_HOME/infermark/models, else ~/.cache/infermark/models.
+std::filesystem::path default_model_cache();
+
+// The ONNX file of a model given as a zoo name (written once into cache_dir, keyed by the
+// name and options, and reused) or as a path to an existing file. Throws Error naming it.
+std::filesystem::path model_file(const std::string& name_or_path, const Options& options,
+                                 const std::filesystem::path& cache_dir = default_model_cache());
 
 }  // namespace infermark::zoo

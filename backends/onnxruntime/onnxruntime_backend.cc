@@ -1,0 +1,622 @@
+// ONNX Runtime (CPU execution provider) as an infermark backend plugin.
+//
+// One Ort::Env per backend object, one Ort::Session per engine. run() binds the caller's
+// input and output buffers as Ort::Value views (no copies) and, once the output has its
+// size, allocates nothing of ours per call. An optional on-disk cache keeps the optimized
+// graph ORT writes at the first load, so later loads skip graph optimization.
+
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <onnxruntime_cxx_api.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "backends/plugin.h"
+
+namespace infermark {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kName = "onnxruntime";
+constexpr const char* kCacheOff = "off";
+
+// ---------------------------------------------------------------- small helpers
+
+std::string ort_version() { return OrtGetApiBase()->GetVersionString(); }
+
+// Null when the loaded library does not serve the API version of our headers.
+const OrtApi* ort_api() {
+  static const OrtApi* api = OrtGetApiBase()->GetApi(ORT_API_VERSION);
+  return api;
+}
+
+void init_api_or_throw() {
+  const OrtApi* api = ort_api();
+  if (!api) {
+    throw Error(std::string("onnxruntime: library ") + ort_version() +
+                " does not serve C API version " + std::to_string(ORT_API_VERSION) +
+                " (the plugin's headers)");
+  }
+  Ort::InitApi(api);
+}
+
+int cores_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+std::string default_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
+  const char* home = std::getenv("HOME");
+  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
+  return kCacheOff;  // nowhere sensible to write
+}
+
+fs::path expand_user(const std::string& p) {
+  if (p == "~" || p.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return fs::path(p);
+}
+
+// FNV-1a, 64 bit: file names for cache keys (not security relevant).
+std::string hash_hex(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// The CPU's identity: ORT's "all" level writes layout-specific (NCHWc, block size per ISA)
+// nodes, so an optimized graph is only valid on the same kind of CPU.
+std::string cpu_identity() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, flags;
+  while (std::getline(in, line) && (model.empty() || flags.empty())) {
+    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
+  }
+  return model + "|" + hash_hex(flags);
+}
+
+struct Level {
+  const char* name;
+  GraphOptimizationLevel value;
+};
+constexpr Level kLevels[] = {{"disabled", ORT_DISABLE_ALL},
+                             {"basic", ORT_ENABLE_BASIC},
+                             {"extended", ORT_ENABLE_EXTENDED},
+                             {"all", ORT_ENABLE_ALL}};
+
+GraphOptimizationLevel level_of(const std::string& name) {
+  for (const auto& l : kLevels)
+    if (name == l.name) return l.value;
+  throw Error("onnxruntime: unknown graph_optimization_level '" + name + "'");
+}
+
+// "[batch, 3, 224, 224]": the model's dims with symbolic names where they are free.
+std::string model_shape_string(const std::vector<int64_t>& dims,
+                               const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    if (dims[i] >= 0) {
+      s += std::to_string(dims[i]);
+    } else {
+      s += (i < names.size() && !names[i].empty()) ? names[i] : "?";
+    }
+  }
+  return s + "]";
+}
+
+// ORT's message without the source location and function signature that ORT_THROW and
+// ORT_ENFORCE put in front ("/src/x.h:46 void f(int, ...) message"), on one line.
+std::string ort_message(const char* what) {
+  std::string m = what ? what : "";
+  static constexpr const char* kExts[] = {".h:", ".cc:", ".cpp:"};
+  size_t loc = std::string::npos;
+  for (const char* ext : kExts) loc = std::min(loc, m.find(ext));
+  if (loc != std::string::npos) {
+    const size_t open = m.find('(', loc);
+    if (open != std::string::npos) {
+      int depth = 0;
+      size_t i = open;
+      for (; i < m.size(); ++i) {
+        if (m[i] == '(') ++depth;
+        if (m[i] == ')' && --depth == 0) break;
+      }
+      if (i < m.size()) {
+        size_t rest = i + 1;
+        if (m.compare(rest, 6, " const") == 0) rest += 6;
+        size_t start = m.find_last_of(" :", loc);  // "...failed:/src/x.h:46 ..."
+        start = (start == std::string::npos) ? 0 : start + 1;
+        if (rest < m.size() && m[rest] == ' ' && start > 0 && m[start - 1] == ':') ++rest;
+        m = m.substr(0, start) + m.substr(rest);
+      }
+    }
+  }
+  std::string one;
+  for (char c : m) {
+    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (space) {
+      if (!one.empty() && one.back() != ' ') one += ' ';
+    } else {
+      one += c;
+    }
+  }
+  while (!one.empty() && one.back() == ' ') one.pop_back();
+  return one;
+}
+
+// Valid models that use what this ORT build cannot run: operators it has no kernel or
+// schema for, opsets newer than it supports.
+bool is_unsupported(const Ort::Exception& e) {
+  if (e.GetOrtErrorCode() == ORT_NOT_IMPLEMENTED) return true;
+  const std::string m = e.what();
+  for (const char* pattern : {"NOT_IMPLEMENTED", "not supported", "Not supported",
+                              "Could not find an implementation", "is not a registered function/op",
+                              "No Op registered for", "only *guarantees* support"}) {
+    if (m.find(pattern) != std::string::npos) return true;
+  }
+  return false;
+}
+
+[[noreturn]] void rethrow_load_error(const fs::path& model, const Ort::Exception& e) {
+  const std::string msg = "onnxruntime: cannot load '" + model.string() + "': " + ort_message(e.what());
+  if (is_unsupported(e)) throw Unsupported(msg);
+  throw Error(msg);
+}
+
+// ORT's log lines go to stderr with our prefix (never stdout, which may carry JSON).
+void ORT_API_CALL log_to_stderr(void* /*param*/, OrtLoggingLevel severity,
+                                const char* /*category*/, const char* /*logid*/,
+                                const char* /*code_location*/, const char* message) {
+  // Saving an "all"-level graph warns that it is hardware specific; the cache key includes
+  // the CPU, so that is expected here.
+  if (std::string_view(message).find("Serializing optimized model with Graph Optimization "
+                                     "level greater than") != std::string_view::npos) {
+    return;
+  }
+  static constexpr const char* kSev[] = {"verbose", "info", "warning", "error", "fatal"};
+  const int s = static_cast<int>(severity);
+  std::fprintf(stderr, "onnxruntime %s: %s\n", (s >= 0 && s <= 4) ? kSev[s] : "log", message);
+}
+
+struct TensorMeta {
+  std::string name;
+  ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
+  std::vector<int64_t> dims;          // -1 where free
+  std::vector<std::string> symbols;   // dim_param names ("" where none)
+};
+
+TensorMeta read_meta(const Ort::TypeInfo& info, std::string name) {
+  TensorMeta m;
+  m.name = std::move(name);
+  if (info.GetONNXType() != ONNX_TYPE_TENSOR) return m;
+  auto t = info.GetTensorTypeAndShapeInfo();
+  m.type = t.GetElementType();
+  m.dims = t.GetShape();
+  for (const char* s : t.GetSymbolicDimensions()) m.symbols.emplace_back(s ? s : "");
+  return m;
+}
+
+// ---------------------------------------------------------------- engine
+
+class OnnxRuntimeEngine : public Engine {
+ public:
+  OnnxRuntimeEngine(std::shared_ptr<Ort::Env> env, Ort::Session session, TensorMeta in,
+                    TensorMeta out, nlohmann::json effect)
+      : env_(std::move(env)),
+        session_(std::move(session)),
+        in_(std::move(in)),
+        out_(std::move(out)),
+        effect_(std::move(effect)),
+        memory_(Ort::MemoryInfo::CreateCpu(OrtDeviceAllocator, OrtMemTypeDefault)) {
+    in_name_ = in_.name.c_str();
+    out_name_ = out_.name.c_str();
+  }
+
+  void run(const Tensor& input, Tensor& output) override {
+    try {
+      if (input.data.data() != bound_in_data_ || input.data.size() != bound_in_size_ ||
+          input.shape != bound_in_shape_) {
+        bind_input(input);
+      }
+      if (!out_known_) {
+        run_learning_output_shape(output);
+        return;
+      }
+      if (output.shape != out_shape_ || output.data.size() != out_numel_) output.resize(out_shape_);
+      if (output.data.data() != bound_out_data_) {
+        out_value_ = Ort::Value::CreateTensor<float>(memory_, output.data.data(), output.data.size(),
+                                                     out_shape_.data(), out_shape_.size());
+        bound_out_data_ = output.data.data();
+      }
+      session_.Run(run_options_, &in_name_, &in_value_, 1, &out_name_, &out_value_, 1);
+    } catch (const Error&) {
+      throw;
+    } catch (const Ort::Exception& e) {
+      throw Error("onnxruntime: run failed: " + ort_message(e.what()));
+    } catch (const std::exception& e) {
+      throw Error(std::string("onnxruntime: run failed: ") + e.what());
+    }
+  }
+
+  nlohmann::json settings_in_effect() const override { return effect_; }
+
+ private:
+  void bind_input(const Tensor& input) {
+    const bool rank_ok = input.shape.size() == in_.dims.size();
+    bool match = rank_ok;
+    for (size_t i = 0; match && i < in_.dims.size(); ++i)
+      match = input.shape[i] > 0 && (in_.dims[i] < 0 || in_.dims[i] == input.shape[i]);
+    if (!match) {
+      throw Error("onnxruntime: input shape " + shape_string(input.shape) +
+                  " does not match the model's input '" + in_.name + "' " +
+                  model_shape_string(in_.dims, in_.symbols));
+    }
+    if (static_cast<int64_t>(input.data.size()) != input.numel()) {
+      throw Error("onnxruntime: input tensor " + shape_string(input.shape) + " holds " +
+                  std::to_string(input.data.size()) + " values, expected " +
+                  std::to_string(input.numel()));
+    }
+    in_value_ = Ort::Value::CreateTensor<float>(
+        memory_, const_cast<float*>(input.data.data()), input.data.size(), input.shape.data(),
+        input.shape.size());
+    bound_in_shape_ = input.shape;
+    bound_in_data_ = input.data.data();
+    bound_in_size_ = input.data.size();
+
+    // The output shape: the model's, with a free batch dim taken from the input.
+    out_shape_ = out_.dims;
+    out_known_ = true;
+    for (size_t i = 0; i < out_shape_.size(); ++i) {
+      if (out_shape_[i] >= 0) continue;
+      if (i == 0) {
+        out_shape_[i] = input.shape[0];
+      } else {
+        out_known_ = false;  // learnt from a first run
+      }
+    }
+    out_numel_ = out_known_ ? static_cast<size_t>(Tensor{out_shape_, {}}.numel()) : 0;
+    bound_out_data_ = nullptr;
+  }
+
+  // A free non-batch output dim: let ORT allocate once, then keep the learnt shape.
+  void run_learning_output_shape(Tensor& output) {
+    auto values = session_.Run(run_options_, &in_name_, &in_value_, 1, &out_name_, 1);
+    auto info = values.at(0).GetTensorTypeAndShapeInfo();
+    out_shape_ = info.GetShape();
+    out_known_ = true;
+    out_numel_ = info.GetElementCount();
+    output.resize(out_shape_);
+    const float* src = values[0].GetTensorData<float>();
+    std::copy(src, src + output.data.size(), output.data.begin());
+    bound_out_data_ = nullptr;
+  }
+
+  std::shared_ptr<Ort::Env> env_;  // outlives the session
+  Ort::Session session_;
+  TensorMeta in_, out_;
+  nlohmann::json effect_;
+  Ort::MemoryInfo memory_;
+  Ort::RunOptions run_options_;
+  const char* in_name_ = nullptr;
+  const char* out_name_ = nullptr;
+
+  Ort::Value in_value_{nullptr};
+  Ort::Value out_value_{nullptr};
+  std::vector<int64_t> bound_in_shape_;
+  const float* bound_in_data_ = nullptr;
+  size_t bound_in_size_ = 0;
+  const float* bound_out_data_ = nullptr;
+  std::vector<int64_t> out_shape_;
+  size_t out_numel_ = 0;
+  bool out_known_ = false;
+};
+
+// ---------------------------------------------------------------- backend
+
+class OnnxRuntimeBackend : public Backend {
+ public:
+  BackendInfo info() const override {
+    BackendInfo b;
+    b.name = kName;
+    b.version = ort_version();
+    b.devices = {"cpu"};
+    if (!ort_api()) {
+      b.available = false;
+      b.reason = "library " + b.version + " does not serve C API version " +
+                 std::to_string(ORT_API_VERSION) + " that the plugin was built for";
+    } else {
+      b.available = true;
+    }
+    using T = SettingSpec::Type;
+    b.settings = {
+        {"graph_optimization_level", T::kEnum, "all", {"disabled", "basic", "extended", "all"},
+         0, 0,
+         "graph rewrites before running (constant folding, fusions, NCHWc layout); default all: "
+         "the highest level, as in production use"},
+        {"cache_dir", T::kPath, default_cache_dir(), {}, 0, 0,
+         "where the optimized graph of each model is kept so later loads skip optimization; "
+         "\"off\" (or \"\") disables; default under $XDG_CACHE_HOME or ~/.cache"},
+        {"intra_op_threads", T::kInt, "0", {}, 0, 1024,
+         "threads inside one operator; default 0: the harness's thread count (all usable cores "
+         "when that is 0), the same for every framework"},
+        {"inter_op_threads", T::kInt, "1", {}, 0, 1024,
+         "threads running independent operators (parallel execution mode only); default 1: "
+         "CNNs are chains; 0: all usable cores"},
+        {"execution_mode", T::kEnum, "sequential", {"sequential", "parallel"}, 0, 0,
+         "run operators one after another or independent ones concurrently; default sequential: "
+         "ORT's default, best for chain-shaped CNNs"},
+        {"memory_arena", T::kBool, "true", {}, 0, 0,
+         "reuse CPU memory through ORT's arena allocator; default true: ORT's default, avoids "
+         "malloc per run"},
+        {"memory_pattern", T::kBool, "true", {}, 0, 0,
+         "plan intermediate buffers from the first run's shapes; default true: ORT's default, "
+         "fewer allocations when shapes stay the same"},
+    };
+    return b;
+  }
+
+  std::unique_ptr<Engine> load(const LoadRequest& request) override {
+    try {
+      return load_impl(request);
+    } catch (const Error&) {
+      throw;
+    } catch (const Ort::Exception& e) {
+      rethrow_load_error(request.model, e);
+    } catch (const std::bad_alloc&) {
+      throw Error("onnxruntime: cannot load '" + request.model.string() + "': out of memory");
+    } catch (const std::exception& e) {
+      throw Error("onnxruntime: cannot load '" + request.model.string() + "': " + e.what());
+    }
+  }
+
+ private:
+  std::shared_ptr<Ort::Env> env() {
+    std::lock_guard<std::mutex> lock(env_mutex_);
+    if (!env_) {
+      init_api_or_throw();
+      env_ = std::make_shared<Ort::Env>(ORT_LOGGING_LEVEL_WARNING, "infermark", log_to_stderr,
+                                        nullptr);
+    }
+    return env_;
+  }
+
+  std::unique_ptr<Engine> load_impl(const LoadRequest& request) {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const fs::path& model = request.model;
+    const Settings& s = request.settings;
+
+    std::error_code ec;
+    if (!fs::is_regular_file(model, ec)) {
+      throw Error("onnxruntime: cannot load '" + model.string() + "': no such file");
+    }
+    auto env_ptr = env();
+
+    // ---- options
+    const std::string level_name = setting(s, "graph_optimization_level");
+    const GraphOptimizationLevel level = level_of(level_name);
+    const int cores = cores_available();
+    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
+    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
+    if (inter == 0) inter = cores;
+    const bool parallel = setting(s, "execution_mode") == "parallel";
+    const bool arena = setting_bool(s, "memory_arena");
+    const bool pattern = setting_bool(s, "memory_pattern");
+
+    auto make_options = [&](GraphOptimizationLevel lvl) {
+      Ort::SessionOptions o;
+      o.SetGraphOptimizationLevel(lvl);
+      o.SetIntraOpNumThreads(intra);
+      o.SetInterOpNumThreads(inter);
+      o.SetExecutionMode(parallel ? ORT_PARALLEL : ORT_SEQUENTIAL);
+      if (arena) o.EnableCpuMemArena(); else o.DisableCpuMemArena();
+      if (pattern) o.EnableMemPattern(); else o.DisableMemPattern();
+      o.SetLogId("infermark");
+      return o;
+    };
+
+    // ---- cache
+    std::string cache_state = kCacheOff, cache_note;
+    fs::path cache_file;
+    std::string cache_prefix;
+    const std::string cache_setting = setting(s, "cache_dir");
+    if (cache_setting.empty() || cache_setting == kCacheOff) {
+      cache_note = "disabled by cache_dir";
+    } else if (level == ORT_DISABLE_ALL) {
+      cache_note = "nothing to cache at graph_optimization_level=disabled";
+    } else {
+      const fs::path dir = expand_user(cache_setting);
+      const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
+      struct stat st {};
+      if (::stat(abs_model.c_str(), &st) != 0) {
+        throw Error("onnxruntime: cannot load '" + model.string() + "': cannot stat file");
+      }
+      const std::string key =
+          abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
+          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "\n" +
+          level_name + "\n" + ort_version() + "\n" + cpu_identity();
+      // <stem>-<model path and level>-<whole key>.onnx: a model rewritten in place finds and
+      // replaces its own older entries, so the cache keeps one file per (model, level).
+      cache_prefix = abs_model.stem().string() + "-" +
+                     hash_hex(abs_model.string() + "\n" + level_name).substr(0, 8) + "-";
+      cache_file = dir / (cache_prefix + hash_hex(key) + ".onnx");
+      fs::create_directories(dir, ec);
+      if (ec) {
+        cache_state = "error";
+        cache_note = "cannot create " + dir.string() + ": " + ec.message();
+        cache_file.clear();
+      } else {
+        cache_state = fs::is_regular_file(cache_file, ec) ? "hit" : "miss";
+      }
+    }
+
+    std::optional<Ort::Session> session;
+    std::string level_at_load = level_name;
+    if (cache_state == "hit") {
+      // Every rewrite of the requested level is already in the file: do not run them again.
+      try {
+        session.emplace(*env_ptr, cache_file.c_str(), make_options(ORT_DISABLE_ALL));
+        level_at_load = "disabled";
+      } catch (const Ort::Exception& e) {
+        fs::remove(cache_file, ec);
+        cache_state = "miss";
+        cache_note = "cached file was unusable, rebuilt: " + ort_message(e.what());
+      }
+    }
+    if (cache_state == "miss") {
+      // Written under a temporary name and renamed, so that a crash or a concurrent load
+      // never leaves a half-written file under the final name.
+      const fs::path tmp = cache_file.string() + ".tmp." + std::to_string(::getpid());
+      try {
+        auto o = make_options(level);
+        o.SetOptimizedModelFilePath(tmp.c_str());
+        session.emplace(*env_ptr, model.c_str(), o);
+        fs::rename(tmp, cache_file, ec);
+        if (ec) {
+          cache_state = "error";
+          cache_note = "cannot write " + cache_file.string() + ": " + ec.message();
+        } else {
+          remove_stale(cache_file, cache_prefix);
+        }
+      } catch (const Ort::Exception& e) {
+        // Maybe only saving failed (e.g. a graph over protobuf's 2 GB): load without it; if
+        // the model itself is the problem, the plain load below reports that.
+        cache_state = "error";
+        cache_note = "cannot save the optimized graph: " + ort_message(e.what());
+      }
+      fs::remove(tmp, ec);
+    }
+    if (!session) session.emplace(*env_ptr, model.c_str(), make_options(level));
+    if (cache_state == "error") {
+      std::fprintf(stderr, "onnxruntime: cache not used: %s\n", cache_note.c_str());
+    }
+
+    // ---- the model's interface (a model we cannot run leaves no file in the cache)
+    try {
+      check_interface(*session, request);
+    } catch (...) {
+      if (cache_state == "miss") fs::remove(cache_file, ec);
+      throw;
+    }
+    Ort::AllocatorWithDefaultOptions alloc;
+    TensorMeta in = read_meta(session->GetInputTypeInfo(0),
+                              session->GetInputNameAllocated(0, alloc).get());
+    TensorMeta out = read_meta(session->GetOutputTypeInfo(0),
+                               session->GetOutputNameAllocated(0, alloc).get());
+
+    const double load_ms =
+        std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+
+    // ORT has no getters for these session options; every value below was set explicitly
+    // (no 0 = "ORT decides"), so they are what the session runs with.
+    nlohmann::json effect = {
+        {"version", ort_version()},
+        {"api_version", ORT_API_VERSION},
+        {"providers", {"CPUExecutionProvider"}},
+        {"providers_available", Ort::GetAvailableProviders()},
+        {"graph_optimization_level", level_name},
+        {"graph_optimization_level_at_load", level_at_load},
+        {"intra_op_threads", intra},
+        {"inter_op_threads", inter},
+        {"inter_op_threads_used", parallel},
+        {"execution_mode", parallel ? "parallel" : "sequential"},
+        {"memory_arena", arena},
+        {"memory_pattern", pattern},
+        {"intra_op_allow_spinning", true},  // ORT's default, left alone
+        {"cache", cache_state},
+        {"cache_file", cache_file.string()},
+        {"load_ms", load_ms},
+        {"input", {{"name", in.name}, {"shape", model_shape_string(in.dims, in.symbols)}}},
+        {"output", {{"name", out.name}, {"shape", model_shape_string(out.dims, out.symbols)}}},
+    };
+    if (!cache_note.empty()) effect["cache_note"] = cache_note;
+
+    return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr), std::move(*session),
+                                               std::move(in), std::move(out), std::move(effect));
+  }
+
+  // Older entries of the same model and level (the model file has changed since).
+  static void remove_stale(const fs::path& keep, const std::string& prefix) {
+    std::error_code ec;
+    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const fs::path& p = it->path();
+      const std::string name = p.filename().string();
+      if (p != keep && name.rfind(prefix, 0) == 0 && p.extension() == ".onnx" &&
+          name.size() == prefix.size() + 16 + 5) {
+        std::error_code ignored;
+        fs::remove(p, ignored);
+      }
+    }
+  }
+
+  static void check_interface(const Ort::Session& session, const LoadRequest& request) {
+    const fs::path& model = request.model;
+    Ort::AllocatorWithDefaultOptions alloc;
+    const size_t n_in = session.GetInputCount(), n_out = session.GetOutputCount();
+    if (n_in != 1 || n_out != 1) {
+      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': expected one input "
+                        "and one output, the model has " + std::to_string(n_in) + " and " +
+                        std::to_string(n_out));
+    }
+    TensorMeta in = read_meta(session.GetInputTypeInfo(0),
+                              session.GetInputNameAllocated(0, alloc).get());
+    TensorMeta out = read_meta(session.GetOutputTypeInfo(0),
+                               session.GetOutputNameAllocated(0, alloc).get());
+    if (in.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || in.dims.size() != 4) {
+      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': input '" + in.name +
+                        "' must be a float32 tensor of rank 4 (NCHW), it is " +
+                        (in.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "float32 " : "non-float32 ") +
+                        model_shape_string(in.dims, in.symbols));
+    }
+    if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
+      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': output '" +
+                        out.name + "' must be a float32 tensor");
+    }
+    if (request.batch > 0 && in.dims[0] > 0 && in.dims[0] != request.batch) {
+      throw Error("onnxruntime: cannot load '" + model.string() + "': batch " +
+                  std::to_string(request.batch) + " requested, the model's input is fixed to " +
+                  model_shape_string(in.dims, in.symbols));
+    }
+  }
+
+  std::mutex env_mutex_;
+  std::shared_ptr<Ort::Env> env_;  // one per backend object, shared with its engines
+};
+
+}  // namespace
+}  // namespace infermark
+
+INFERMARK_BACKEND_PLUGIN(infermark::OnnxRuntimeBackend)

@@ -1,0 +1,74 @@
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "backends/registry.h"
+#include "cli/commands.h"
+
+namespace infermark::cli {
+namespace {
+
+const char* type_name(SettingSpec::Type t) {
+  switch (t) {
+    case SettingSpec::Type::kBool: return "bool";
+    case SettingSpec::Type::kInt: return "int";
+    case SettingSpec::Type::kEnum: return "enum";
+    case SettingSpec::Type::kPath: return "path";
+  }
+  return "?";
+}
+
+nlohmann::json to_json(const BackendInfo& b) {
+  nlohmann::json settings = nlohmann::json::array();
+  for (const auto& s : b.settings) {
+    nlohmann::json j = {{"key", s.key}, {"type", type_name(s.type)},
+                        {"default", s.default_value}, {"help", s.help}};
+    if (s.type == SettingSpec::Type::kEnum) j["allowed"] = s.allowed;
+    if (s.type == SettingSpec::Type::kInt) j["range"] = {s.min, s.max};
+    settings.push_back(j);
+  }
+  nlohmann::json j = {{"name", b.name}, {"available", b.available}, {"version", b.version},
+                      {"devices", b.devices}, {"settings", settings}};
+  if (!b.available) j["reason"] = b.reason;
+  return j;
+}
+
+}  // namespace
+
+void add_backends_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("backends", "Frameworks of this build: availability, versions, settings");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "Print JSON");
+  cmd->callback([json] {
+    BackendRegistry registry;
+    const auto list = registry.list();
+    if (*json) {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& b : list) out.push_back(to_json(b));
+      std::cout << out.dump(2) << "\n";
+      return;
+    }
+    for (const auto& b : list) {
+      if (!b.available) {
+        std::cout << b.name << "  not available: " << b.reason << "\n\n";
+        continue;
+      }
+      std::cout << b.name << " " << b.version << "  devices:";
+      for (const auto& d : b.devices) std::cout << " " << d;
+      std::cout << "\n";
+      for (const auto& s : b.settings) {
+        std::string values;
+        if (s.type == SettingSpec::Type::kEnum)
+          for (const auto& v : s.allowed) values += (values.empty() ? "" : "|") + v;
+        else if (s.type == SettingSpec::Type::kInt)
+          values = std::to_string(s.min) + ".." + std::to_string(s.max);
+        else
+          values = type_name(s.type);
+        std::cout << "  " << b.name << "." << s.key << " = " << s.default_value << "  [" << values
+                  << "]  " << s.help << "\n";
+      }
+      std::cout << "\n";
+    }
+  });
+}
+
+}  // namespace infermark::cli

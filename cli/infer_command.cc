@@ -1,0 +1,76 @@
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_options.h"
+#include "cli/run_model.h"
+#include "core/error.h"
+#include "core/npy.h"
+
+namespace infermark::cli {
+namespace {
+
+struct InferArgs {
+  ModelArgs model;
+  std::string backend;
+  std::string input, output;
+  int64_t batch = 1;
+  CLI::Option* batch_option = nullptr;
+  int threads = 0;
+};
+
+// The input tensor: the .npy given (checked against the model) or seeded N(0, 1) values.
+Tensor make_input(const InferArgs& a, const std::filesystem::path& file) {
+  if (a.batch < 1) throw Error("--batch " + std::to_string(a.batch) + " is invalid: must be >= 1");
+  if (a.input.empty()) {
+    std::vector<int64_t> shape = {a.batch};
+    for (int64_t d : image_shape(file)) shape.push_back(d);
+    return random_input(shape, a.model.zoo.seed);
+  }
+  Tensor t = load_npy(a.input);
+  std::vector<int64_t> want = {t.shape.empty() ? 0 : t.shape[0]};
+  for (int64_t d : image_shape(file)) want.push_back(d);
+  if (t.shape != want)
+    throw Error("input '" + a.input + "' has shape " + shape_string(t.shape) + "; model '" +
+                a.model.model + "' expects [N, " + std::to_string(want[1]) + ", " +
+                std::to_string(want[2]) + ", " + std::to_string(want[3]) + "]");
+  if (a.batch_option->count() > 0 && a.batch != t.shape[0])
+    throw Error("--batch " + std::to_string(a.batch) + " disagrees with input '" + a.input +
+                "' (batch " + std::to_string(t.shape[0]) + ")");
+  return t;
+}
+
+void infer(const InferArgs& a) {
+  BackendRegistry registry;
+  Backend& backend = registry.get(a.backend);
+  const Settings settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
+  const std::filesystem::path file = a.model.file();
+  const Tensor input = make_input(a, file);
+  const RunResult r = run_once(backend, {file, settings, a.threads, input.shape[0]}, input);
+  if (!a.output.empty()) save_npy(r.output, a.output);
+
+  std::printf("model %s on %s, batch %lld: output %s\n", a.model.model.c_str(), a.backend.c_str(),
+              static_cast<long long>(input.shape[0]), shape_string(r.output.shape).c_str());
+  std::printf("top-5 classes of image 0:");
+  for (int64_t c : top_k(r.output, 0, 5))
+    std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
+  std::printf("\nload %.1f ms, first inference %.2f ms, second inference %.2f ms\n", r.load_ms,
+              r.first_run_ms, r.second_run_ms);
+  if (!a.output.empty()) std::printf("wrote %s\n", a.output.c_str());
+}
+
+}  // namespace
+
+void add_infer_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("infer", "Run one batch through one framework and write the outputs");
+  auto args = std::make_shared<InferArgs>();
+  args->model.add_to(*cmd);
+  cmd->add_option("--backend", args->backend, "Framework (see infermark backends)")->required();
+  cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
+  cmd->add_option("--output", args->output, "Write the outputs to this .npy");
+  args->batch_option = cmd->add_option("--batch", args->batch, "Batch size (default 1)");
+  cmd->add_option("--threads", args->threads, "Threads (default 0: every core this process may use)");
+  cmd->callback([args] { infer(*args); });
+}
+
+}  // namespace infermark::cli

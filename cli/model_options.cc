@@ -1,0 +1,56 @@
+#include "cli/model_options.h"
+
+#include <algorithm>
+
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/onnx_io.h"
+
+namespace infermark::cli {
+
+void ModelArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--model", model, "Zoo model name or ONNX file")->required();
+  cmd.add_option("--input-size", zoo.input_size, "Image side of a zoo model (default 224)");
+  cmd.add_option("--width", zoo.width, "Channel width multiplier of a zoo model (default 1.0)");
+  cmd.add_option("--seed", zoo.seed, "Seed of a zoo model's weights and of the input (default 1)");
+  cmd.add_option("--set", sets, "Framework setting BACKEND.KEY=VALUE (repeatable)");
+}
+
+std::filesystem::path ModelArgs::file() const { return zoo::model_file(model, zoo); }
+
+std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file) {
+  const onnx::ModelProto m = load_onnx(onnx_file);
+  std::vector<std::string> initializers;
+  for (const auto& t : m.graph().initializer()) initializers.push_back(t.name());
+  for (const auto& in : m.graph().input()) {
+    if (std::find(initializers.begin(), initializers.end(), in.name()) != initializers.end())
+      continue;
+    const auto& dims = in.type().tensor_type().shape().dim();
+    if (dims.size() != 4) break;
+    std::vector<int64_t> chw;
+    for (int i = 1; i < 4; ++i) {
+      if (!dims[i].has_dim_value())
+        throw Error("model '" + onnx_file.string() + "' input '" + in.name() +
+                    "' has a symbolic image dimension; give an input file (--input)");
+      chw.push_back(dims[i].dim_value());
+    }
+    return chw;
+  }
+  throw Error("model '" + onnx_file.string() + "' has no image-like input (a rank-4 tensor, NCHW)");
+}
+
+Settings settings_for(BackendRegistry& registry, const std::string& backend,
+                      const std::vector<std::string>& sets,
+                      const std::vector<std::string>& backends) {
+  Settings given;
+  for (const auto& text : sets) {
+    const SettingAssignment a = parse_assignment(text);
+    if (std::find(backends.begin(), backends.end(), a.backend) == backends.end())
+      throw Error("--set '" + text + "' names backend '" + a.backend +
+                  "', which this command does not run");
+    if (a.backend == backend) given[a.key] = a.value;
+  }
+  return validate_settings(registry.get(backend).info(), given);
+}
+
+}  // namespace infermark::cli
