@@ -14,8 +14,13 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The main job, until the benchmark lands: Table 1 of the paper, the frameworks of this
+# build, and their agreement on ResNet50.
 run: build
 	@$(BUILD_DIR)/infermark zoo stats vgg19 resnet50 densenet201 efficientnet_b0
+	@echo
+	@$(BUILD_DIR)/infermark backends
+	@$(BUILD_DIR)/infermark check --model resnet50 --backends onnxruntime,openvino
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)

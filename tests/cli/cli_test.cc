@@ -117,4 +117,47 @@ TEST(Cli, BadInputGetsOneClearLine) {
   EXPECT_FALSE(fs::exists(tmp + "_w.onnx"));
 }
 
+TEST(Cli, BackendsJson) {
+  const Result r = run("backends --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const auto& b : j) {
+    for (const char* key : {"name", "available", "version", "devices", "settings"})
+      EXPECT_TRUE(b.contains(key)) << key;
+    EXPECT_TRUE(b["available"].get<bool>()) << b["name"] << ": " << b.value("reason", "");
+  }
+}
+
+TEST(Cli, InferWritesOutputsAndCheckAgrees) {
+  const std::string tmp = fs::temp_directory_path() / ("infermark_infer_" + std::to_string(getpid()));
+  const std::string small = "--model efficientnet_b0 --input-size 64 --width 0.25";
+  const Result r = run("infer " + small + " --backend openvino --batch 3 --output " + tmp + ".npy");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("top-5 classes of image 0:"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(tmp + ".npy"));
+  const Result again = run("infer " + small + " --backend onnxruntime --input " + tmp + ".npy");
+  EXPECT_NE(again.err.find("has shape [3, 1000]"), std::string::npos) << again.err;
+  const Result c = run("check " + small + " --backends onnxruntime,openvino");
+  EXPECT_EQ(c.code, 0) << c.out << c.err;
+  EXPECT_NE(c.out.find("ok"), std::string::npos) << c.out;
+  const Result strict = run("check " + small + " --backends onnxruntime,openvino --tolerance 0");
+  EXPECT_EQ(strict.code, 1) << "a zero tolerance must fail: " << strict.out;
+  fs::remove(tmp + ".npy");
+}
+
+TEST(Cli, BackendErrorsGetOneClearLine) {
+  const std::string small = "--model resnet50 --input-size 64 --width 0.25";
+  expect_clear_error("infer " + small + " --backend tensorflowlite", "known: onnxruntime, openvino");
+  expect_clear_error("infer " + small + " --backend openvino --set openvino.hint=fast",
+                     "valid: latency, throughput, none");
+  expect_clear_error("infer " + small + " --backend openvino --set openvino.hnit=latency",
+                     "unknown setting 'openvino.hnit'");
+  expect_clear_error("infer " + small + " --backend openvino --set onnxruntime.x=1",
+                     "names backend 'onnxruntime'");
+  expect_clear_error("infer " + small + " --backend openvino --batch 0", "--batch 0");
+  expect_clear_error("infer " + small + " --backend openvino --input /nonexistent.npy",
+                     "/nonexistent.npy");
+  expect_clear_error("check " + small + " --backends onnxruntime", "at least two");
+}
+
 }  // namespace

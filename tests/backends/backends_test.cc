@@ -1,0 +1,218 @@
+// The two CPU frameworks of the paper behind one interface: listed, loadable, numerically
+// equal on small variants of the four architectures, and clear when given bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+const char* const kBackends[] = {"onnxruntime", "openvino"};
+const char* const kModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
+
+class Backends : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("infermark_backends_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    // Caches inside the test folder: the first load is cold, the second warm.
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static fs::path small_model(const std::string& name) {
+    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
+  }
+  Settings settings(const std::string& backend, const Settings& given = {}) {
+    return validate_settings(registry_.get(backend).info(), given);
+  }
+  Tensor run(const std::string& backend, const fs::path& model, const Tensor& input,
+             const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
+    auto engine = registry_.get(backend).load({model, settings(backend, given), 0, input.shape[0]});
+    Tensor out;
+    engine->run(input, out);
+    if (in_effect) *in_effect = engine->settings_in_effect();
+    return out;
+  }
+
+  static fs::path dir_;
+  BackendRegistry registry_;
+};
+fs::path Backends::dir_;
+
+TEST_F(Backends, ListedAvailableWithVersionsAndSettings) {
+  const auto list = registry_.list();
+  for (const char* name : kBackends) {
+    auto it = std::find_if(list.begin(), list.end(), [&](const BackendInfo& b) { return b.name == name; });
+    ASSERT_NE(it, list.end()) << name;
+    EXPECT_TRUE(it->available) << name << ": " << it->reason;
+    EXPECT_FALSE(it->version.empty()) << name;
+    EXPECT_FALSE(it->devices.empty()) << name;
+    EXPECT_GE(it->settings.size(), 5u) << name;
+    for (const auto& s : it->settings) {
+      EXPECT_EQ(s.key.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-. "), std::string::npos)
+          << "snake_case: " << s.key;
+      EXPECT_FALSE(s.help.empty()) << s.key;
+    }
+  }
+}
+
+// Small variants of all four architectures: ONNX Runtime and OpenVINO agree to 1e-3 of the
+// logits' range and on every image's top-1 class; outputs are finite and spread.
+TEST_F(Backends, ParityOnSmallVariantsOfTheFourArchitectures) {
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  for (const char* name : kModels) {
+    const fs::path model = small_model(name);
+    const Tensor a = run("onnxruntime", model, input);
+    const Tensor b = run("openvino", model, input);
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    ASSERT_EQ(a.shape, b.shape) << name;
+    double range = 0, diff = 0, sum = 0, sum2 = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(a.data[i])) << name;
+      range = std::max(range, double(std::fabs(a.data[i])));
+      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
+      sum += a.data[i];
+      sum2 += double(a.data[i]) * a.data[i];
+    }
+    const double sd = std::sqrt(sum2 / a.data.size() - std::pow(sum / a.data.size(), 2));
+    EXPECT_GT(sd, 0.05) << name << ": logits nearly constant";
+    EXPECT_LT(diff / range, 1e-3) << name;
+    for (int img = 0; img < 2; ++img) {
+      const float* pa = a.data.data() + img * 1000;
+      const float* pb = b.data.data() + img * 1000;
+      EXPECT_EQ(std::max_element(pa, pa + 1000) - pa, std::max_element(pb, pb + 1000) - pb)
+          << name << " image " << img;
+    }
+  }
+}
+
+TEST_F(Backends, SettingsInEffectAreReadBack) {
+  const Tensor input = random_input({1, 3, 64, 64}, 1);
+  nlohmann::json ort, ov;
+  run("onnxruntime", small_model("resnet50"), input,
+      {{"graph_optimization_level", "basic"}, {"intra_op_threads", "1"}}, &ort);
+  run("openvino", small_model("resnet50"), input, {{"threads", "1"}}, &ov);
+  EXPECT_NE(ort.dump().find("basic"), std::string::npos) << ort.dump();
+  EXPECT_NE(ov.dump().find("LATENCY"), std::string::npos) << ov.dump();
+}
+
+TEST_F(Backends, CacheMakesTheSecondLoadWarm) {
+  const Tensor input = random_input({1, 3, 64, 64}, 2);
+  const fs::path model = zoo::model_file("densenet201", {64, 0.25, 77}, dir_ / "models");
+  for (const char* backend : kBackends) {
+    nlohmann::json first, second;
+    const Tensor a = run(backend, model, input, {}, &first);
+    const Tensor b = run(backend, model, input, {}, &second);
+    EXPECT_NE(first.dump().find("miss"), std::string::npos) << backend << first.dump();
+    EXPECT_NE(second.dump().find("hit"), std::string::npos) << backend << second.dump();
+    EXPECT_EQ(a.data, b.data) << backend;
+  }
+}
+
+TEST_F(Backends, UnknownAndUnavailableBackendsAreExplained) {
+  try {
+    registry_.get("tensorflowlite");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("known: onnxruntime, openvino"), std::string::npos)
+        << e.what();
+  }
+  BackendRegistry empty(dir_ / "no-plugins-here");
+  const auto list = empty.list();
+  ASSERT_FALSE(list.empty());
+  EXPECT_FALSE(list[0].available);
+  EXPECT_NE(list[0].reason.find("not built"), std::string::npos) << list[0].reason;
+  EXPECT_THROW(empty.get("onnxruntime"), Error);
+}
+
+TEST_F(Backends, BadSettingsListTheValidOnes) {
+  const BackendInfo ov = registry_.get("openvino").info();
+  auto message = [&](const Settings& s) -> std::string {
+    try {
+      validate_settings(ov, s);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message({{"hnit", "latency"}}).find("valid: device, hint"), std::string::npos);
+  EXPECT_NE(message({{"hint", "fast"}}).find("valid: latency, throughput, none"), std::string::npos);
+  EXPECT_NE(message({{"threads", "-1"}}).find("out of range"), std::string::npos);
+  EXPECT_NE(message({{"threads", "two"}}).find("not an integer"), std::string::npos);
+  EXPECT_THROW(parse_assignment("openvino-hint=latency"), Error);
+  EXPECT_THROW(parse_assignment("openvino.hint"), Error);
+  EXPECT_EQ(parse_assignment("openvino.hint=latency").key, "hint");
+}
+
+// A model the frameworks cannot compile: an operator that does not exist. Each backend
+// answers with its framework's message in our words, and does not crash.
+TEST_F(Backends, AModelTheFrameworkCannotCompile) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") n.set_op_type("Relx");
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  for (const char* backend : kBackends) {
+    try {
+      registry_.get(backend).load({bad, settings(backend), 0, 1});
+      ADD_FAILURE() << backend << " loaded a model with an unknown operator";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(backend), std::string::npos) << msg;
+      EXPECT_NE(msg.find("Relx"), std::string::npos) << msg;
+    }
+  }
+}
+
+TEST_F(Backends, WrongInputShapeIsRefused) {
+  const fs::path model = small_model("resnet50");
+  for (const char* backend : kBackends) {
+    auto engine = registry_.get(backend).load({model, settings(backend), 0, 1});
+    Tensor out;
+    EXPECT_THROW(engine->run(random_input({1, 3, 32, 32}, 1), out), Error) << backend;
+  }
+}
+
+TEST(Npy, RoundTripAndWrongDtype) {
+  const fs::path dir = fs::temp_directory_path() / ("infermark_npy_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const Tensor t = random_input({2, 3, 4, 5}, 9);
+  save_npy(t, dir / "t.npy");
+  const Tensor back = load_npy(dir / "t.npy");
+  EXPECT_EQ(back.shape, t.shape);
+  EXPECT_EQ(back.data, t.data);
+  // A float64 array, as numpy writes by default: header then 8-byte values.
+  {
+    std::string header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }";
+    header.append(128 - 10 - header.size() - 1, ' ');
+    header += '\n';
+    std::ofstream f(dir / "f64.npy", std::ios::binary);
+    f << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff) << char(header.size() >> 8)
+      << header;
+    const double v[2] = {1.0, 2.0};
+    f.write(reinterpret_cast<const char*>(v), sizeof v);
+  }
+  try {
+    load_npy(dir / "f64.npy");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("expected float32"), std::string::npos) << e.what();
+  }
+  std::ofstream(dir / "junk.npy") << "junk";
+  EXPECT_THROW(load_npy(dir / "junk.npy"), Error);
+  EXPECT_THROW(load_npy(dir / "missing.npy"), Error);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace infermark
