@@ -29,7 +29,7 @@ inline int64_t setting_int(const Settings& s, const std::string& key) {
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.
-#define INFERMARK_PLUGIN_ABI 1
+#define INFERMARK_PLUGIN_ABI 2
 
 extern "C" {
 typedef int (*infermark_plugin_abi_fn)();

@@ -3,7 +3,9 @@
 #include <dlfcn.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <sstream>
 
 #include "backends/plugin.h"
 #include "core/error.h"
@@ -38,45 +40,75 @@ struct BackendRegistry::Plugin {
 
   ~Plugin() {
     backend.reset();  // its code lives in the library: destroy before unloading
+    // The library stays mapped (RTLD_NODELETE): an exception thrown by the framework may
+    // outlive the registry while it propagates, and its type lives in the library.
     if (handle) dlclose(handle);
   }
 };
 
-BackendRegistry::BackendRegistry(fs::path plugin_dir) : dir_(std::move(plugin_dir)) {}
+BackendRegistry::BackendRegistry(std::vector<fs::path> plugin_dirs) : dirs_(std::move(plugin_dirs)) {
+  const std::string prefix = "libinfermark_backend_";
+  for (const auto& dir : dirs_) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string file = entry.path().filename().string();
+      if (file.rfind(prefix, 0) != 0 || entry.path().extension() != ".so") continue;
+      const std::string name = file.substr(prefix.size(), file.size() - prefix.size() - 3);
+      const bool known = std::any_of(kKnown.begin(), kKnown.end(), [&](const Known& k) { return name == k.name; });
+      if (!known && std::find(extra_.begin(), extra_.end(), name) == extra_.end()) extra_.push_back(name);
+    }
+  }
+  std::sort(extra_.begin(), extra_.end());
+}
 BackendRegistry::~BackendRegistry() = default;
 
-fs::path BackendRegistry::default_plugin_dir() {
-  if (const char* env = std::getenv("INFERMARK_PLUGIN_DIR")) return env;
+std::vector<fs::path> BackendRegistry::default_plugin_dirs() {
   // Next to the program (build/infermark and build/backends/), else the configured one.
+  std::vector<fs::path> dirs;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec && fs::is_directory(exe.parent_path() / "backends")) return exe.parent_path() / "backends";
-  return INFERMARK_DEFAULT_PLUGIN_DIR;
+  if (!ec && fs::is_directory(exe.parent_path() / "backends")) {
+    dirs.push_back(exe.parent_path() / "backends");
+  } else {
+    dirs.push_back(INFERMARK_DEFAULT_PLUGIN_DIR);
+  }
+  if (const char* env = std::getenv("INFERMARK_PLUGIN_PATH")) {
+    std::stringstream in(env);
+    std::string dir;
+    while (std::getline(in, dir, ':'))
+      if (!dir.empty()) dirs.push_back(dir);
+  }
+  return dirs;
 }
 
 std::vector<std::string> BackendRegistry::known() const {
   std::vector<std::string> names;
   for (const auto& k : kKnown) names.push_back(k.name);
+  names.insert(names.end(), extra_.begin(), extra_.end());
   return names;
 }
 
 BackendRegistry::Plugin& BackendRegistry::plugin(const std::string& name) {
   for (auto& p : plugins_)
     if (p->name == name) return *p;
-  const Known* known = nullptr;
-  for (const auto& k : kKnown)
-    if (name == k.name) known = &k;
-  if (!known) {
+  const std::vector<std::string> names = known();
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
     std::string list;
-    for (const auto& k : kKnown) list += (list.empty() ? "" : ", ") + std::string(k.name);
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
     throw Error("unknown backend '" + name + "' (known: " + list + ")");
   }
+  std::string not_built = "its plugin is missing";
+  for (const auto& k : kKnown)
+    if (name == k.name) not_built = k.not_built;
   auto p = std::make_unique<Plugin>();
   p->name = name;
-  const fs::path file = dir_ / ("libinfermark_backend_" + name + ".so");
-  if (!fs::exists(file)) {
-    p->reason = std::string("not built: ") + known->not_built;
-  } else if (void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+  fs::path file;
+  for (const auto& dir : dirs_)
+    if (file.empty() && fs::exists(dir / ("libinfermark_backend_" + name + ".so")))
+      file = dir / ("libinfermark_backend_" + name + ".so");
+  if (file.empty()) {
+    p->reason = std::string("not built: ") + not_built;
+  } else if (void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
     p->handle = h;
     auto abi = reinterpret_cast<infermark_plugin_abi_fn>(dlsym(h, "infermark_plugin_abi"));
     auto create =
@@ -102,8 +134,8 @@ BackendRegistry::Plugin& BackendRegistry::plugin(const std::string& name) {
 
 std::vector<BackendInfo> BackendRegistry::list() {
   std::vector<BackendInfo> out;
-  for (const auto& k : kKnown) {
-    Plugin& p = plugin(k.name);
+  for (const auto& name : known()) {
+    Plugin& p = plugin(name);
     BackendInfo info;
     if (p.backend) {
       try {
@@ -116,7 +148,7 @@ std::vector<BackendInfo> BackendRegistry::list() {
       info.available = false;
       info.reason = p.reason;
     }
-    info.name = k.name;
+    info.name = name;
     out.push_back(std::move(info));
   }
   return out;

@@ -13,13 +13,15 @@ namespace infermark {
 // plugins; not a global, so that tests and several sweeps can each have their own.
 class BackendRegistry {
  public:
-  // plugin_dir: where libinfermark_backend_<name>.so live (default: the build's).
-  explicit BackendRegistry(std::filesystem::path plugin_dir = default_plugin_dir());
+  // Folders holding libinfermark_backend_<name>.so, searched in order (default: the build's,
+  // then those of $INFERMARK_PLUGIN_PATH, colon-separated). A plugin found there whose name
+  // is not one of the study's frameworks is listed after them (tests add fakes this way).
+  explicit BackendRegistry(std::vector<std::filesystem::path> plugin_dirs = default_plugin_dirs());
   ~BackendRegistry();
   BackendRegistry(const BackendRegistry&) = delete;
   BackendRegistry& operator=(const BackendRegistry&) = delete;
 
-  static std::filesystem::path default_plugin_dir();
+  static std::vector<std::filesystem::path> default_plugin_dirs();
 
   // Names of every known backend, in a fixed order.
   std::vector<std::string> known() const;
@@ -35,7 +37,8 @@ class BackendRegistry {
  private:
   struct Plugin;
   Plugin& plugin(const std::string& name);
-  std::filesystem::path dir_;
+  std::vector<std::filesystem::path> dirs_;
+  std::vector<std::string> extra_;  // plugins found in the folders beyond the known ones
   std::vector<std::unique_ptr<Plugin>> plugins_;
 };
 

@@ -139,7 +139,7 @@ void add_check_command(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Batch size (default 2)");
   cmd->add_option("--threads", args->threads, "Threads (default 0: every core this process may use)");
   cmd->callback([args] {
-    if (check(*args) != 0) throw CheckFailed();
+    if (check(*args) != 0) throw ExitCode(1);
   });
 }
 

@@ -13,8 +13,13 @@ void add_zoo_command(CLI::App& app);
 void add_backends_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_check_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
-// A command that ran and printed its verdict, which is negative: exit 1, nothing more to say.
-class CheckFailed : public std::exception {};
+// A command that ran and said what it had to; the program exits with this code, silently.
+class ExitCode : public std::exception {
+ public:
+  explicit ExitCode(int code) : code(code) {}
+  int code;
+};
 
 }  // namespace infermark::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   infermark::cli::add_backends_command(app);
   infermark::cli::add_infer_command(app);
   infermark::cli::add_check_command(app);
+  infermark::cli::add_bench_command(app);
 
   try {
     if (argc > 1 && argv[1][0] != '-') {
@@ -45,8 +46,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "infermark: error: " << e.what() << " (see --help)\n";
     return 2;
-  } catch (const infermark::cli::CheckFailed&) {
-    return 1;
+  } catch (const infermark::cli::ExitCode& e) {
+    return e.code;
   } catch (const infermark::Error& e) {
     std::cerr << "infermark: error: " << e.what() << "\n";
     return 1;

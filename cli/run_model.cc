@@ -17,10 +17,10 @@ RunResult run_once(Backend& backend, const LoadRequest& request, const Tensor& i
   std::unique_ptr<Engine> engine = backend.load(request);
   r.load_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  engine->run(input, r.output);
+  engine->run(view(input), r.output);
   r.first_run_ms = ms_since(t0);
   t0 = std::chrono::steady_clock::now();
-  engine->run(input, r.output);
+  engine->run(view(input), r.output);
   r.second_run_ms = ms_since(t0);
   r.settings_in_effect = engine->settings_in_effect();
   return r;

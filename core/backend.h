@@ -51,7 +51,7 @@ class Engine {
   virtual ~Engine() = default;
   // Runs one batch. input: [N, C, H, W] float32; output: resized by the engine to its
   // result ([N, classes]). Must not allocate per call once output has its size.
-  virtual void run(const Tensor& input, Tensor& output) = 0;
+  virtual void run(const TensorView& input, Tensor& output) = 0;
   // What the framework really uses (threads, precision, optimization level, streams...),
   // read back from the framework where it allows, not just echoed from the request.
   virtual nlohmann::json settings_in_effect() const = 0;

@@ -5,11 +5,10 @@
 // size, allocates nothing of ours per call. An optional on-disk cache keeps the optimized
 // graph ORT writes at the first load, so later loads skip graph optimization.
 
+#include <onnxruntime_cxx_api.h>
 #include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <onnxruntime_cxx_api.h>
 
 #include <algorithm>
 #include <chrono>
@@ -180,24 +179,25 @@ std::string ort_message(const char* what) {
 bool is_unsupported(const Ort::Exception& e) {
   if (e.GetOrtErrorCode() == ORT_NOT_IMPLEMENTED) return true;
   const std::string m = e.what();
-  for (const char* pattern : {"NOT_IMPLEMENTED", "not supported", "Not supported",
-                              "Could not find an implementation", "is not a registered function/op",
-                              "No Op registered for", "only *guarantees* support"}) {
+  for (const char* pattern :
+       {"NOT_IMPLEMENTED", "not supported", "Not supported", "Could not find an implementation",
+        "is not a registered function/op", "No Op registered for", "only *guarantees* support"}) {
     if (m.find(pattern) != std::string::npos) return true;
   }
   return false;
 }
 
 [[noreturn]] void rethrow_load_error(const fs::path& model, const Ort::Exception& e) {
-  const std::string msg = "onnxruntime: cannot load '" + model.string() + "': " + ort_message(e.what());
+  const std::string msg =
+      "onnxruntime: cannot load '" + model.string() + "': " + ort_message(e.what());
   if (is_unsupported(e)) throw Unsupported(msg);
   throw Error(msg);
 }
 
 // ORT's log lines go to stderr with our prefix (never stdout, which may carry JSON).
-void ORT_API_CALL log_to_stderr(void* /*param*/, OrtLoggingLevel severity,
-                                const char* /*category*/, const char* /*logid*/,
-                                const char* /*code_location*/, const char* message) {
+void ORT_API_CALL log_to_stderr(void* /*param*/, OrtLoggingLevel severity, const char* /*category*/,
+                                const char* /*logid*/, const char* /*code_location*/,
+                                const char* message) {
   // Saving an "all"-level graph warns that it is hardware specific; the cache key includes
   // the CPU, so that is expected here.
   if (std::string_view(message).find("Serializing optimized model with Graph Optimization "
@@ -212,8 +212,8 @@ void ORT_API_CALL log_to_stderr(void* /*param*/, OrtLoggingLevel severity,
 struct TensorMeta {
   std::string name;
   ONNXTensorElementDataType type = ONNX_TENSOR_ELEMENT_DATA_TYPE_UNDEFINED;
-  std::vector<int64_t> dims;          // -1 where free
-  std::vector<std::string> symbols;   // dim_param names ("" where none)
+  std::vector<int64_t> dims;         // -1 where free
+  std::vector<std::string> symbols;  // dim_param names ("" where none)
 };
 
 TensorMeta read_meta(const Ort::TypeInfo& info, std::string name) {
@@ -225,6 +225,22 @@ TensorMeta read_meta(const Ort::TypeInfo& info, std::string name) {
   m.dims = t.GetShape();
   for (const char* s : t.GetSymbolicDimensions()) m.symbols.emplace_back(s ? s : "");
   return m;
+}
+
+SettingSpec enum_setting(std::string key, std::string def, std::vector<std::string> allowed,
+                         std::string help) {
+  return {std::move(key), SettingSpec::Type::kEnum, std::move(def), std::move(allowed), 0, 0,
+          std::move(help)};
+}
+SettingSpec int_setting(std::string key, std::string def, int64_t min, int64_t max,
+                        std::string help) {
+  return {std::move(key), SettingSpec::Type::kInt, std::move(def), {}, min, max, std::move(help)};
+}
+SettingSpec bool_setting(std::string key, std::string def, std::string help) {
+  return {std::move(key), SettingSpec::Type::kBool, std::move(def), {}, 0, 0, std::move(help)};
+}
+SettingSpec path_setting(std::string key, std::string def, std::string help) {
+  return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
 // ---------------------------------------------------------------- engine
@@ -243,10 +259,9 @@ class OnnxRuntimeEngine : public Engine {
     out_name_ = out_.name.c_str();
   }
 
-  void run(const Tensor& input, Tensor& output) override {
+  void run(const TensorView& input, Tensor& output) override {
     try {
-      if (input.data.data() != bound_in_data_ || input.data.size() != bound_in_size_ ||
-          input.shape != bound_in_shape_) {
+      if (input.data != bound_in_data_ || input.shape != bound_in_shape_) {
         bind_input(input);
       }
       if (!out_known_) {
@@ -255,8 +270,8 @@ class OnnxRuntimeEngine : public Engine {
       }
       if (output.shape != out_shape_ || output.data.size() != out_numel_) output.resize(out_shape_);
       if (output.data.data() != bound_out_data_) {
-        out_value_ = Ort::Value::CreateTensor<float>(memory_, output.data.data(), output.data.size(),
-                                                     out_shape_.data(), out_shape_.size());
+        out_value_ = Ort::Value::CreateTensor<float>(
+            memory_, output.data.data(), output.data.size(), out_shape_.data(), out_shape_.size());
         bound_out_data_ = output.data.data();
       }
       session_.Run(run_options_, &in_name_, &in_value_, 1, &out_name_, &out_value_, 1);
@@ -272,7 +287,7 @@ class OnnxRuntimeEngine : public Engine {
   nlohmann::json settings_in_effect() const override { return effect_; }
 
  private:
-  void bind_input(const Tensor& input) {
+  void bind_input(const TensorView& input) {
     const bool rank_ok = input.shape.size() == in_.dims.size();
     bool match = rank_ok;
     for (size_t i = 0; match && i < in_.dims.size(); ++i)
@@ -282,17 +297,12 @@ class OnnxRuntimeEngine : public Engine {
                   " does not match the model's input '" + in_.name + "' " +
                   model_shape_string(in_.dims, in_.symbols));
     }
-    if (static_cast<int64_t>(input.data.size()) != input.numel()) {
-      throw Error("onnxruntime: input tensor " + shape_string(input.shape) + " holds " +
-                  std::to_string(input.data.size()) + " values, expected " +
-                  std::to_string(input.numel()));
-    }
-    in_value_ = Ort::Value::CreateTensor<float>(
-        memory_, const_cast<float*>(input.data.data()), input.data.size(), input.shape.data(),
-        input.shape.size());
+    if (input.data == nullptr) throw Error("onnxruntime: input has no data");
+    in_value_ = Ort::Value::CreateTensor<float>(memory_, const_cast<float*>(input.data),
+                                                static_cast<size_t>(input.numel()),
+                                                input.shape.data(), input.shape.size());
     bound_in_shape_ = input.shape;
-    bound_in_data_ = input.data.data();
-    bound_in_size_ = input.data.size();
+    bound_in_data_ = input.data;
 
     // The output shape: the model's, with a free batch dim taken from the input.
     out_shape_ = out_.dims;
@@ -335,7 +345,6 @@ class OnnxRuntimeEngine : public Engine {
   Ort::Value out_value_{nullptr};
   std::vector<int64_t> bound_in_shape_;
   const float* bound_in_data_ = nullptr;
-  size_t bound_in_size_ = 0;
   const float* bound_out_data_ = nullptr;
   std::vector<int64_t> out_shape_;
   size_t out_numel_ = 0;
@@ -358,30 +367,29 @@ class OnnxRuntimeBackend : public Backend {
     } else {
       b.available = true;
     }
-    using T = SettingSpec::Type;
     b.settings = {
-        {"graph_optimization_level", T::kEnum, "all", {"disabled", "basic", "extended", "all"},
-         0, 0,
-         "graph rewrites before running (constant folding, fusions, NCHWc layout); default all: "
-         "the highest level, as in production use"},
-        {"cache_dir", T::kPath, default_cache_dir(), {}, 0, 0,
-         "where the optimized graph of each model is kept so later loads skip optimization; "
-         "\"off\" (or \"\") disables; default under $XDG_CACHE_HOME or ~/.cache"},
-        {"intra_op_threads", T::kInt, "0", {}, 0, 1024,
-         "threads inside one operator; default 0: the harness's thread count (all usable cores "
-         "when that is 0), the same for every framework"},
-        {"inter_op_threads", T::kInt, "1", {}, 0, 1024,
-         "threads running independent operators (parallel execution mode only); default 1: "
-         "CNNs are chains; 0: all usable cores"},
-        {"execution_mode", T::kEnum, "sequential", {"sequential", "parallel"}, 0, 0,
-         "run operators one after another or independent ones concurrently; default sequential: "
-         "ORT's default, best for chain-shaped CNNs"},
-        {"memory_arena", T::kBool, "true", {}, 0, 0,
-         "reuse CPU memory through ORT's arena allocator; default true: ORT's default, avoids "
-         "malloc per run"},
-        {"memory_pattern", T::kBool, "true", {}, 0, 0,
-         "plan intermediate buffers from the first run's shapes; default true: ORT's default, "
-         "fewer allocations when shapes stay the same"},
+        enum_setting("graph_optimization_level", "all", {"disabled", "basic", "extended", "all"},
+                     "graph rewrites before running (constant folding, fusions, NCHWc layout); "
+                     "default all: the highest level, as in production use"),
+        path_setting("cache_dir", default_cache_dir(),
+                     "where the optimized graph of each model is kept so later loads skip "
+                     "optimization; \"off\" (or \"\") disables; default under $XDG_CACHE_HOME "
+                     "or ~/.cache"),
+        int_setting("intra_op_threads", "0", 0, 1024,
+                    "threads inside one operator; default 0: the harness's thread count (all "
+                    "usable cores when that is 0), the same for every framework"),
+        int_setting("inter_op_threads", "1", 0, 1024,
+                    "threads running independent operators (parallel execution mode only); "
+                    "default 1: CNNs are chains; 0: all usable cores"),
+        enum_setting("execution_mode", "sequential", {"sequential", "parallel"},
+                     "run operators one after another or independent ones concurrently; default "
+                     "sequential: ORT's default, best for chain-shaped CNNs"),
+        bool_setting("memory_arena", "true",
+                     "reuse CPU memory through ORT's arena allocator; default true: ORT's "
+                     "default, avoids malloc per run"),
+        bool_setting("memory_pattern", "true",
+                     "plan intermediate buffers from the first run's shapes; default true: ORT's "
+                     "default, fewer allocations when shapes stay the same"),
     };
     return b;
   }
@@ -441,8 +449,14 @@ class OnnxRuntimeBackend : public Backend {
       o.SetIntraOpNumThreads(intra);
       o.SetInterOpNumThreads(inter);
       o.SetExecutionMode(parallel ? ORT_PARALLEL : ORT_SEQUENTIAL);
-      if (arena) o.EnableCpuMemArena(); else o.DisableCpuMemArena();
-      if (pattern) o.EnableMemPattern(); else o.DisableMemPattern();
+      if (arena)
+        o.EnableCpuMemArena();
+      else
+        o.DisableCpuMemArena();
+      if (pattern)
+        o.EnableMemPattern();
+      else
+        o.DisableMemPattern();
       o.SetLogId("infermark");
       return o;
     };
@@ -463,10 +477,10 @@ class OnnxRuntimeBackend : public Backend {
       if (::stat(abs_model.c_str(), &st) != 0) {
         throw Error("onnxruntime: cannot load '" + model.string() + "': cannot stat file");
       }
-      const std::string key =
-          abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
-          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "\n" +
-          level_name + "\n" + ort_version() + "\n" + cpu_identity();
+      const std::string key = abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
+                              std::to_string(st.st_mtim.tv_sec) + "." +
+                              std::to_string(st.st_mtim.tv_nsec) + "\n" + level_name + "\n" +
+                              ort_version() + "\n" + cpu_identity();
       // <stem>-<model path and level>-<whole key>.onnx: a model rewritten in place finds and
       // replaces its own older entries, so the cache keeps one file per (model, level).
       cache_prefix = abs_model.stem().string() + "-" +
@@ -531,13 +545,12 @@ class OnnxRuntimeBackend : public Backend {
       throw;
     }
     Ort::AllocatorWithDefaultOptions alloc;
-    TensorMeta in = read_meta(session->GetInputTypeInfo(0),
-                              session->GetInputNameAllocated(0, alloc).get());
-    TensorMeta out = read_meta(session->GetOutputTypeInfo(0),
-                               session->GetOutputNameAllocated(0, alloc).get());
+    TensorMeta in =
+        read_meta(session->GetInputTypeInfo(0), session->GetInputNameAllocated(0, alloc).get());
+    TensorMeta out =
+        read_meta(session->GetOutputTypeInfo(0), session->GetOutputNameAllocated(0, alloc).get());
 
-    const double load_ms =
-        std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    const double load_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
 
     // ORT has no getters for these session options; every value below was set explicitly
     // (no 0 = "ORT decides"), so they are what the session runs with.
@@ -587,23 +600,25 @@ class OnnxRuntimeBackend : public Backend {
     Ort::AllocatorWithDefaultOptions alloc;
     const size_t n_in = session.GetInputCount(), n_out = session.GetOutputCount();
     if (n_in != 1 || n_out != 1) {
-      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': expected one input "
-                        "and one output, the model has " + std::to_string(n_in) + " and " +
-                        std::to_string(n_out));
+      throw Unsupported("onnxruntime: cannot load '" + model.string() +
+                        "': expected one input "
+                        "and one output, the model has " +
+                        std::to_string(n_in) + " and " + std::to_string(n_out));
     }
-    TensorMeta in = read_meta(session.GetInputTypeInfo(0),
-                              session.GetInputNameAllocated(0, alloc).get());
-    TensorMeta out = read_meta(session.GetOutputTypeInfo(0),
-                               session.GetOutputNameAllocated(0, alloc).get());
+    TensorMeta in =
+        read_meta(session.GetInputTypeInfo(0), session.GetInputNameAllocated(0, alloc).get());
+    TensorMeta out =
+        read_meta(session.GetOutputTypeInfo(0), session.GetOutputNameAllocated(0, alloc).get());
     if (in.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT || in.dims.size() != 4) {
-      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': input '" + in.name +
-                        "' must be a float32 tensor of rank 4 (NCHW), it is " +
-                        (in.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "float32 " : "non-float32 ") +
-                        model_shape_string(in.dims, in.symbols));
+      throw Unsupported(
+          "onnxruntime: cannot load '" + model.string() + "': input '" + in.name +
+          "' must be a float32 tensor of rank 4 (NCHW), it is " +
+          (in.type == ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT ? "float32 " : "non-float32 ") +
+          model_shape_string(in.dims, in.symbols));
     }
     if (out.type != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) {
-      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': output '" +
-                        out.name + "' must be a float32 tensor");
+      throw Unsupported("onnxruntime: cannot load '" + model.string() + "': output '" + out.name +
+                        "' must be a float32 tensor");
     }
     if (request.batch > 0 && in.dims[0] > 0 && in.dims[0] != request.batch) {
       throw Error("onnxruntime: cannot load '" + model.string() + "': batch " +

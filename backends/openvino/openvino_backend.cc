@@ -170,14 +170,14 @@ class OpenVinoEngine : public Engine {
     }
   }
 
-  void run(const Tensor& input, Tensor& output) override {
+  void run(const TensorView& input, Tensor& output) override {
     check_input(input);
     try {
-      if (input.data.data() != bound_input_ || input.shape != bound_input_shape_) {
+      if (input.data != bound_input_ || input.shape != bound_input_shape_) {
         input_tensor_ = ov::Tensor(ov::element::f32, to_ov_shape(input.shape),
-                                   const_cast<float*>(input.data.data()));
+                                   const_cast<float*>(input.data));
         request_.set_input_tensor(input_tensor_);
-        bound_input_ = input.data.data();
+        bound_input_ = input.data;
         bound_input_shape_ = input.shape;
       }
       if (output_static_) {
@@ -218,14 +218,11 @@ class OpenVinoEngine : public Engine {
     return ov::Shape(s.begin(), s.end());
   }
 
-  void check_input(const Tensor& input) const {
+  void check_input(const TensorView& input) const {
     if (input.shape.size() != 4) {
       throw Error("openvino: input must be [N, C, H, W], got " + shape_string(input.shape));
     }
-    if (input.data.size() != static_cast<size_t>(input.numel())) {
-      throw Error("openvino: input " + shape_string(input.shape) + " holds " +
-                  std::to_string(input.data.size()) + " values");
-    }
+    if (input.data == nullptr) throw Error("openvino: input has no data");
     if (batch_ > 0 && input.shape[0] != batch_) {
       throw Error("openvino: input " + shape_string(input.shape) +
                   " differs from the compiled static shape " + input_shape_.to_string() +

@@ -39,7 +39,7 @@ class Backends : public ::testing::Test {
              const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
     auto engine = registry_.get(backend).load({model, settings(backend, given), 0, input.shape[0]});
     Tensor out;
-    engine->run(input, out);
+    engine->run(view(input), out);
     if (in_effect) *in_effect = engine->settings_in_effect();
     return out;
   }
@@ -127,7 +127,7 @@ TEST_F(Backends, UnknownAndUnavailableBackendsAreExplained) {
     EXPECT_NE(std::string(e.what()).find("known: onnxruntime, openvino"), std::string::npos)
         << e.what();
   }
-  BackendRegistry empty(dir_ / "no-plugins-here");
+  BackendRegistry empty({dir_ / "no-plugins-here"});
   const auto list = empty.list();
   ASSERT_FALSE(list.empty());
   EXPECT_FALSE(list[0].available);
@@ -179,7 +179,7 @@ TEST_F(Backends, WrongInputShapeIsRefused) {
   for (const char* backend : kBackends) {
     auto engine = registry_.get(backend).load({model, settings(backend), 0, 1});
     Tensor out;
-    EXPECT_THROW(engine->run(random_input({1, 3, 32, 32}, 1), out), Error) << backend;
+    EXPECT_THROW(engine->run(view(random_input({1, 3, 32, 32}, 1)), out), Error) << backend;
   }
 }
 

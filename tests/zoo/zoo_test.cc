@@ -100,9 +100,11 @@ TEST(Zoo, WeightsHaveARealisticScale) {
     if (t.name().find("running_var") != std::string::npos) {
       EXPECT_GT(rms, 1e-4) << t.name();  // a variance the data really has
     } else if (t.name().find(".weight") != std::string::npos && t.dims_size() == 4) {
-      // Near He initialization: sqrt(2 / fan_in) within a factor of four.
+      // Near He initialization, sqrt(2 / fan_in): at most four times above, and at most
+      // eight times below (after pooling the calibration bounds the input's variance from
+      // above, so those layers come out smaller).
       const double fan_in = double(t.dims(1)) * t.dims(2) * t.dims(3);
-      EXPECT_GT(rms, 0.25 * std::sqrt(2 / fan_in)) << t.name();
+      EXPECT_GT(rms, 0.125 * std::sqrt(2 / fan_in)) << t.name();
       EXPECT_LT(rms, 4 * std::sqrt(2 / fan_in)) << t.name();
     }
   }

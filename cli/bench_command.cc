@@ -1,0 +1,118 @@
+#include <fstream>
+#include <sstream>
+#include <iostream>
+
+#include "backends/settings.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "sweep/cell.h"
+#include "sweep/study.h"
+
+namespace infermark::cli {
+namespace {
+
+struct BenchArgs {
+  Study study;
+  std::vector<std::string> sets;
+  double warmup_s = 0.5, min_duration_s = 2, max_duration_s = 60;
+  int64_t min_iterations = 10;
+  std::string memory_limit;  // "4G", "512M", or bytes
+};
+
+int64_t parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double scale = 1;
+  if (unit == "K" || unit == "KiB") scale = 1024.0;
+  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty()) used = 0;
+  if (used == 0 || v < 0)
+    throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
+  return static_cast<int64_t>(v * scale);
+}
+
+int bench(BenchArgs& a) {
+  Study& s = a.study;
+  for (const auto& text : a.sets) {
+    const SettingAssignment as = parse_assignment(text);
+    std::vector<std::string>& values = s.settings[as.backend][as.key];
+    std::stringstream in(as.value);
+    std::string v;
+    while (std::getline(in, v, ',')) values.push_back(v);
+    if (values.empty()) throw Error("--set '" + text + "' gives no value");
+  }
+  s.limits = {{"warmup_s", a.warmup_s},
+              {"min_duration_s", a.min_duration_s},
+              {"max_duration_s", a.max_duration_s},
+              {"min_iterations", a.min_iterations}};
+  if (!a.memory_limit.empty()) s.memory_limit_bytes = parse_bytes(a.memory_limit);
+  return run_study(s);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Run a study: models x backends x settings x batches x scenarios");
+  auto a = std::make_shared<BenchArgs>();
+  Study& s = a->study;
+  cmd->set_config("--config", "", "A study file (TOML: the same keys as these options)");
+  cmd->add_option("--models", s.models, "Zoo names or ONNX files, comma-separated")->delimiter(',')->required();
+  cmd->add_option("--backends", s.backends, "Frameworks, comma-separated")->delimiter(',')->required();
+  cmd->add_option("--scenario,--scenarios", s.scenarios,
+                  "offline, single-stream, server, ensemble, load (comma-separated)")->delimiter(',');
+  cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")->delimiter(',');
+  cmd->add_option("--set", a->sets, "BACKEND.KEY=V1,V2: a list sweeps the setting (repeatable)");
+  cmd->add_option("--threads", s.threads, "Threads for every framework (default 0: all usable cores)");
+  cmd->add_option("--warmup", a->warmup_s, "Untimed warm-up, seconds (default 0.5)");
+  cmd->add_option("--min-duration", a->min_duration_s, "Minimum timed seconds per cell (default 2)");
+  cmd->add_option("--min-iterations", a->min_iterations, "Minimum timed iterations (default 10)");
+  cmd->add_option("--max-duration", a->max_duration_s, "Cap on timed seconds per cell (default 60)");
+  cmd->add_option("--rate", s.rates, "Server: offered rates, queries/s, comma-separated")->delimiter(',');
+  cmd->add_option("--max-batch", s.max_batch, "Server: dynamic batcher's largest batch (default 8)");
+  cmd->add_option("--max-queue-delay-ms", s.max_queue_delay_ms, "Server: longest wait to fill a batch (default 5)");
+  cmd->add_option("--server-duration", s.server_duration_s, "Server: seconds of arrivals per run (default 10)");
+  cmd->add_flag("--find-peak", s.find_peak, "Server: search the highest rate meeting --slo-p99-ms");
+  cmd->add_option("--slo-p99-ms", s.slo_p99_ms, "Server: p99 latency target for --find-peak (default 100)");
+  cmd->add_option("--cell-timeout", s.cell_timeout_s, "Seconds before a cell is stopped as timeout (default 600)");
+  cmd->add_option("--memory-limit", a->memory_limit, "Stop a cell as oom past this resident memory (e.g. 4G)");
+  cmd->add_option("--repeat", s.repeat, "Run each cell this many times (default 1)");
+  cmd->add_option("--input-size", s.zoo.input_size, "Image side of zoo models (default 224)");
+  cmd->add_option("--width", s.zoo.width, "Channel width multiplier of zoo models (default 1.0)");
+  cmd->add_option("--seed", s.zoo.seed, "Seed of zoo weights, inputs and arrivals (default 1)");
+  cmd->add_option("--out", s.out, "Result file, one JSON line per cell (default results.jsonl)");
+  cmd->add_flag("--resume", s.resume, "Skip the cells already in --out");
+  cmd->add_option("--csv", s.csv, "Also write the whole result file as CSV");
+  cmd->callback([a] {
+    const int code = bench(*a);
+    if (code != 0) throw ExitCode(code);
+  });
+
+  // The child side of one cell (not for users: the sweep runs it in a fresh process).
+  auto* cell = app.add_subcommand("_cell", "")->group("");
+  auto spec = std::make_shared<std::string>();
+  auto result = std::make_shared<std::string>();
+  cell->add_option("--spec", *spec)->required();
+  cell->add_option("--result", *result)->required();
+  cell->callback([spec, result] {
+    std::ifstream in(*spec);
+    const nlohmann::json r = run_cell(nlohmann::json::parse(in));
+    const std::string tmp = *result + ".partial";
+    std::ofstream(tmp) << r.dump();
+    std::filesystem::rename(tmp, *result);
+    const std::string status = r["status"];
+    int code = kExitOk;
+    if (status == "error") code = kExitError;
+    if (status == "unsupported") code = kExitUnsupported;
+    if (status == "oom") code = kExitOom;
+    if (code != kExitOk) throw ExitCode(code);
+  });
+}
+
+}  // namespace infermark::cli

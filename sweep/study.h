@@ -1,0 +1,59 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "sweep/cell.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+
+// A study: the matrix models x backends x settings x batches x scenarios (x repeats), how
+// to measure each cell, and where results go. Filled from the command line or a config file.
+struct Study {
+  std::vector<std::string> models;      // zoo names (an ensemble's name for "ensemble") or files
+  std::vector<std::string> backends;
+  // backend -> key -> values; a list of values sweeps that setting
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> settings;
+  std::vector<int64_t> batches = {1};
+  std::vector<std::string> scenarios = {"offline"};
+  zoo::Options zoo;
+  int threads = 0;
+  nlohmann::json limits = nlohmann::json::object();  // RunLimits fields
+  std::vector<double> rates = {10};                  // server: offered rates, queries/s
+  int64_t max_batch = 8;
+  double max_queue_delay_ms = 5;
+  double server_duration_s = 10;
+  bool find_peak = false;
+  double slo_p99_ms = 100;
+  double cell_timeout_s = 600;
+  int64_t memory_limit_bytes = 0;
+  int repeat = 1;
+  std::filesystem::path out = "results.jsonl";
+  bool resume = false;
+  std::filesystem::path csv;                         // also write a CSV of the whole file
+
+  // Throws Error naming the first bad value (batch 0, negative duration, unknown
+  // scenario or backend, ...), before anything runs.
+  void validate() const;
+};
+
+inline const std::vector<std::string> kScenarios = {"offline", "single-stream", "server",
+                                                    "ensemble", "load"};
+
+// The cells of a study, in run order (each ready for run_cell in a fresh process).
+// `program` is this executable (for zoo models it writes model files first).
+std::vector<CellSpec> expand(const Study& study);
+
+// Runs every cell not yet in the result file, each in its own child process, appending each
+// finished cell at once. Returns the process exit code: 0 when the sweep ran (failed cells
+// are results), 130 when interrupted.
+int run_study(const Study& study);
+
+// Flattens result lines into CSV (one row per cell, the common columns).
+void write_csv(const std::filesystem::path& jsonl, const std::filesystem::path& csv);
+
+}  // namespace infermark

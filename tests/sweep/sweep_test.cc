@@ -1,0 +1,139 @@
+// The sweep as a user runs it: every cell ends as a recorded result, whatever the framework
+// does (crash, hang, memory exhaustion, error), the other cells go on, and --resume skips
+// what is done. The fake backend lives in build/tests/plugins.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct BenchRun {
+  int code = -1;
+  std::string output;
+};
+
+BenchRun bench(const std::string& args) {
+  const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
+                          INFERMARK_BINARY + " bench " + args + " 2>&1 </dev/null";
+  BenchRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  return r;
+}
+
+std::vector<nlohmann::json> lines(const fs::path& file) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+class Sweep : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("infermark_sweep_" + std::to_string(getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    setenv("INFERMARK_CACHE_DIR", (dir_ / "cache").c_str(), 1);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string small() const {
+    return "--models resnet50 --input-size 64 --width 0.25 --min-duration 0.05 --min-iterations 3 "
+           "--warmup 0 --out " + (dir_ / "r.jsonl").string();
+  }
+  fs::path dir_;
+};
+
+TEST_F(Sweep, EveryFailureIsARecordedResultAndTheSweepGoesOn) {
+  const BenchRun r = bench(small() + " --backends fake --set fake.fail=none,crash,hang,oom,error,unsupported"
+                                " --cell-timeout 5 --memory-limit 300M");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, std::string> status;  // fail setting -> status
+  for (const auto& l : lines(dir_ / "r.jsonl"))
+    status[l["backend"]["settings_asked"]["fail"]] = l["status"];
+  EXPECT_EQ(status["none"], "ok");
+  EXPECT_EQ(status["crash"], "crash");
+  EXPECT_EQ(status["hang"], "timeout");
+  EXPECT_EQ(status["oom"], "oom");
+  EXPECT_EQ(status["error"], "error");
+  EXPECT_EQ(status["unsupported"], "unsupported");
+  EXPECT_EQ(status.size(), 6u);
+}
+
+TEST_F(Sweep, ResultLinesCarryTheSchema) {
+  const BenchRun r = bench(small() + " --backends fake --batches 1,4 --csv " + (dir_ / "r.csv").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 2u);
+  for (const auto& l : ls) {
+    EXPECT_EQ(l["schema"], "infermark.result/1");
+    EXPECT_EQ(l["status"], "ok") << l.dump();
+    for (const char* k : {"cell_key", "model", "backend", "scenario", "batch", "metrics", "env",
+                          "latency_ms", "time_utc"})
+      EXPECT_TRUE(l.contains(k)) << k;
+    EXPECT_TRUE(l["model"].contains("hash"));
+    EXPECT_GT(l["metrics"]["throughput_ips"].get<double>(), 0);
+    EXPECT_TRUE(l["backend"].contains("settings_in_effect"));
+  }
+  std::ifstream csv(dir_ / "r.csv");
+  std::string header, row;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("model,backend,", 0), 0u);
+  int rows = 0;
+  while (std::getline(csv, row)) ++rows;
+  EXPECT_EQ(rows, 2);
+}
+
+TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
+  ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
+  ASSERT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
+  const BenchRun again = bench(small() + " --backends fake --batches 1,2");
+  EXPECT_NE(again.code, 0);
+  EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
+  const BenchRun more = bench(small() + " --backends fake --batches 1,2,4 --resume");
+  ASSERT_EQ(more.code, 0) << more.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 3u);
+  EXPECT_EQ(ls[2]["batch"], 4);
+}
+
+TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
+  for (const std::string bad : {"--batches 0", "--min-duration -1", "--scenario offlin",
+                                "--repeat 0", "--rate -5 --scenario server", "--memory-limit lots"}) {
+    const BenchRun r = bench(small() + " --backends fake " + bad);
+    EXPECT_NE(r.code, 0) << bad;
+    EXPECT_FALSE(fs::exists(dir_ / "r.jsonl")) << bad;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << bad << ": " << r.output;
+  }
+}
+
+TEST_F(Sweep, ScenariosOnTheFakeBackend) {
+  const BenchRun r = bench(small() + " --backends fake --scenario single-stream,server,load --rate 50"
+                                " --server-duration 1 --set fake.service_ms=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, int> seen;
+  for (const auto& l : lines(dir_ / "r.jsonl")) {
+    EXPECT_EQ(l["status"], "ok") << l.dump();
+    ++seen[l["scenario"]];
+    if (l["scenario"] == "load") {
+      EXPECT_TRUE(l["metrics"].contains("load_cold_ms"));
+      EXPECT_TRUE(l["metrics"].contains("load_warm_ms"));
+    }
+  }
+  EXPECT_EQ(seen["single-stream"], 1);
+  EXPECT_EQ(seen["server"], 2);  // dynamic batching, and none as the baseline
+  EXPECT_EQ(seen["load"], 1);
+}
+
+}  // namespace
