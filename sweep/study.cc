@@ -47,8 +47,9 @@ std::string fnv_file(const fs::path& path) {
   return out;
 }
 
-// What a cell needs to know of a model, computed once in the parent.
-nlohmann::json describe_model(const std::string& name, const zoo::Options& options) {
+// What a cell needs to know of a model, computed once in the parent. A model that cannot
+// be read becomes {"name", "error"}: its cells are recorded as errors, the others run.
+nlohmann::json describe_model(const std::string& name, const zoo::Options& options) try {
   const fs::path path = fs::absolute(zoo::model_file(name, options));
   const ModelStats s = compute_stats(load_onnx(path), name);
   return {{"name", name},
@@ -58,6 +59,8 @@ nlohmann::json describe_model(const std::string& name, const zoo::Options& optio
           {"input_shape", s.input_shape},
           {"parameters", s.parameters},
           {"flops_per_image", s.flops}};
+} catch (const Error& e) {
+  return {{"name", name}, {"error", e.what()}};
 }
 
 // Every combination of the swept settings of one backend.
@@ -360,7 +363,13 @@ int run_study(const Study& study) {
       std::fprintf(stderr, "\r\033[K[%zu/%zu] %s elapsed, %s | %s", finished + 1, todo,
                    duration(elapsed).c_str(), left.c_str(), describe(spec).c_str());
 
+    std::string model_error = spec["model"].value("error", "");
+    if (spec["model"].contains("members"))
+      for (const auto& m : spec["model"]["members"])
+        if (model_error.empty()) model_error = m.value("error", "");
+
     std::vector<std::string> phases = {""};
+    if (!model_error.empty()) phases.clear();
     if (spec.contains("load")) phases = spec["load"]["phases"].get<std::vector<std::string>>();
     const fs::path cache = work / ("cache-" + key);
     nlohmann::json result;
@@ -398,6 +407,13 @@ int run_study(const Study& study) {
     }
     fs::remove_all(cache);
     if (g_interrupted) break;
+    if (!model_error.empty()) {
+      result = {{"schema", kResultSchema}, {"model", spec["model"]},
+                {"backend", {{"name", spec["backend"]}, {"settings_asked", spec["settings"]}}},
+                {"scenario", spec["scenario"]}, {"batch", spec["batch"]}, {"threads", spec["threads"]},
+                {"repeat", spec["repeat"]}, {"metrics", nlohmann::json::object()},
+                {"status", "error"}, {"message", model_error}};
+    }
     result["cell_key"] = key;
     result["time_utc"] = utc_now();
     result["env"] = env;

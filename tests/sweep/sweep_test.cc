@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -106,6 +107,51 @@ TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   const auto ls = lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 3u);
   EXPECT_EQ(ls[2]["batch"], 4);
+}
+
+// Ctrl-C (SIGINT to the sweep) stops it cleanly: finished cells stay, the interrupted one
+// is not recorded, and --resume runs only what is left.
+TEST_F(Sweep, InterruptKeepsFinishedCellsAndResumeCompletes) {
+  const std::string args = "--models resnet50 --input-size 64 --width 0.25 --min-duration 1 "
+                           "--min-iterations 3 --warmup 0 --backends fake --batches 1,2,3 "
+                           "--set fake.service_ms=200 --out " + (dir_ / "r.jsonl").string();
+  const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
+                          INFERMARK_BINARY + " bench " + args + " >/dev/null 2>&1 & pid=$!; "
+                          "for i in $(seq 1 100); do [ -s " + (dir_ / "r.jsonl").string() +
+                          " ] && break; sleep 0.1; done; kill -INT $pid; wait $pid; echo $?";
+  FILE* p = popen(cmd.c_str(), "r");
+  char buf[64] = {0};
+  fgets(buf, sizeof buf, p);
+  pclose(p);
+  EXPECT_EQ(std::atoi(buf), 130);
+  const size_t kept = lines(dir_ / "r.jsonl").size();
+  EXPECT_GE(kept, 1u);
+  EXPECT_LT(kept, 3u);
+  const BenchRun more = bench(args + " --resume");
+  ASSERT_EQ(more.code, 0) << more.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 3u);
+  std::set<int64_t> batches;
+  for (const auto& l : ls) batches.insert(l["batch"].get<int64_t>());
+  EXPECT_EQ(batches, (std::set<int64_t>{1, 2, 3}));
+}
+
+TEST_F(Sweep, ACorruptModelIsAnErrorAndTheOthersRun) {
+  const fs::path bad = dir_ / "corrupt.onnx";
+  std::ofstream(bad) << "not a model";
+  const BenchRun r = bench("--models resnet50," + bad.string() +
+                           " --input-size 64 --width 0.25 --min-duration 0.05 --warmup 0 --backends fake"
+                           " --out " + (dir_ / "r.jsonl").string());
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, std::string> status, message;
+  for (const auto& l : lines(dir_ / "r.jsonl")) {
+    status[l["model"]["name"]] = l["status"];
+    message[l["model"]["name"]] = l.value("message", "");
+  }
+  EXPECT_EQ(status["resnet50"], "ok");
+  EXPECT_EQ(status[bad.string()], "error");
+  EXPECT_NE(message[bad.string()].find("not a valid ONNX model"), std::string::npos)
+      << message[bad.string()];
 }
 
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
