@@ -14,13 +14,18 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job, until the benchmark lands: Table 1 of the paper, the frameworks of this
-# build, and their agreement on ResNet50.
+# The main job: Table 1 of the paper, the frameworks of this build, their agreement on
+# ResNet50, and a short benchmark of ResNet50 on each (results/quick.jsonl, rewritten).
 run: build
 	@$(BUILD_DIR)/infermark zoo stats vgg19 resnet50 densenet201 efficientnet_b0
 	@echo
 	@$(BUILD_DIR)/infermark backends
 	@$(BUILD_DIR)/infermark check --model resnet50 --backends onnxruntime,openvino
+	@echo
+	@mkdir -p results && rm -f results/quick.jsonl
+	@$(BUILD_DIR)/infermark bench --models resnet50 --backends onnxruntime,openvino \
+	  --scenario offline,single-stream --batches 1,8 --min-duration 3 --min-iterations 5 \
+	  --out results/quick.jsonl --csv results/quick.csv
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)

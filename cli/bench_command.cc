@@ -62,7 +62,7 @@ void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Run a study: models x backends x settings x batches x scenarios");
   auto a = std::make_shared<BenchArgs>();
   Study& s = a->study;
-  cmd->set_config("--config", "", "A study file (TOML: the same keys as these options)");
+
   cmd->add_option("--models", s.models, "Zoo names or ONNX files, comma-separated")->delimiter(',')->required();
   cmd->add_option("--backends", s.backends, "Frameworks, comma-separated")->delimiter(',')->required();
   cmd->add_option("--scenario,--scenarios", s.scenarios,

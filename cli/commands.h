@@ -14,6 +14,8 @@ void add_backends_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_report_commands(CLI::App& app);  // report, compare
+void add_paper_command(CLI::App& app);
 
 // A command that ran and said what it had to; the program exits with this code, silently.
 class ExitCode : public std::exception {

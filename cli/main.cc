@@ -17,12 +17,16 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("infermark ") + infermark::kVersion + " (" +
                                         infermark::kGitRevision + ")");
   app.require_subcommand(1);
+  // A study as a file: `infermark --config study.toml bench`, keys "bench.models" etc.
+  app.set_config("--config", "", "Read options from a TOML file (keys: COMMAND.OPTION)");
   infermark::cli::add_env_command(app);
   infermark::cli::add_zoo_command(app);
   infermark::cli::add_backends_command(app);
   infermark::cli::add_infer_command(app);
   infermark::cli::add_check_command(app);
   infermark::cli::add_bench_command(app);
+  infermark::cli::add_report_commands(app);
+  infermark::cli::add_paper_command(app);
 
   try {
     if (argc > 1 && argv[1][0] != '-') {

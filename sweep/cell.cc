@@ -8,6 +8,7 @@
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/npy.h"
 #include "meters/energy.h"
 #include "meters/memory.h"
@@ -121,6 +122,17 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
     if (spec.contains("peak")) {
       PeakSearch search;
       search.slo_p99_ms = spec["peak"].value("slo_p99_ms", search.slo_p99_ms);
+      // Bracket the search around what one request after another achieves, so that no
+      // probe crawls at a rate far below the engine's (each probe serves min_queries).
+      RunLimits quick;
+      quick.warmup_s = 0;
+      quick.min_duration_s = 0.5;
+      quick.min_iterations = 3;
+      quick.max_duration_s = 5;
+      const double single =
+          run_single_stream(*raw.front(), input, quick, clock).metrics["throughput_ips"].get<double>();
+      search.lo_qps = std::max(0.1, 0.25 * single);
+      search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
       const PeakResult peak = find_peak(*raw.front(), input, config, search, clock);
       metrics["peak_qps"] = peak.peak_qps;
       metrics["slo_p99_ms"] = search.slo_p99_ms;
@@ -154,13 +166,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
 
 }  // namespace
 
-std::string cell_key(const CellSpec& spec) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : spec.dump()) h = (h ^ c) * 0x100000001b3ULL;
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
+std::string cell_key(const CellSpec& spec) { return hex64(fnv1a(spec.dump())); }
 
 nlohmann::json run_cell(const CellSpec& spec) {
   nlohmann::json result = {{"schema", kResultSchema},
@@ -172,6 +178,8 @@ nlohmann::json run_cell(const CellSpec& spec) {
                            {"threads", spec.value("threads", 0)},
                            {"repeat", spec.value("repeat", 0)},
                            {"metrics", nlohmann::json::object()}};
+  for (const char* k : {"server", "peak"})
+    if (spec.contains(k)) result[k] = spec[k];
   try {
     BackendRegistry registry;
     Backend& backend = registry.get(spec.at("backend"));

@@ -16,6 +16,7 @@
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/machine.h"
 #include "core/onnx_io.h"
 #include "core/stats.h"
@@ -38,13 +39,25 @@ std::string utc_now() {
 std::string fnv_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> buf(1 << 20);
-  uint64_t h = 0xcbf29ce484222325ULL;
+  uint64_t h = fnv1a("");
   while (in.read(buf.data(), buf.size()) || in.gcount() > 0)
-    for (std::streamsize i = 0; i < in.gcount(); ++i)
-      h = (h ^ static_cast<unsigned char>(buf[i])) * 0x100000001b3ULL;
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
-  return out;
+    h = fnv1a(std::string_view(buf.data(), static_cast<size_t>(in.gcount())), h);
+  return hex64(h);
+}
+
+// The parts of a result line that come from the cell's definition alone.
+nlohmann::json base_result(const CellSpec& spec) {
+  nlohmann::json r = {{"schema", kResultSchema},
+          {"model", spec["model"]},
+          {"backend", {{"name", spec["backend"]}, {"settings_asked", spec["settings"]}}},
+          {"scenario", spec["scenario"]},
+          {"batch", spec["batch"]},
+          {"threads", spec["threads"]},
+          {"repeat", spec["repeat"]},
+          {"metrics", nlohmann::json::object()}};
+  for (const char* k : {"server", "peak"})  // what identifies a server cell
+    if (spec.contains(k)) r[k] = spec[k];
+  return r;
 }
 
 // What a cell needs to know of a model, computed once in the parent. A model that cannot
@@ -58,7 +71,8 @@ nlohmann::json describe_model(const std::string& name, const zoo::Options& optio
           {"file_bytes", static_cast<int64_t>(fs::file_size(path))},
           {"input_shape", s.input_shape},
           {"parameters", s.parameters},
-          {"flops_per_image", s.flops}};
+          {"flops_per_image", s.flops},
+          {"stats", to_json(s)}};
 } catch (const Error& e) {
   return {{"name", name}, {"error", e.what()}};
 }
@@ -131,12 +145,7 @@ nlohmann::json classify(const CellSpec& spec, const ChildOutcome& child, const f
   std::ifstream in(result_file);
   if (in) r = nlohmann::json::parse(in, nullptr, false);
   const bool have = r.is_object() && r.contains("status");
-  if (!have) {
-    r = {{"schema", kResultSchema}, {"model", spec["model"]}, {"backend", {{"name", spec["backend"]}}},
-         {"scenario", spec["scenario"]}, {"batch", spec["batch"]}, {"threads", spec["threads"]},
-         {"repeat", spec["repeat"]}, {"metrics", nlohmann::json::object()}};
-    r["backend"]["settings_asked"] = spec["settings"];
-  }
+  if (!have) r = base_result(spec);
   using K = ChildOutcome::Kind;
   switch (child.kind) {
     case K::kTimedOut:
@@ -302,6 +311,7 @@ std::vector<CellSpec> expand(const Study& study) {
                 c["server"] = {{"max_batch", max_batch},
                                {"max_queue_delay_ms", max_batch > 1 ? study.max_queue_delay_ms : 0.0},
                                {"duration_s", study.server_duration_s},
+                               {"min_queries", study.server_min_queries},
                                {"seed", study.zoo.seed}};
                 if (study.find_peak) {
                   c["peak"] = {{"slo_p99_ms", study.slo_p99_ms}};
@@ -408,11 +418,9 @@ int run_study(const Study& study) {
     fs::remove_all(cache);
     if (g_interrupted) break;
     if (!model_error.empty()) {
-      result = {{"schema", kResultSchema}, {"model", spec["model"]},
-                {"backend", {{"name", spec["backend"]}, {"settings_asked", spec["settings"]}}},
-                {"scenario", spec["scenario"]}, {"batch", spec["batch"]}, {"threads", spec["threads"]},
-                {"repeat", spec["repeat"]}, {"metrics", nlohmann::json::object()},
-                {"status", "error"}, {"message", model_error}};
+      result = base_result(spec);
+      result["status"] = "error";
+      result["message"] = model_error;
     }
     result["cell_key"] = key;
     result["time_utc"] = utc_now();
@@ -438,6 +446,33 @@ int run_study(const Study& study) {
     return 130;
   }
   return 0;
+}
+
+double estimate_seconds(const Study& study) {
+  const Machine machine = read_machine();
+  const int threads = study.threads > 0 ? study.threads : machine.cores_used;
+  const double effective = 0.5 * machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
+  const double warmup = study.limits.value("warmup_s", 0.5);
+  const double min_s = study.limits.value("min_duration_s", 2.0);
+  const int64_t min_it = study.limits.value("min_iterations", int64_t{10});
+  double total = 0;
+  for (const auto& c : expand(study)) {
+    double flops = 0;
+    if (c["model"].contains("members")) {
+      for (const auto& m : c["model"]["members"]) flops += m.value("flops_per_image", 0.0);
+    } else {
+      flops = c["model"].value("flops_per_image", 0.0);
+    }
+    const double iteration = c["batch"].get<int64_t>() * flops / effective;
+    const std::string scenario = c["scenario"];
+    double cell = 2.0;  // process start and load
+    if (scenario == "load") cell = 2 * (2.0 + iteration);
+    else if (scenario == "server")
+      cell += (c.contains("peak") ? 10 : 1) * std::max(study.server_duration_s, study.server_min_queries * iteration);
+    else cell += std::max(warmup, iteration) + std::max(min_s, min_it * iteration);
+    total += cell;
+  }
+  return total;
 }
 
 void write_csv(const fs::path& jsonl, const fs::path& csv) {

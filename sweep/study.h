@@ -27,6 +27,7 @@ struct Study {
   int64_t max_batch = 8;
   double max_queue_delay_ms = 5;
   double server_duration_s = 10;
+  int64_t server_min_queries = 100;
   bool find_peak = false;
   double slo_p99_ms = 100;
   double cell_timeout_s = 600;
@@ -52,6 +53,10 @@ std::vector<CellSpec> expand(const Study& study);
 // finished cell at once. Returns the process exit code: 0 when the sweep ran (failed cells
 // are results), 130 when interrupted.
 int run_study(const Study& study);
+
+// A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
+// limits (stated before long runs start; the real time depends on the frameworks).
+double estimate_seconds(const Study& study);
 
 // Flattens result lines into CSV (one row per cell, the common columns).
 void write_csv(const std::filesystem::path& jsonl, const std::filesystem::path& csv);

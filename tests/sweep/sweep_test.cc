@@ -154,6 +154,18 @@ TEST_F(Sweep, ACorruptModelIsAnErrorAndTheOthersRun) {
       << message[bad.string()];
 }
 
+// A study is a file that can be shared and rerun: the same options, in TOML.
+TEST_F(Sweep, AStudyFromAConfigFile) {
+  const fs::path study = dir_ / "study.toml";
+  std::ofstream(study) << "[bench]\nmodels = [\"resnet50\"]\nbackends = [\"fake\"]\n"
+                          "batches = [1, 2]\ninput-size = 64\nwidth = 0.25\nmin-duration = 0.05\n"
+                          "warmup = 0\nout = \"" << (dir_ / "r.jsonl").string() << "\"\n";
+  const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
+                          INFERMARK_BINARY + " --config " + study.string() + " bench >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
+}
+
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
   for (const std::string bad : {"--batches 0", "--min-duration -1", "--scenario offlin",
                                 "--repeat 0", "--rate -5 --scenario server", "--memory-limit lots"}) {

@@ -1,0 +1,77 @@
+#include <cstdio>
+
+#include "backends/registry.h"
+#include "cli/commands.h"
+#include "report/report.h"
+#include "sweep/study.h"
+
+namespace infermark::cli {
+namespace {
+
+// The paper's study on every available framework: Table 1 models and the ensemble, the
+// batch sweep, single-stream, server with peak search, load time, memory; energy where
+// measurable. Each part is a study appending to one result file, so rerunning continues.
+std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& backends,
+                                 const std::filesystem::path& results) {
+  Study base;
+  base.backends = backends;
+  base.out = results;
+  base.resume = true;
+  base.cell_timeout_s = quick ? 300 : 1800;
+  base.limits = quick ? nlohmann::json{{"warmup_s", 0.2}, {"min_duration_s", 1.0}, {"min_iterations", 2},
+                                       {"max_duration_s", 30.0}}
+                      : nlohmann::json{{"warmup_s", 1.0}, {"min_duration_s", 5.0}, {"min_iterations", 10},
+                                       {"max_duration_s", 120.0}};
+  Study models = base;
+  models.models = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
+  models.scenarios = {"offline", "single-stream", "load"};
+  models.batches = quick ? std::vector<int64_t>{1, 4, 16} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64};
+  Study ensemble = base;
+  ensemble.models = {"ensemble3"};
+  ensemble.scenarios = {"ensemble"};
+  ensemble.batches = quick ? std::vector<int64_t>{1, 4} : std::vector<int64_t>{1, 2, 4, 8, 16};
+  Study server = base;
+  server.models = {"resnet50"};
+  server.scenarios = {"server"};
+  server.find_peak = true;
+  server.slo_p99_ms = 500;
+  server.max_batch = 8;
+  server.max_queue_delay_ms = 20;
+  server.server_duration_s = quick ? 3 : 10;
+  server.server_min_queries = quick ? 20 : 100;
+  return {models, ensemble, server};
+}
+
+}  // namespace
+
+void add_paper_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("paper", "Run the paper's study on every available framework and write the report");
+  auto quick = std::make_shared<bool>(false);
+  auto out = std::make_shared<std::string>("paper");
+  cmd->add_flag("--quick", *quick, "Short durations and fewer batch sizes (about ten minutes on 2 cores)");
+  cmd->add_option("--out", *out, "Folder for results.jsonl and the report (default ./paper)");
+  cmd->callback([quick, out] {
+    std::vector<std::string> backends;
+    BackendRegistry registry;
+    for (const auto& b : registry.list()) {
+      if (b.available) backends.push_back(b.name);
+      else std::fprintf(stderr, "skipping %s: %s\n", b.name.c_str(), b.reason.c_str());
+    }
+    if (backends.empty()) throw Error("no framework is available in this build (see infermark backends)");
+    const std::filesystem::path dir = *out;
+    std::filesystem::create_directories(dir);
+    const auto studies = paper_studies(*quick, backends, dir / "results.jsonl");
+    double seconds = 0;
+    for (const auto& s : studies) seconds += estimate_seconds(s);
+    std::fprintf(stderr, "%s study on %zu frameworks: expected about %.0f minutes (rerun to continue)\n",
+                 *quick ? "quick" : "full", backends.size(), seconds / 60);
+    for (const auto& s : studies) {
+      const int code = run_study(s);
+      if (code != 0) throw ExitCode(code);
+    }
+    const auto index = write_report(read_results({dir / "results.jsonl"}), dir / "report");
+    std::printf("report: %s\n", index.c_str());
+  });
+}
+
+}  // namespace infermark::cli

@@ -1,0 +1,227 @@
+// OpenCV DNN (Debian's 4.6) behind the backend interface: listed, numerically equal to ONNX
+// Runtime on small variants of the four architectures, clear about what it cannot run
+// (unknown operators; SE blocks at batch > 1), and honest about threads and caching.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+const char* const kModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
+
+class OpenCv : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("infermark_opencv_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);  // ONNX Runtime's cache inside the test folder
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static fs::path small_model(const std::string& name) {
+    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
+  }
+  Settings settings(const std::string& backend, const Settings& given = {}) {
+    return validate_settings(registry_.get(backend).info(), given);
+  }
+  std::unique_ptr<Engine> load(const std::string& backend, const fs::path& model, int64_t batch,
+                               const Settings& given = {}, int threads = 0) {
+    return registry_.get(backend).load({model, settings(backend, given), threads, batch});
+  }
+  Tensor run(const std::string& backend, const fs::path& model, const Tensor& input,
+             const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
+    auto engine = load(backend, model, input.shape[0], given);
+    Tensor out;
+    engine->run(view(input), out);
+    if (in_effect) *in_effect = engine->settings_in_effect();
+    return out;
+  }
+  static Tensor image(const Tensor& batch, int64_t i) {
+    Tensor t;
+    t.resize({1, batch.shape[1], batch.shape[2], batch.shape[3]});
+    std::copy_n(batch.data.begin() + i * t.numel(), t.numel(), t.data.begin());
+    return t;
+  }
+
+  static fs::path dir_;
+  BackendRegistry registry_;
+};
+fs::path OpenCv::dir_;
+
+TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {
+  const auto list = registry_.list();
+  auto it = std::find_if(list.begin(), list.end(),
+                         [](const BackendInfo& b) { return b.name == "opencv"; });
+  ASSERT_NE(it, list.end());
+  EXPECT_TRUE(it->available) << it->reason;
+  EXPECT_EQ(it->version.rfind("4.", 0), 0u) << it->version;
+  EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
+  std::map<std::string, SettingSpec> specs;
+  for (const auto& s : it->settings) {
+    EXPECT_EQ(s.key.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-. "), std::string::npos) << s.key;
+    EXPECT_FALSE(s.help.empty()) << s.key;
+    specs[s.key] = s;
+  }
+  for (const char* key : {"backend", "target", "threads", "fusion", "setup_at_load"})
+    ASSERT_TRUE(specs.count(key)) << key;
+  EXPECT_EQ(specs["backend"].default_value, "opencv");
+  EXPECT_EQ(specs["target"].default_value, "cpu");
+  EXPECT_EQ(specs["threads"].default_value, "0");
+  EXPECT_EQ(specs["fusion"].default_value, "true");
+  // Only what this machine offers: OpenCL targets appear only with an OpenCL device.
+  const auto& targets = specs["target"].allowed;
+  EXPECT_NE(std::find(targets.begin(), targets.end(), "cpu"), targets.end());
+}
+
+// Small variants of all four architectures: OpenCV agrees with ONNX Runtime to 1e-3 of the
+// logits' range and on every image's top-1 class. EfficientNet-B0 runs one image at a time
+// (OpenCV 4.6 cannot batch its squeeze-excitation Mul, see the next test).
+TEST_F(OpenCv, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  for (const char* name : kModels) {
+    const fs::path model = small_model(name);
+    const Tensor a = run("onnxruntime", model, input);
+    Tensor b;
+    if (std::string(name) == "efficientnet_b0") {
+      auto engine = load("opencv", model, 1);
+      b.resize(a.shape);
+      for (int64_t i = 0; i < 2; ++i) {
+        Tensor out;
+        engine->run(view(image(input, i)), out);
+        ASSERT_EQ(out.shape, (std::vector<int64_t>{1, 1000})) << name;
+        std::copy(out.data.begin(), out.data.end(), b.data.begin() + i * 1000);
+      }
+    } else {
+      b = run("opencv", model, input);
+    }
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    ASSERT_EQ(a.shape, b.shape) << name;
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(b.data[i])) << name;
+      range = std::max(range, double(std::fabs(a.data[i])));
+      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
+    }
+    std::printf("parity %-16s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", name, diff, range,
+                diff / range);
+    EXPECT_GT(range, 0) << name;
+    EXPECT_LT(diff / range, 1e-3) << name;
+    for (int img = 0; img < 2; ++img) {
+      const float* pa = a.data.data() + img * 1000;
+      const float* pb = b.data.data() + img * 1000;
+      EXPECT_EQ(std::max_element(pa, pa + 1000) - pa, std::max_element(pb, pb + 1000) - pb)
+          << name << " image " << img;
+    }
+  }
+}
+
+// OpenCV 4.6 imports ONNX Mul broadcasting [N, C, 1, 1] (squeeze-excitation) as a Scale
+// layer that takes the second input as per-channel weights: batch 1 only. A load for batch
+// 2 says so; a dynamic engine refuses batch 2 and still runs batch 1 afterwards.
+TEST_F(OpenCv, SqueezeExcitationRunsOnlyAtBatchOne) {
+  const fs::path model = small_model("efficientnet_b0");
+  try {
+    load("opencv", model, 2);
+    ADD_FAILURE() << "OpenCV loaded EfficientNet-B0 for batch 2; has it learnt to batch Scale?";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("opencv: cannot load '" + model.string() + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("batch 1 only"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("Scale"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  auto engine = load("opencv", model, 0);
+  Tensor out;
+  EXPECT_THROW(engine->run(view(random_input({2, 3, 64, 64}, 3)), out), Unsupported);
+  engine->run(view(random_input({1, 3, 64, 64}, 3)), out);
+  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
+}
+
+TEST_F(OpenCv, UnknownOperatorIsUnsupportedAndNamed) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") n.set_op_type("Relx");
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  try {
+    load("opencv", bad, 1);
+    ADD_FAILURE() << "OpenCV loaded a model with an unknown operator";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("opencv: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("operator Relx"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  std::ofstream(dir_ / "junk.onnx") << "not a model";
+  EXPECT_THROW(load("opencv", dir_ / "junk.onnx", 1), Error);
+  EXPECT_THROW(load("opencv", dir_ / "missing.onnx", 1), Error);
+}
+
+TEST_F(OpenCv, ThreadsAndCacheAreReadBack) {
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({1, 3, 64, 64}, 1);
+  {
+    auto engine = load("opencv", model, 1, {{"threads", "1"}});
+    Tensor out;
+    engine->run(view(input), out);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("threads"), 1) << e.dump();
+    EXPECT_EQ(e.at("threads_from"), "setting") << e.dump();
+    EXPECT_EQ(e.at("cache"), "none") << e.dump();
+    EXPECT_EQ(e.at("backend"), "opencv") << e.dump();
+    EXPECT_EQ(e.at("target"), "cpu") << e.dump();
+  }
+  {
+    auto engine = load("opencv", model, 1, {}, 2);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("threads"), 2) << e.dump();
+    EXPECT_EQ(e.at("threads_from"), "harness") << e.dump();
+  }
+  // Threads are process-wide in OpenCV: an engine sets its own count again when it runs.
+  auto one = load("opencv", model, 1, {{"threads", "1"}});
+  auto two = load("opencv", model, 1, {{"threads", "2"}});
+  Tensor a, b;
+  one->run(view(input), a);
+  EXPECT_EQ(one->settings_in_effect().at("threads"), 1);
+  two->run(view(input), b);
+  EXPECT_EQ(two->settings_in_effect().at("threads"), 2);
+  EXPECT_EQ(a.shape, b.shape);
+}
+
+TEST_F(OpenCv, WrongInputShapeIsRefused) {
+  // OpenCV itself would run a fully convolutional net at 32x32; the model says 64x64.
+  auto engine = load("opencv", small_model("resnet50"), 1);
+  Tensor out;
+  EXPECT_THROW(engine->run(view(random_input({1, 3, 32, 32}, 1)), out), Error);
+  EXPECT_THROW(engine->run(view(random_input({1, 1, 64, 64}, 1)), out), Error);
+  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
+  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
+  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
+}
+
+// setup_at_load=false leaves OpenCV's lazy setup to the first run, with the same result.
+TEST_F(OpenCv, SetupAtLoadDoesNotChangeResults) {
+  const fs::path model = small_model("densenet201");
+  const Tensor input = random_input({2, 3, 64, 64}, 4);
+  nlohmann::json lazy_effect;
+  const Tensor eager = run("opencv", model, input);
+  const Tensor lazy = run("opencv", model, input, {{"setup_at_load", "false"}}, &lazy_effect);
+  EXPECT_EQ(eager.data, lazy.data);
+  EXPECT_TRUE(lazy_effect.contains("setup_note")) << lazy_effect.dump();
+}
+
+}  // namespace
+}  // namespace infermark

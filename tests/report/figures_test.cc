@@ -1,0 +1,348 @@
+// The report's figures: the power-law fit, and draw_figures on small result rows built here
+// (one failed cell among them), checked through the files gnuplot writes.
+#include "report/figures.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace {
+namespace fs = std::filesystem;
+using infermark::Figure;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------------------
+// fit_power_law
+
+TEST(PowerLawFit, RecoversExactParametersFromNoiselessData) {
+  std::vector<double> x, y;
+  for (int i = 1; i <= 20; ++i) {
+    x.push_back(0.5 * i);
+    y.push_back(3.0 * std::pow(0.5 * i, -0.7));
+  }
+  const auto fit = infermark::fit_power_law(x, y);
+  EXPECT_EQ(fit.points, 20);
+  EXPECT_NEAR(fit.a, 3.0, 1e-9);
+  EXPECT_NEAR(fit.b, -0.7, 1e-9);
+  EXPECT_NEAR(fit.r2, 1.0, 1e-12);
+}
+
+TEST(PowerLawFit, NoiseLowersRSquared) {
+  std::vector<double> x, y;
+  for (int i = 1; i <= 40; ++i) {
+    const double noise = std::exp(0.15 * std::sin(7.3 * i));  // deterministic, multiplicative
+    x.push_back(i);
+    y.push_back(3.0 * std::pow(i, -0.7) * noise);
+  }
+  const auto fit = infermark::fit_power_law(x, y);
+  EXPECT_EQ(fit.points, 40);
+  EXPECT_LT(fit.r2, 1.0);
+  EXPECT_GT(fit.r2, 0.5);
+  EXPECT_NEAR(fit.b, -0.7, 0.1);
+}
+
+TEST(PowerLawFit, IgnoresNonPositiveValuesAndNeedsTwoPoints) {
+  // Only (2, 8) and (4, 32) are usable: y = 2 x^2.
+  auto fit = infermark::fit_power_law({0, -1, 2, 4, 5}, {1, 1, 8, 32, 0});
+  EXPECT_EQ(fit.points, 2);
+  EXPECT_NEAR(fit.a, 2.0, 1e-9);
+  EXPECT_NEAR(fit.b, 2.0, 1e-9);
+
+  for (const auto& [x, y] : std::vector<std::pair<std::vector<double>, std::vector<double>>>{
+           {{}, {}}, {{2}, {3}}, {{0, 1}, {5, -2}}}) {
+    fit = infermark::fit_power_law(x, y);
+    EXPECT_LT(fit.points, 2);
+    EXPECT_EQ(fit.a, 0);
+    EXPECT_EQ(fit.b, 0);
+    EXPECT_EQ(fit.r2, 0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixture rows (schema infermark.result/1, only the fields the figures read)
+
+json row(const std::string& framework, const std::string& model, const std::string& scenario,
+         int64_t batch, const std::string& status = "ok", json metrics = json::object(),
+         double p50 = 10) {
+  json r = {{"schema", "infermark.result/1"},
+            {"model", {{"name", model}}},
+            {"backend", {{"name", framework}, {"version", "1.0"}}},
+            {"scenario", scenario},
+            {"batch", batch},
+            {"threads", 0},
+            {"repeat", 0},
+            {"status", status},
+            {"metrics", metrics}};
+  if (status == "ok") {
+    r["latency_ms"] = {{"p50", p50}, {"p90", p50 * 1.2}, {"p99", p50 * 1.5}, {"count", 100}};
+    r["metrics"]["energy_j"] = nullptr;
+    r["metrics"]["energy_per_image_j"] = nullptr;
+  } else {
+    r["message"] = "resident memory passed --memory-limit (400 MiB)";
+  }
+  return r;
+}
+
+json offline(const std::string& framework, int64_t batch, double ips, double share = 0.5) {
+  return row(framework, "resnet50", "offline", batch, "ok",
+             {{"throughput_ips", ips}, {"share_of_peak", share}, {"rss_peak_bytes", 2e8}},
+             1000.0 * batch / ips);
+}
+
+// Two frameworks, offline batches 1, 8, 32 and single-stream; openvino's batch 32 ran out of
+// memory; onnxruntime's batch 8 ran three times (throughput 10, 20, 100: median 20).
+std::vector<json> throughput_rows() {
+  return {offline("onnxruntime", 1, 14.8),
+          offline("onnxruntime", 8, 10),
+          offline("onnxruntime", 8, 20),
+          offline("onnxruntime", 8, 100),
+          offline("onnxruntime", 32, 15.8),
+          offline("openvino", 1, 14.9),
+          offline("openvino", 8, 14.0),
+          row("openvino", "resnet50", "offline", 32, "oom"),
+          row("onnxruntime", "resnet50", "single-stream", 1, "ok", {{"throughput_ips", 15}}, 66),
+          row("openvino", "resnet50", "single-stream", 1, "ok", {{"throughput_ips", 15}}, 64)};
+}
+
+fs::path fresh_dir(const std::string& what) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_figures_" + what + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+std::string slurp(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A PNG: the signature, then an IHDR chunk with a width and height above zero.
+void expect_png(const fs::path& file) {
+  const std::string b = slurp(file);
+  ASSERT_GE(b.size(), 24u) << file;
+  EXPECT_EQ(b.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8)) << file;
+  EXPECT_EQ(b.substr(12, 4), "IHDR") << file;
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(b[at + i]);
+    return v;
+  };
+  EXPECT_GT(be32(16), 0u) << file;
+  EXPECT_GT(be32(20), 0u) << file;
+}
+
+const Figure* find(const std::vector<Figure>& figures, const std::string& prefix) {
+  for (const auto& f : figures)
+    if (f.name.rfind(prefix, 0) == 0) return &f;
+  return nullptr;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// ---------------------------------------------------------------------------------------
+// draw_figures
+
+TEST(DrawFigures, ThroughputBarsWithAFailedCell) {
+  const fs::path dir = fresh_dir("throughput");
+  const auto figures = infermark::draw_figures(throughput_rows(), dir);
+  ASSERT_FALSE(figures.empty());
+
+  const Figure* f = find(figures, "fig1_throughput_resnet50");
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(f->title.empty());
+  EXPECT_FALSE(f->caption.empty());
+  EXPECT_TRUE(has(f->series, "onnxruntime"));
+  EXPECT_TRUE(has(f->series, "openvino"));
+
+  for (const auto& fig : figures) {
+    SCOPED_TRACE(fig.name);
+    expect_png(dir / (fig.name + ".png"));
+    EXPECT_TRUE(fs::exists(dir / (fig.name + ".gp")));  // kept, to redraw by hand
+    EXPECT_TRUE(fs::exists(dir / (fig.name + ".dat")));
+    const std::string svg = slurp(dir / (fig.name + ".svg"));
+    EXPECT_NE(svg.find("<svg"), std::string::npos);
+    EXPECT_NE(svg.find("onnxruntime"), std::string::npos);
+    EXPECT_NE(svg.find("openvino"), std::string::npos);
+  }
+  const std::string svg = slurp(dir / (f->name + ".svg"));
+  EXPECT_NE(svg.find("oom"), std::string::npos) << "the failed cell is drawn as its status";
+
+  // Repeats are folded into their median: 20 images/s for onnxruntime at batch 8.
+  const std::string dat = slurp(dir / (f->name + ".dat"));
+  EXPECT_NE(dat.find(" 20 "), std::string::npos) << dat;
+  EXPECT_EQ(dat.find(" 100 "), std::string::npos) << dat;
+
+  // Single-stream is present, the share of peak too; nothing for absent scenarios or energy.
+  EXPECT_NE(find(figures, "fig_latency_single_stream"), nullptr);
+  EXPECT_NE(find(figures, "fig_share_of_peak"), nullptr);
+  for (const auto& fig : figures) {
+    EXPECT_EQ(fig.name.find("server"), std::string::npos) << fig.name;
+    EXPECT_EQ(fig.name.find("memory"), std::string::npos) << fig.name;
+    EXPECT_EQ(fig.name.find("energy"), std::string::npos) << fig.name;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(DrawFigures, OnlyScenariosPresentAreDrawn) {
+  const fs::path dir = fresh_dir("single");
+  const auto figures = infermark::draw_figures(
+      {row("onnxruntime", "vgg19", "single-stream", 1, "ok", {{"throughput_ips", 3}}, 290)}, dir);
+  ASSERT_EQ(figures.size(), 1u);
+  EXPECT_EQ(figures[0].name, "fig_latency_single_stream");
+  EXPECT_FALSE(fs::exists(dir / "fig1_throughput_vgg19.png"));
+
+  EXPECT_TRUE(infermark::draw_figures({}, fresh_dir("none")).empty());
+  fs::remove_all(dir);
+}
+
+TEST(DrawFigures, AModelWhoseEveryCellFailed) {
+  const fs::path dir = fresh_dir("allfailed");
+  const auto figures =
+      infermark::draw_figures({row("onnxruntime", "corrupt", "offline", 1, "error"),
+                               row("openvino", "corrupt", "offline", 1, "unsupported")},
+                              dir);
+  const Figure* f = find(figures, "fig1_throughput_corrupt");
+  ASSERT_NE(f, nullptr);
+  expect_png(dir / (f->name + ".png"));
+  const std::string svg = slurp(dir / (f->name + ".svg"));
+  EXPECT_NE(svg.find("error"), std::string::npos);
+  EXPECT_NE(svg.find("unsupported"), std::string::npos);
+  EXPECT_NE(svg.find("openvino"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(DrawFigures, EnergyFigureWithItsFitOnlyWhereEnergyWasMeasured) {
+  std::vector<json> rows;
+  const double ips[] = {5, 12, 30, 70};
+  for (const char* fw : {"onnxruntime", "openvino"})
+    for (int i = 0; i < 4; ++i) {
+      json r = offline(fw, int64_t{1} << (2 * i), ips[i] * (fw[1] == 'n' ? 1.0 : 1.3));
+      const double x = r["metrics"]["throughput_ips"];
+      r["metrics"]["energy_j"] = 100.0;
+      r["metrics"]["energy_per_image_j"] = 3.0 * std::pow(x, -0.7);
+      rows.push_back(r);
+    }
+  const fs::path dir = fresh_dir("energy");
+  const auto figures = infermark::draw_figures(rows, dir);
+  const Figure* f = find(figures, "fig4_energy");
+  ASSERT_NE(f, nullptr);
+  EXPECT_TRUE(has(f->series, "onnxruntime"));
+  EXPECT_TRUE(has(f->series, "openvino"));
+  EXPECT_TRUE(has(f->series, "fit"));
+  expect_png(dir / (f->name + ".png"));
+  const std::string svg = slurp(dir / (f->name + ".svg"));
+  EXPECT_NE(svg.find("R^2 = 1.000"), std::string::npos);
+  EXPECT_NE(svg.find("x^-0.700"), std::string::npos);
+  EXPECT_NE(f->caption.find("R^2"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
+  auto server = [](const std::string& fw, double max_batch, double rate, double p50) {
+    return row(fw, "resnet50", "server", 1, "ok",
+               {{"throughput_ips", rate},
+                {"offered_qps", rate},
+                {"achieved_qps", rate},
+                {"max_batch", max_batch},
+                {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0}},
+               p50);
+  };
+  std::vector<json> rows;
+  for (double rate : {2.0, 4.0, 8.0}) {
+    rows.push_back(server("onnxruntime", 8, rate, 60 + rate));
+    rows.push_back(server("onnxruntime", 1, rate, 60 + 3 * rate));
+  }
+  json peak = server("openvino", 8, 11.5, 90);
+  peak["metrics"]["peak_qps"] = 11.5;
+  peak["metrics"]["slo_p99_ms"] = 200.0;
+  peak["metrics"]["probes"] = {{{"rate_qps", 2}, {"p99_ms", 80}, {"meets", true}},
+                               {{"rate_qps", 16}, {"p99_ms", 900}, {"meets", false}},
+                               {{"rate_qps", 11.5}, {"p99_ms", 150}, {"meets", true}}};
+  rows.push_back(peak);
+  for (int64_t b : {1, 8, 32})
+    rows.push_back(row("onnxruntime", "ens3", "ensemble", b, "ok",
+                       {{"throughput_ips", 5.0}, {"rss_peak_bytes", 3e8 * double(b)}}));
+  rows.push_back(row("openvino", "ens3", "ensemble", 1, "ok", {{"rss_peak_bytes", 2.5e8}}));
+  rows.push_back(row("openvino", "ens3", "ensemble", 32, "oom"));
+
+  const fs::path dir = fresh_dir("server");
+  const auto figures = infermark::draw_figures(rows, dir);
+  const Figure* s = find(figures, "fig_server_latency_resnet50");
+  ASSERT_NE(s, nullptr);
+  expect_png(dir / (s->name + ".png"));
+  std::string svg = slurp(dir / (s->name + ".svg"));
+  EXPECT_NE(svg.find("no batching"), std::string::npos);
+  EXPECT_NE(svg.find("batching (max 8, 10 ms)"), std::string::npos);
+  EXPECT_NE(svg.find("p99 target 200 ms"), std::string::npos);
+  EXPECT_TRUE(has(s->series, "p99 target 200 ms"));
+
+  const Figure* m = find(figures, "fig3_memory_ens3");
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(has(m->series, "onnxruntime"));
+  EXPECT_TRUE(has(m->series, "openvino"));
+  expect_png(dir / (m->name + ".png"));
+  svg = slurp(dir / (m->name + ".svg"));
+  EXPECT_NE(svg.find("oom"), std::string::npos);
+  EXPECT_NE(svg.find("MiB"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(DrawFigures, MissingGnuplotIsAnErrorNamingTheFigure) {
+  const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+  const fs::path empty = fresh_dir("nopath");
+  fs::create_directories(empty);
+  setenv("PATH", empty.c_str(), 1);
+  std::string message;
+  try {
+    infermark::draw_figures(throughput_rows(), fresh_dir("nognuplot"));
+  } catch (const infermark::Error& e) {
+    message = e.what();
+  }
+  setenv("PATH", saved.c_str(), 1);
+  EXPECT_NE(message.find("fig1_throughput_resnet50"), std::string::npos) << message;
+  EXPECT_NE(message.find("gnuplot"), std::string::npos) << message;
+  fs::remove_all(empty);
+  fs::remove_all(fresh_dir("nognuplot"));
+}
+
+TEST(DrawFigures, GnuplotFailureNamesTheFigureAndItsFirstErrorLine) {
+  const fs::path bin = fresh_dir("fakebin");
+  fs::create_directories(bin);
+  {
+    std::ofstream fake(bin / "gnuplot");
+    fake << "#!/bin/sh\necho 'plot foo' >&2\n"
+            "echo '\"$1\" line 3: undefined variable: foo' >&2\nexit 1\n";
+  }
+  fs::permissions(bin / "gnuplot", fs::perms::owner_all);
+  const std::string saved = std::getenv("PATH") ? std::getenv("PATH") : "";
+  setenv("PATH", (bin.string() + ":" + saved).c_str(), 1);
+  std::string message;
+  try {
+    infermark::draw_figures(throughput_rows(), fresh_dir("badgnuplot"));
+  } catch (const infermark::Error& e) {
+    message = e.what();
+  }
+  setenv("PATH", saved.c_str(), 1);
+  EXPECT_NE(message.find("fig1_throughput_resnet50"), std::string::npos) << message;
+  EXPECT_NE(message.find("line 3: undefined variable: foo"), std::string::npos) << message;
+  fs::remove_all(bin);
+  fs::remove_all(fresh_dir("badgnuplot"));
+}
+
+}  // namespace
