@@ -14,18 +14,14 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job: Table 1 of the paper, the frameworks of this build, their agreement on
-# ResNet50, and a short benchmark of ResNet50 on each (results/quick.jsonl, rewritten).
+# The main job: the paper's quick study on every framework of this build (about ten
+# minutes on 2 cores), its report in reports/quick/report/index.html. Rerunning continues
+# the study where it stopped; `rm -rf reports/quick` starts it anew.
 run: build
 	@$(BUILD_DIR)/infermark zoo stats vgg19 resnet50 densenet201 efficientnet_b0
 	@echo
 	@$(BUILD_DIR)/infermark backends
-	@$(BUILD_DIR)/infermark check --model resnet50 --backends onnxruntime,openvino
-	@echo
-	@mkdir -p results && rm -f results/quick.jsonl
-	@$(BUILD_DIR)/infermark bench --models resnet50 --backends onnxruntime,openvino \
-	  --scenario offline,single-stream --batches 1,8 --min-duration 3 --min-iterations 5 \
-	  --out results/quick.jsonl --csv results/quick.csv
+	@$(BUILD_DIR)/infermark paper --quick --out reports/quick
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
