@@ -22,11 +22,17 @@ struct Known {
 
 // Every framework of the study, in report order. A backend is one folder under backends/
 // and one line here.
-constexpr std::array<Known, 2> kKnown = {{
+constexpr std::array<Known, 4> kKnown = {{
     {"onnxruntime", "ONNX Runtime",
      "the onnxruntime SDK was not found when the build was configured (make build installs it)"},
     {"openvino", "OpenVINO",
      "the OpenVINO SDK was not found when the build was configured (make build installs it)"},
+    {"opencv", "OpenCV DNN",
+     "OpenCV's dnn module (Debian's libopencv-dnn-dev) was not found when the build was "
+     "configured (make build installs it)"},
+    {"tensorrt", "TensorRT",
+     "no TensorRT SDK is reachable from this environment's package registries (Debian, "
+     "PyPI); there is no backends/tensorrt"},
 }};
 
 }  // namespace
