@@ -5,7 +5,11 @@
 // missing or conflicting framework library never stops the program or another backend.
 // A plugin defines exactly one entry point with INFERMARK_BACKEND_PLUGIN.
 
+#include <sched.h>
+
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/error.h"
@@ -24,6 +28,36 @@ inline bool setting_bool(const Settings& s, const std::string& key) {
 }
 inline int64_t setting_int(const Settings& s, const std::string& key) {
   return std::stoll(setting(s, key));
+}
+
+// Declaring settings in info().
+inline SettingSpec enum_setting(std::string key, std::string def, std::vector<std::string> allowed,
+                                std::string help) {
+  return {std::move(key), SettingSpec::Type::kEnum, std::move(def), std::move(allowed), 0, 0,
+          std::move(help)};
+}
+inline SettingSpec int_setting(std::string key, std::string def, int64_t min, int64_t max,
+                               std::string help) {
+  return {std::move(key), SettingSpec::Type::kInt, std::move(def), {}, min, max, std::move(help)};
+}
+inline SettingSpec bool_setting(std::string key, std::string def, std::string help) {
+  return {std::move(key), SettingSpec::Type::kBool, std::move(def), {}, 0, 0, std::move(help)};
+}
+inline SettingSpec path_setting(std::string key, std::string def, std::string help) {
+  return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
+}
+
+// The cores this process may run on (its affinity mask): what "threads 0" means in every
+// backend, so that all frameworks get the same count.
+inline int cores_available() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  const unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
 }
 
 }  // namespace infermark

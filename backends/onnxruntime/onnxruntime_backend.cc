@@ -54,17 +54,6 @@ void init_api_or_throw() {
   Ort::InitApi(api);
 }
 
-int cores_available() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
-}
-
 std::string default_cache_dir() {
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
@@ -225,22 +214,6 @@ TensorMeta read_meta(const Ort::TypeInfo& info, std::string name) {
   m.dims = t.GetShape();
   for (const char* s : t.GetSymbolicDimensions()) m.symbols.emplace_back(s ? s : "");
   return m;
-}
-
-SettingSpec enum_setting(std::string key, std::string def, std::vector<std::string> allowed,
-                         std::string help) {
-  return {std::move(key), SettingSpec::Type::kEnum, std::move(def), std::move(allowed), 0, 0,
-          std::move(help)};
-}
-SettingSpec int_setting(std::string key, std::string def, int64_t min, int64_t max,
-                        std::string help) {
-  return {std::move(key), SettingSpec::Type::kInt, std::move(def), {}, min, max, std::move(help)};
-}
-SettingSpec bool_setting(std::string key, std::string def, std::string help) {
-  return {std::move(key), SettingSpec::Type::kBool, std::move(def), {}, 0, 0, std::move(help)};
-}
-SettingSpec path_setting(std::string key, std::string def, std::string help) {
-  return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
 // ---------------------------------------------------------------- engine

@@ -48,17 +48,6 @@ constexpr const char* kName = "opencv";
 
 // ---------------------------------------------------------------- small helpers
 
-int cores_available() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  const unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
-}
-
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -260,19 +249,6 @@ class QuietOpenCvLog {
   bool active_ = false;
   cv::utils::logging::LogLevel previous_ = cv::utils::logging::LOG_LEVEL_WARNING;
 };
-
-SettingSpec enum_setting(std::string key, std::string def, std::vector<std::string> allowed,
-                         std::string help) {
-  return {std::move(key), SettingSpec::Type::kEnum, std::move(def), std::move(allowed), 0, 0,
-          std::move(help)};
-}
-SettingSpec int_setting(std::string key, std::string def, int64_t min, int64_t max,
-                        std::string help) {
-  return {std::move(key), SettingSpec::Type::kInt, std::move(def), {}, min, max, std::move(help)};
-}
-SettingSpec bool_setting(std::string key, std::string def, std::string help) {
-  return {std::move(key), SettingSpec::Type::kBool, std::move(def), {}, 0, 0, std::move(help)};
-}
 
 // ---------------------------------------------------------------- the ONNX file's interface
 

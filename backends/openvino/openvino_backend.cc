@@ -75,16 +75,6 @@ bool about_unsupported_operation(const std::string& what) {
 }
 
 // Every core this process may run on (taskset/cgroup cpusets included).
-int usable_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  return 1;
-}
-
 // "~/.cache/..." -> $XDG_CACHE_HOME/... (when set) else $HOME/.cache/...; "~/x" -> $HOME/x.
 std::filesystem::path expand_cache_dir(const std::string& value) {
   if (value.empty() || value[0] != '~') return value;
@@ -351,7 +341,7 @@ class OpenVinoBackend : public Backend {
       threads_from = "harness";
     }
     if (threads == 0) {
-      threads = usable_cores();
+      threads = cores_available();
       threads_from = "affinity";
     }
 
