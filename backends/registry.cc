@@ -22,7 +22,7 @@ struct Known {
 
 // Every framework of the study, in report order. A backend is one folder under backends/
 // and one line here.
-constexpr std::array<Known, 4> kKnown = {{
+constexpr std::array<Known, 5> kKnown = {{
     {"onnxruntime", "ONNX Runtime",
      "the onnxruntime SDK was not found when the build was configured (make build installs it)"},
     {"openvino", "OpenVINO",
@@ -30,6 +30,9 @@ constexpr std::array<Known, 4> kKnown = {{
     {"opencv", "OpenCV DNN",
      "OpenCV's dnn module (Debian's libopencv-dnn-dev) was not found when the build was "
      "configured (make build installs it)"},
+    {"libtorch", "LibTorch",
+     "LibTorch (Debian's libtorch-dev) was not found when the build was configured (make build "
+     "installs it)"},
     {"tensorrt", "TensorRT",
      "no TensorRT SDK is reachable from this environment's package registries (Debian, "
      "PyPI); there is no backends/tensorrt"},

@@ -25,7 +25,7 @@ std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& bac
   Study models = base;
   models.models = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
   models.scenarios = {"offline", "single-stream", "load"};
-  models.batches = quick ? std::vector<int64_t>{1, 4, 16} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64};
+  models.batches = quick ? std::vector<int64_t>{1, 8} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64};
   Study ensemble = base;
   ensemble.models = {"ensemble3"};
   ensemble.scenarios = {"ensemble"};

@@ -1,0 +1,232 @@
+// LibTorch (Debian's PyTorch 1.13) behind the backend interface: listed, numerically equal to
+// ONNX Runtime on small variants of the four architectures (also with channels-last memory
+// and with batch norms folded into the convolutions), clear about what it cannot run
+// (unknown operators name themselves), strict about the input shape, honest about threads.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+const char* const kModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
+
+class LibTorch : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("infermark_libtorch_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);  // ONNX Runtime's cache inside the test folder
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static fs::path small_model(const std::string& name) {
+    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
+  }
+  Settings settings(const std::string& backend, const Settings& given = {}) {
+    return validate_settings(registry_.get(backend).info(), given);
+  }
+  std::unique_ptr<Engine> load(const std::string& backend, const fs::path& model, int64_t batch,
+                               const Settings& given = {}, int threads = 0) {
+    return registry_.get(backend).load({model, settings(backend, given), threads, batch});
+  }
+  Tensor run(const std::string& backend, const fs::path& model, const Tensor& input,
+             const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
+    auto engine = load(backend, model, input.shape[0], given);
+    Tensor out;
+    engine->run(view(input), out);
+    if (in_effect) *in_effect = engine->settings_in_effect();
+    return out;
+  }
+
+  static fs::path dir_;
+  BackendRegistry registry_;
+};
+fs::path LibTorch::dir_;
+
+TEST_F(LibTorch, ListedAvailableWithVersionDevicesAndSettings) {
+  const auto list = registry_.list();
+  auto it = std::find_if(list.begin(), list.end(),
+                         [](const BackendInfo& b) { return b.name == "libtorch"; });
+  ASSERT_NE(it, list.end());
+  EXPECT_TRUE(it->available) << it->reason;
+  EXPECT_EQ(it->version.rfind("1.", 0), 0u) << it->version;
+  EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
+  std::map<std::string, SettingSpec> specs;
+  for (const auto& s : it->settings) {
+    EXPECT_EQ(s.key.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-. "), std::string::npos) << s.key;
+    EXPECT_FALSE(s.help.empty()) << s.key;
+    specs[s.key] = s;
+  }
+  for (const char* key : {"threads", "channels_last", "fold_batchnorm"})
+    ASSERT_TRUE(specs.count(key)) << key;
+  EXPECT_EQ(specs["threads"].default_value, "0");
+  EXPECT_EQ(specs["channels_last"].default_value, "false");
+  EXPECT_EQ(specs["fold_batchnorm"].default_value, "false");
+  EXPECT_FALSE(specs.count("cache_dir")) << "nothing is compiled, so nothing can be cached";
+}
+
+// Small variants of all four architectures, under every combination of the two layout and
+// fusion settings: PyTorch agrees with ONNX Runtime to 1e-3 of the logits' range and on
+// every image's top-1 class.
+TEST_F(LibTorch, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  const std::vector<Settings> variants = {
+      {},
+      {{"channels_last", "true"}},
+      {{"fold_batchnorm", "true"}},
+      {{"channels_last", "true"}, {"fold_batchnorm", "true"}},
+  };
+  for (const char* name : kModels) {
+    const fs::path model = small_model(name);
+    const Tensor a = run("onnxruntime", model, input);
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    for (const Settings& given : variants) {
+      std::string label = name;
+      for (const auto& [k, v] : given) label += " " + k + "=" + v;
+      nlohmann::json effect;
+      const Tensor b = run("libtorch", model, input, given, &effect);
+      ASSERT_EQ(a.shape, b.shape) << label;
+      double range = 0, diff = 0;
+      for (size_t i = 0; i < a.data.size(); ++i) {
+        ASSERT_TRUE(std::isfinite(b.data[i])) << label;
+        range = std::max(range, double(std::fabs(a.data[i])));
+        diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
+      }
+      std::printf("parity %-48s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
+                  diff, range, diff / range);
+      EXPECT_GT(range, 0) << label;
+      EXPECT_LT(diff / range, 1e-3) << label;
+      for (int img = 0; img < 2; ++img) {
+        const float* pa = a.data.data() + img * 1000;
+        const float* pb = b.data.data() + img * 1000;
+        EXPECT_EQ(std::max_element(pa, pa + 1000) - pa, std::max_element(pb, pb + 1000) - pb)
+            << label << " image " << img;
+      }
+      const bool fold = given.count("fold_batchnorm") > 0;
+      EXPECT_EQ(effect.at("fold_batchnorm"), fold) << effect.dump();
+      EXPECT_EQ(effect.at("channels_last"), given.count("channels_last") > 0) << effect.dump();
+      // VGG has no batch norm; ResNet and EfficientNet have one after every convolution;
+      // DenseNet's pre-activation layers (BN, ReLU, conv) keep the batch norms that read a
+      // concatenation.
+      if (fold && std::string(name) != "vgg19") {
+        EXPECT_GT(effect.at("batchnorms_folded").get<int>(), 0) << label;
+        if (std::string(name) != "densenet201") {
+          EXPECT_FALSE(effect.at("operators").contains("BatchNormalization")) << effect.dump();
+        }
+      } else {
+        EXPECT_EQ(effect.at("batchnorms_folded"), 0) << label;
+      }
+    }
+  }
+}
+
+// A dynamic engine runs any batch; the results do not depend on the batch.
+TEST_F(LibTorch, DynamicBatchGivesTheSameLogitsPerImage) {
+  const fs::path model = small_model("efficientnet_b0");
+  const Tensor input = random_input({3, 3, 64, 64}, 5);
+  auto engine = load("libtorch", model, 0);
+  Tensor all, first;
+  engine->run(view(input), all);
+  ASSERT_EQ(all.shape, (std::vector<int64_t>{3, 1000}));
+  engine->run(view(input, 1), first);
+  ASSERT_EQ(first.shape, (std::vector<int64_t>{1, 1000}));
+  double range = 0, diff = 0;
+  for (int i = 0; i < 1000; ++i) {
+    range = std::max(range, double(std::fabs(all.data[i])));
+    diff = std::max(diff, double(std::fabs(first.data[i] - all.data[i])));
+  }
+  EXPECT_LT(diff / range, 1e-4) << diff << " of " << range;
+}
+
+TEST_F(LibTorch, UnknownOperatorIsUnsupportedAndNamed) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  std::string first_relu;
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") {
+      if (first_relu.empty()) first_relu = n.name();
+      n.set_op_type("Relx");
+    }
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  try {
+    load("libtorch", bad, 1);
+    ADD_FAILURE() << "LibTorch loaded a model with an unknown operator";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("libtorch: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("operator Relx (node " + first_relu + ")"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("is not supported by infermark's ONNX-to-PyTorch route"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  std::ofstream(dir_ / "junk.onnx") << "not a model";
+  EXPECT_THROW(load("libtorch", dir_ / "junk.onnx", 1), Error);
+  EXPECT_THROW(load("libtorch", dir_ / "missing.onnx", 1), Error);
+}
+
+TEST_F(LibTorch, WrongInputShapeIsRefused) {
+  // PyTorch itself would run a fully convolutional net at 32x32; the model says 64x64.
+  auto engine = load("libtorch", small_model("resnet50"), 1);
+  Tensor out;
+  try {
+    engine->run(view(random_input({1, 3, 32, 32}, 1)), out);
+    ADD_FAILURE() << "LibTorch ran a 32x32 input on a 64x64 model";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[1, 3, 32, 32]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[batch, 3, 64, 64]"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(engine->run(view(random_input({1, 1, 64, 64}, 1)), out), Error);
+  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
+  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
+  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
+}
+
+TEST_F(LibTorch, ThreadsMkldnnAndCacheAreReadBack) {
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({1, 3, 64, 64}, 1);
+  {
+    auto engine = load("libtorch", model, 1, {{"threads", "1"}});
+    Tensor out;
+    engine->run(view(input), out);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("threads"), 1) << e.dump();
+    EXPECT_EQ(e.at("threads_from"), "setting") << e.dump();
+    EXPECT_EQ(e.at("interop_threads"), 1) << e.dump();
+    EXPECT_EQ(e.at("cache"), "none") << e.dump();
+    EXPECT_TRUE(e.at("mkldnn_enabled").is_boolean()) << e.dump();
+    EXPECT_EQ(e.at("torch_version").get<std::string>().rfind("1.", 0), 0u) << e.dump();
+  }
+  {
+    auto engine = load("libtorch", model, 1, {}, 2);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("threads"), 2) << e.dump();
+    EXPECT_EQ(e.at("threads_from"), "harness") << e.dump();
+  }
+  // Threads are process-wide in PyTorch: an engine sets its own count again when it runs.
+  auto one = load("libtorch", model, 1, {{"threads", "1"}});
+  auto two = load("libtorch", model, 1, {{"threads", "2"}});
+  Tensor a, b;
+  one->run(view(input), a);
+  EXPECT_EQ(one->settings_in_effect().at("threads"), 1);
+  two->run(view(input), b);
+  EXPECT_EQ(two->settings_in_effect().at("threads"), 2);
+  EXPECT_EQ(a.shape, b.shape);
+}
+
+}  // namespace
+}  // namespace infermark
