@@ -47,6 +47,21 @@ inline SettingSpec path_setting(std::string key, std::string def, std::string he
   return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
+// A model's declared shape, a dimension < 0 shown by its symbolic name: "[batch, 3, 224, 224]".
+inline std::string model_shape_string(const std::vector<int64_t>& dims,
+                                      const std::vector<std::string>& names) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    if (dims[i] >= 0) {
+      s += std::to_string(dims[i]);
+    } else {
+      s += (i < names.size() && !names[i].empty()) ? names[i] : "?";
+    }
+  }
+  return s + "]";
+}
+
 // The cores this process may run on (its affinity mask): what "threads 0" means in every
 // backend, so that all frameworks get the same count.
 inline int cores_available() {

@@ -158,17 +158,7 @@ ValueInfo value_info(const onnx::ValueInfoProto& v) {
 }
 
 std::string model_shape_string(const ValueInfo& v) {
-  if (!v.has_shape) return "[unknown shape]";
-  std::string s = "[";
-  for (size_t i = 0; i < v.dims.size(); ++i) {
-    if (i) s += ", ";
-    if (v.dims[i] >= 0) {
-      s += std::to_string(v.dims[i]);
-    } else {
-      s += v.symbols[i].empty() ? "?" : v.symbols[i];
-    }
-  }
-  return s + "]";
+  return v.has_shape ? infermark::model_shape_string(v.dims, v.symbols) : "[unknown shape]";
 }
 
 // An initializer or a Constant's value: float32 or int64 (shapes), anything else refused.

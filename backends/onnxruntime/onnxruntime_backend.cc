@@ -110,20 +110,6 @@ GraphOptimizationLevel level_of(const std::string& name) {
 }
 
 // "[batch, 3, 224, 224]": the model's dims with symbolic names where they are free.
-std::string model_shape_string(const std::vector<int64_t>& dims,
-                               const std::vector<std::string>& names) {
-  std::string s = "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i) s += ", ";
-    if (dims[i] >= 0) {
-      s += std::to_string(dims[i]);
-    } else {
-      s += (i < names.size() && !names[i].empty()) ? names[i] : "?";
-    }
-  }
-  return s + "]";
-}
-
 // ORT's message without the source location and function signature that ORT_THROW and
 // ORT_ENFORCE put in front ("/src/x.h:46 void f(int, ...) message"), on one line.
 std::string ort_message(const char* what) {
