@@ -10,6 +10,7 @@
 #include "backends/settings.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "tests/backends/backend_fixture.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
@@ -17,37 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const kBackends[] = {"onnxruntime", "openvino"};
-const char* const kModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
 
-class Backends : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("infermark_backends_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    // Caches inside the test folder: the first load is cold, the second warm.
-    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-
-  static fs::path small_model(const std::string& name) {
-    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
-  }
-  Settings settings(const std::string& backend, const Settings& given = {}) {
-    return validate_settings(registry_.get(backend).info(), given);
-  }
-  Tensor run(const std::string& backend, const fs::path& model, const Tensor& input,
-             const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
-    auto engine = registry_.get(backend).load({model, settings(backend, given), 0, input.shape[0]});
-    Tensor out;
-    engine->run(view(input), out);
-    if (in_effect) *in_effect = engine->settings_in_effect();
-    return out;
-  }
-
-  static fs::path dir_;
-  BackendRegistry registry_;
-};
-fs::path Backends::dir_;
+class Backends : public BackendTest {};
 
 TEST_F(Backends, ListedAvailableWithVersionsAndSettings) {
   const auto list = registry_.list();
@@ -70,7 +42,7 @@ TEST_F(Backends, ListedAvailableWithVersionsAndSettings) {
 // logits' range and on every image's top-1 class; outputs are finite and spread.
 TEST_F(Backends, ParityOnSmallVariantsOfTheFourArchitectures) {
   const Tensor input = random_input({2, 3, 64, 64}, 11);
-  for (const char* name : kModels) {
+  for (const char* name : kZooModels) {
     const fs::path model = small_model(name);
     const Tensor a = run("onnxruntime", model, input);
     const Tensor b = run("openvino", model, input);

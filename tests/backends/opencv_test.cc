@@ -14,41 +14,15 @@
 #include "backends/settings.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "tests/backends/backend_fixture.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
 namespace {
 namespace fs = std::filesystem;
 
-const char* const kModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
-
-class OpenCv : public ::testing::Test {
+class OpenCv : public BackendTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("infermark_opencv_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);  // ONNX Runtime's cache inside the test folder
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-
-  static fs::path small_model(const std::string& name) {
-    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
-  }
-  Settings settings(const std::string& backend, const Settings& given = {}) {
-    return validate_settings(registry_.get(backend).info(), given);
-  }
-  std::unique_ptr<Engine> load(const std::string& backend, const fs::path& model, int64_t batch,
-                               const Settings& given = {}, int threads = 0) {
-    return registry_.get(backend).load({model, settings(backend, given), threads, batch});
-  }
-  Tensor run(const std::string& backend, const fs::path& model, const Tensor& input,
-             const Settings& given = {}, nlohmann::json* in_effect = nullptr) {
-    auto engine = load(backend, model, input.shape[0], given);
-    Tensor out;
-    engine->run(view(input), out);
-    if (in_effect) *in_effect = engine->settings_in_effect();
-    return out;
-  }
   static Tensor image(const Tensor& batch, int64_t i) {
     Tensor t;
     t.resize({1, batch.shape[1], batch.shape[2], batch.shape[3]});
@@ -56,10 +30,7 @@ class OpenCv : public ::testing::Test {
     return t;
   }
 
-  static fs::path dir_;
-  BackendRegistry registry_;
 };
-fs::path OpenCv::dir_;
 
 TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {
   const auto list = registry_.list();
@@ -91,7 +62,7 @@ TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {
 // (OpenCV 4.6 cannot batch its squeeze-excitation Mul, see the next test).
 TEST_F(OpenCv, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
   const Tensor input = random_input({2, 3, 64, 64}, 11);
-  for (const char* name : kModels) {
+  for (const char* name : kZooModels) {
     const fs::path model = small_model(name);
     const Tensor a = run("onnxruntime", model, input);
     Tensor b;
