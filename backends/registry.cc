@@ -22,7 +22,7 @@ struct Known {
 
 // Every framework of the study, in report order. A backend is one folder under backends/
 // and one line here.
-constexpr std::array<Known, 5> kKnown = {{
+constexpr std::array<Known, 8> kKnown = {{
     {"onnxruntime", "ONNX Runtime",
      "the onnxruntime SDK was not found when the build was configured (make build installs it)"},
     {"openvino", "OpenVINO",
@@ -33,6 +33,15 @@ constexpr std::array<Known, 5> kKnown = {{
     {"libtorch", "LibTorch",
      "LibTorch (Debian's libtorch-dev) was not found when the build was configured (make build "
      "installs it)"},
+    {"tvm", "Apache TVM",
+     "TVM (the apache-tvm wheel) was not found when the build was configured (make build "
+     "installs it)"},
+    {"iree", "IREE (MLIR)",
+     "IREE (the iree-base-compiler and iree-base-runtime wheels) was not found when the build "
+     "was configured (make build installs it)"},
+    {"tensorflow", "TensorFlow",
+     "TensorFlow (the tensorflow-cpu wheel) was not found when the build was configured (make "
+     "build installs it)"},
     {"tensorrt", "TensorRT",
      "no TensorRT SDK is reachable from this environment's package registries (Debian, "
      "PyPI); there is no backends/tensorrt"},
