@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 
 #include "backends/registry.h"
@@ -48,12 +49,21 @@ void add_paper_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("paper", "Run the paper's study on every available framework and write the report");
   auto quick = std::make_shared<bool>(false);
   auto out = std::make_shared<std::string>("paper");
+  auto only = std::make_shared<std::vector<std::string>>();
   cmd->add_flag("--quick", *quick, "Short durations and fewer batch sizes (about ten minutes on 2 cores)");
   cmd->add_option("--out", *out, "Folder for results.jsonl and the report (default ./paper)");
-  cmd->callback([quick, out] {
+  cmd->add_option("--backends", *only, "Frameworks to study, comma-separated (default: every available one)")
+      ->delimiter(',');
+  cmd->callback([quick, out, only] {
     std::vector<std::string> backends;
     BackendRegistry registry;
+    const auto known = registry.known();
+    for (const auto& name : *only)
+      if (std::find(known.begin(), known.end(), name) == known.end())
+        throw Error("--backends: unknown framework '" + name + "' (see infermark backends)");
     for (const auto& b : registry.list()) {
+      const bool asked = only->empty() || std::find(only->begin(), only->end(), b.name) != only->end();
+      if (!asked) continue;
       if (b.available) backends.push_back(b.name);
       else std::fprintf(stderr, "skipping %s: %s\n", b.name.c_str(), b.reason.c_str());
     }

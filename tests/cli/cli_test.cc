@@ -113,6 +113,10 @@ TEST(Cli, BadInputGetsOneClearLine) {
   expect_clear_error("zoo build resnet50 --width abc --out x.onnx", "abc");
   expect_clear_error("zoo build resnet50", "--out");
   expect_clear_error("frobnicate", "frobnicate");
+  expect_clear_error("paper --quick --backends onnxruntime,tensorrtx --out " + tmp + "_paper",
+                     "unknown framework 'tensorrtx'");
+  EXPECT_FALSE(fs::exists(tmp + "_paper/results.jsonl"));
+  fs::remove_all(tmp + "_paper");
   fs::remove(tmp + ".onnx");
   EXPECT_FALSE(fs::exists(tmp + "_w.onnx"));
 }
