@@ -1,0 +1,803 @@
+// IREE (MLIR) as an infermark backend plugin: ONNX -> MLIR -> an llvm-cpu .vmfb, run by IREE's
+// runtime on the local-task (multi-threaded CPU) device.
+//
+// Load, on a cache miss, runs three programs of .venv-iree (scripts/deps/iree.sh), each a
+// subprocess whose time is load time:
+//   1. prepare_onnx.py    checks the interface and fixes the input's batch dimension to the
+//                         requested batch, so that IREE compiles static shapes;
+//   2. iree-import-onnx   ONNX -> MLIR (torch-mlir's ONNX dialect);
+//   3. iree-compile       MLIR -> .vmfb for llvm-cpu with the host's CPU features.
+// The .vmfb and the model's interface (meta.json) are kept in cache_dir, keyed by the model
+// file, batch, settings, IREE's version and compiler library, prepare_onnx.py, and the CPU; a
+// hit runs none of the three. A step that fails gives its meaningful output lines as the Error
+// message.
+//
+// Run: the iree-base-runtime wheel ships only a Python extension (no C headers or library), so
+// the plugin embeds CPython (Debian's libpython, the interpreter .venv-iree is made from) and
+// drives iree.runtime through backends/iree/iree_host.py. The timing loop stays in C++: run()
+// takes the GIL, makes one Python call (one VM invocation on an input imported in place, not
+// copied) and copies the logits out of the returned buffer.
+
+#include <Python.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "backends/plugin.h"
+
+extern char** environ;
+
+namespace infermark {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kName = "iree";
+constexpr const char* kCacheOff = "off";
+constexpr const char* kVenv = INFERMARK_IREE_VENV;
+constexpr const char* kSitePackages = INFERMARK_IREE_SITE_PACKAGES;
+constexpr const char* kHelperDir = INFERMARK_IREE_HELPER_DIR;
+constexpr const char* kVersion = INFERMARK_IREE_VERSION;
+// IREE's bindings assume 64-byte aligned buffers (the compiler marks every binding so and may
+// emit aligned vector loads); an input elsewhere is copied into an aligned buffer first.
+constexpr size_t kInputAlignment = 64;
+
+// ---------------------------------------------------------------- small helpers
+
+fs::path venv_tool(const char* name) { return fs::path(kVenv) / "bin" / name; }
+
+std::string default_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
+  const char* home = std::getenv("HOME");
+  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
+  return kCacheOff;  // nowhere sensible to write
+}
+
+fs::path expand_user(const std::string& p) {
+  if (p == "~" || p.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return fs::path(p);
+}
+
+// FNV-1a, 64 bit: file names for cache keys (not security relevant).
+std::string hash_hex(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// The CPU's identity: target_features=host compiles for this CPU's instruction set, so a
+// module is only valid on the same kind of CPU.
+std::string cpu_identity() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, flags;
+  while (std::getline(in, line) && (model.empty() || flags.empty())) {
+    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
+  }
+  return model + "|" + hash_hex(flags);
+}
+
+// Size and modification time: "12345@1700000000.123456789", or "" when missing.
+std::string file_stamp(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+// The compiler library itself: a reinstalled or rebuilt compiler of the same version number
+// (IREE's wheels are nightly builds under one release number) makes new cache entries.
+std::string compiler_stamp() {
+  return file_stamp(fs::path(kSitePackages) / "iree/compiler/_mlir_libs/libIREECompiler.so");
+}
+
+// The route's own step: a changed prepare_onnx.py may prepare models differently.
+std::string helper_hash() {
+  std::ifstream in(fs::path(kHelperDir) / "prepare_onnx.py", std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return hash_hex(text.str());
+}
+
+std::string one_line(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// ---------------------------------------------------------------- compile steps
+
+struct ToolResult {
+  int exit_code = -1;  // -1: did not start or was killed by a signal
+  std::string output;  // stdout and stderr together
+};
+
+// Runs argv[0] (an absolute path) and collects what it prints. The Python tools get no
+// PYTHONPATH or PYTHONHOME of the caller's: .venv-iree must see only its own packages.
+ToolResult run_tool(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "PYTHONPATH=", 11) != 0 && std::strncmp(*e, "PYTHONHOME=", 11) != 0)
+      env.push_back(*e);
+  }
+  env.push_back(nullptr);
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw Error("iree: cannot create a pipe: " + std::string(std::strerror(errno)));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  ToolResult r;
+  if (rc != 0) {
+    ::close(fds[0]);
+    r.output = "cannot start " + argv[0] + ": " + std::strerror(rc);
+    return r;
+  }
+  // The first and the last 512 kB: the first MLIR errors and the final Python exception,
+  // bounded when a tool dumps IR.
+  constexpr size_t kKeep = 512 << 10;
+  std::string tail;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    std::string& to = r.output.size() < kKeep ? r.output : tail;
+    to.append(buf, static_cast<size_t>(n));
+    if (tail.size() > 2 * kKeep) tail.erase(0, tail.size() - kKeep);
+  }
+  ::close(fds[0]);
+  if (!tail.empty()) r.output += "\n" + tail;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (WIFSIGNALED(status)) r.output += "\nkilled by signal " + std::to_string(WTERMSIG(status));
+  return r;
+}
+
+// The lines of a tool's output that say what went wrong, on one line:
+//  - a Python traceback: its last exception, without the module path of the exception type
+//    ("onnx.onnx_cpp2py_export.checker.ValidationError: No Op registered for Relx ...");
+//  - MLIR diagnostics: each "error:" line without its location, and the ONNX operators that
+//    the notes show ("torch.operator "onnx.Foo""), deduplicated;
+//  - otherwise the last non-empty lines.
+std::string meaningful(const std::string& output) {
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(output);
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  const auto traceback = output.rfind("Traceback (most recent call last):");
+  if (traceback != std::string::npos) {
+    static const std::regex exc(R"(^([A-Za-z_][\w.]*\.)?(\w*(Error|Exception|Exit)\w*):?(.*)$)");
+    for (size_t i = lines.size(); i-- > 0;) {
+      std::smatch m;
+      if (std::regex_match(lines[i], m, exc)) {
+        std::string rest = m[4].str();
+        for (size_t j = i + 1; j < lines.size(); ++j) rest += "\n" + lines[j];
+        rest = one_line(rest);
+        if (rest.rfind("==> ", 0) == 0 || rest.find(" ==> ") != std::string::npos) {
+          const auto arrow = rest.find("==> ");
+          rest = rest.substr(0, arrow) + "(" + rest.substr(arrow + 4) + ")";
+        }
+        return m[2].str() + ": " + one_line(rest);
+      }
+    }
+  }
+  std::vector<std::string> errors, ops;
+  static const std::regex diag(R"(^(.*?:\d+:\d+: )?error: (.*)$)");
+  static const std::regex op(R"(torch\.operator\s*"onnx\.(\w+)\")");
+  for (const auto& l : lines) {
+    std::smatch m;
+    if (std::regex_match(l, m, diag)) {
+      // "failed to legalize operation 'torch.operator' ...: %553 = "torch.operator"(...)":
+      // the operation's IR is noise here; its ONNX operator is named below.
+      std::string e = m[2].str();
+      const auto ir = e.find(": %");
+      if (ir != std::string::npos) e.resize(ir);
+      if (std::find(errors.begin(), errors.end(), e) == errors.end()) errors.push_back(e);
+    }
+    for (std::sregex_iterator it(l.begin(), l.end(), op), end; it != end; ++it) {
+      const std::string name = (*it)[1].str();
+      if (std::find(ops.begin(), ops.end(), name) == ops.end()) ops.push_back(name);
+    }
+  }
+  if (!errors.empty()) {
+    constexpr size_t kMaxErrors = 3;
+    std::string s;
+    for (size_t i = 0; i < errors.size() && i < kMaxErrors; ++i) s += (i ? "; " : "") + errors[i];
+    if (errors.size() > kMaxErrors)
+      s += "; (" + std::to_string(errors.size() - kMaxErrors) + " more)";
+    if (!ops.empty()) {
+      s += " (ONNX operator";
+      s += ops.size() > 1 ? "s " : " ";
+      for (size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + ops[i];
+      s += ")";
+    }
+    return s;
+  }
+  std::string tail;
+  for (size_t i = lines.size(), kept = 0; i-- > 0 && kept < 3;) {
+    if (one_line(lines[i]).empty()) continue;
+    tail = one_line(lines[i]) + (tail.empty() ? "" : " " + tail);
+    ++kept;
+  }
+  return tail.empty() ? "no output" : tail;
+}
+
+// Valid models that use what this IREE cannot compile: operators unknown to ONNX or not
+// lowered by IREE's ONNX import, opsets it does not handle.
+bool is_unsupported(const std::string& message) {
+  for (const char* pattern : {"No Op registered", "failed to legalize", "not supported",
+                              "unsupported", "Unsupported", "not implemented"}) {
+    if (message.find(pattern) != std::string::npos) return true;
+  }
+  return false;
+}
+
+struct Step {
+  const char* name;
+  double seconds;
+};
+
+// ---------------------------------------------------------------- embedded Python
+
+// Holds the GIL for a scope (from any thread; CPython's own thread state per OS thread).
+class Gil {
+ public:
+  Gil() : state_(PyGILState_Ensure()) {}
+  ~Gil() { PyGILState_Release(state_); }
+  Gil(const Gil&) = delete;
+  Gil& operator=(const Gil&) = delete;
+
+ private:
+  PyGILState_STATE state_;
+};
+
+// An owned reference.
+struct PyRef {
+  PyObject* p = nullptr;
+  PyRef() = default;
+  explicit PyRef(PyObject* o) : p(o) {}
+  PyRef(PyRef&& o) noexcept : p(std::exchange(o.p, nullptr)) {}
+  PyRef& operator=(PyRef&& o) noexcept {
+    std::swap(p, o.p);
+    return *this;
+  }
+  ~PyRef() { Py_XDECREF(p); }  // callers hold the GIL
+  explicit operator bool() const { return p != nullptr; }
+};
+
+// The pending Python exception as "Type: message" on one line (GIL held), and clears it.
+std::string python_error() {
+  PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
+  PyErr_Fetch(&type, &value, &trace);
+  PyErr_NormalizeException(&type, &value, &trace);
+  std::string msg = "unknown Python error";
+  if (value) {
+    PyRef text(PyObject_Str(value));
+    const char* type_name = type ? reinterpret_cast<PyTypeObject*>(type)->tp_name : "Error";
+    const char* s = text ? PyUnicode_AsUTF8(text.p) : nullptr;
+    msg = std::string(type_name) + ": " + (s ? s : "?");
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(trace);
+  PyErr_Clear();
+  return one_line(msg);
+}
+
+// CPython exists once per process: the plugin starts it on the first load (or joins the one
+// another component started), and never finalizes it, since extension modules such as IREE's
+// cannot be unloaded. Called without the GIL.
+void start_python() {
+  static std::once_flag started;
+  std::call_once(started, [] {
+    // The plugin is loaded RTLD_LOCAL, so libpython's symbols would stay invisible to the
+    // extension modules Python loads later (numpy, IREE), which do not link libpython.
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&Py_IsInitialized), &info) && info.dli_fname)
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+    if (Py_IsInitialized()) return;
+    PyConfig config;
+    // Isolated: no PYTHON* environment variables, no user site, no signal handlers (the
+    // program's own Ctrl-C handling stays), as if .venv-iree's python were running.
+    PyConfig_InitIsolatedConfig(&config);
+    const std::string program = venv_tool("python").string();
+    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program.c_str());
+    if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+      throw Error(std::string("iree: cannot start the embedded Python interpreter: ") +
+                  (status.err_msg ? status.err_msg : "unknown error"));
+    }
+    PyEval_SaveThread();  // release the GIL; every use takes it with Gil
+  });
+  if (!Py_IsInitialized()) throw Error("iree: the embedded Python interpreter did not start");
+}
+
+// The iree_host module (a new reference; GIL held by the caller).
+PyObject* import_iree_host() {
+  // site.addsitedir also when another component started Python: .venv-iree's packages and the
+  // helper must be importable (a no-op when they already are).
+  const std::string setup = std::string("import site, sys\nsite.addsitedir(r'''") + kSitePackages +
+                            "''')\nif r'''" + kHelperDir +
+                            "''' not in sys.path: sys.path.insert(0, r'''" + kHelperDir + "''')\n";
+  if (PyRun_SimpleString(setup.c_str()) != 0) {
+    throw Error("iree: cannot add " + std::string(kSitePackages) +
+                " to the embedded Python's path");
+  }
+  PyObject* host = PyImport_ImportModule("iree_host");
+  if (!host) {
+    throw Error("iree: cannot import IREE's Python runtime (" + std::string(kSitePackages) +
+                "; run scripts/deps/iree.sh): " + python_error());
+  }
+  return host;
+}
+
+// ---------------------------------------------------------------- engine
+
+struct Interface {
+  std::string function, input_name, output_name;
+  int opset = 0, opset_imported = 0;             // the model's, and after prepare_onnx.py's upgrade
+  std::vector<int64_t> input_dims, output_dims;  // -1 where free
+  std::vector<std::string> input_symbols, output_symbols;
+};
+
+Interface read_interface(const fs::path& meta_file) {
+  std::ifstream in(meta_file);
+  const nlohmann::json j = nlohmann::json::parse(in);  // throws on a bad file
+  Interface i;
+  i.function = j.at("function");
+  i.opset = j.at("opset");
+  i.opset_imported = j.at("opset_imported");
+  i.input_name = j.at("input").at("name");
+  i.input_dims = j.at("input").at("dims").get<std::vector<int64_t>>();
+  i.input_symbols = j.at("input").at("symbols").get<std::vector<std::string>>();
+  i.output_name = j.at("output").at("name");
+  i.output_dims = j.at("output").at("dims").get<std::vector<int64_t>>();
+  i.output_symbols = j.at("output").at("symbols").get<std::vector<std::string>>();
+  return i;
+}
+
+struct AlignedFree {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(kInputAlignment)); }
+};
+
+class IreeEngine : public Engine {
+ public:
+  IreeEngine(PyRef module, Interface io, nlohmann::json effect)
+      : module_(std::move(module)), io_(std::move(io)), effect_(std::move(effect)) {}
+
+  ~IreeEngine() override {
+    Gil gil;
+    module_ = PyRef();
+  }
+
+  void run(const TensorView& input, Tensor& output) override {
+    check_shape(input);
+    Gil gil;
+    if (input.data != bound_data_ || input.shape != bound_shape_) bind(input);
+    // An aligned input is IREE's own memory now; a copied one is refreshed every call, since
+    // the caller may have changed its contents.
+    if (staging_) std::memcpy(staging_.get(), input.data, staged_bytes_);
+    PyRef result(PyObject_CallMethod(module_.p, "run", nullptr));
+    if (!result) throw Error("iree: run failed: " + python_error());
+    Py_buffer view;
+    if (PyObject_GetBuffer(result.p, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND) != 0)
+      throw Error("iree: run failed: the result is not a float32 buffer: " + python_error());
+    std::vector<int64_t> shape(view.shape, view.shape + view.ndim);
+    const std::string format = view.format ? view.format : "";
+    const bool is_float = view.itemsize == 4 && (format == "f" || format == "<f" || format == "=f");
+    if (is_float) {
+      if (output.shape != shape) output.resize(shape);
+      std::memcpy(output.data.data(), view.buf, static_cast<size_t>(view.len));
+    }
+    PyBuffer_Release(&view);
+    if (!is_float) throw Error("iree: run failed: the model's result is not float32");
+  }
+
+  nlohmann::json settings_in_effect() const override {
+    nlohmann::json e = effect_;
+    if (!bound_shape_.empty())
+      e["input_binding"] = staging_ ? "copied (input not 64-byte aligned)" : "imported, no copy";
+    return e;
+  }
+
+ private:
+  void check_shape(const TensorView& input) const {
+    bool match = input.shape.size() == io_.input_dims.size();
+    for (size_t i = 0; match && i < io_.input_dims.size(); ++i)
+      match = input.shape[i] > 0 && (io_.input_dims[i] < 0 || io_.input_dims[i] == input.shape[i]);
+    if (!match) {
+      throw Error("iree: input shape " + shape_string(input.shape) +
+                  " does not match the compiled module's input '" + io_.input_name + "' " +
+                  model_shape_string(io_.input_dims, io_.input_symbols));
+    }
+    if (input.data == nullptr) throw Error("iree: input has no data");
+  }
+
+  // Hands IREE the input's memory (GIL held).
+  void bind(const TensorView& input) {
+    const size_t bytes = static_cast<size_t>(input.numel()) * sizeof(float);
+    float* memory = const_cast<float*>(input.data);  // IREE only reads its inputs
+    staging_.reset();
+    if (reinterpret_cast<uintptr_t>(input.data) % kInputAlignment != 0) {
+      staging_.reset(
+          static_cast<float*>(::operator new[](bytes, std::align_val_t(kInputAlignment))));
+      staged_bytes_ = bytes;
+      memory = staging_.get();
+    }
+    PyRef view(PyMemoryView_FromMemory(reinterpret_cast<char*>(memory),
+                                       static_cast<Py_ssize_t>(bytes), PyBUF_WRITE));
+    PyRef shape(PyTuple_New(static_cast<Py_ssize_t>(input.shape.size())));
+    if (!view || !shape) throw Error("iree: cannot bind the input: " + python_error());
+    for (size_t i = 0; i < input.shape.size(); ++i)
+      PyTuple_SET_ITEM(shape.p, static_cast<Py_ssize_t>(i), PyLong_FromLongLong(input.shape[i]));
+    PyRef ok(PyObject_CallMethod(module_.p, "bind", "OO", view.p, shape.p));
+    if (!ok) {
+      bound_data_ = nullptr;
+      throw Error("iree: cannot bind the input: " + python_error());
+    }
+    bound_data_ = input.data;
+    bound_shape_ = input.shape;
+  }
+
+  PyRef module_;  // iree_host.Module
+  Interface io_;
+  nlohmann::json effect_;
+  const float* bound_data_ = nullptr;
+  std::vector<int64_t> bound_shape_;
+  std::unique_ptr<float[], AlignedFree> staging_;
+  size_t staged_bytes_ = 0;
+};
+
+// ---------------------------------------------------------------- backend
+
+struct CompileOptions {
+  std::string opt_level, target_features;
+  bool data_tiling = false;
+
+  std::vector<std::string> flags() const {
+    std::vector<std::string> f = {
+        "--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu",
+        "--iree-opt-level=" + opt_level,
+        std::string("--iree-opt-data-tiling=") + (data_tiling ? "true" : "false")};
+    if (target_features == "host") {
+      f.push_back("--iree-llvmcpu-target-cpu=host");
+    } else {
+      f.push_back("--iree-llvmcpu-target-cpu-features=" + target_features);
+    }
+    return f;
+  }
+};
+
+// "host", or LLVM features: "+avx2,+fma,-avx512f".
+void check_target_features(const std::string& v) {
+  static const std::regex features(R"([+-][a-z0-9_.-]+(,[+-][a-z0-9_.-]+)*)");
+  if (v != "host" && !std::regex_match(v, features)) {
+    throw Error("setting iree.target_features='" + v +
+                "' is not \"host\" or a list of LLVM CPU features like \"+avx2,+fma\"");
+  }
+}
+
+class IreeBackend : public Backend {
+ public:
+  BackendInfo info() const override {
+    BackendInfo b;
+    b.name = kName;
+    b.version = kVersion;
+    b.devices = {"cpu"};
+    std::error_code ec;
+    for (const char* tool : {"python", "iree-import-onnx", "iree-compile"}) {
+      if (!fs::exists(venv_tool(tool), ec)) {
+        b.reason = venv_tool(tool).string() + " is missing (run scripts/deps/iree.sh)";
+        break;
+      }
+    }
+    b.available = b.reason.empty();
+    b.settings = {
+        enum_setting("opt_level", "O0", {"O0", "O1", "O2", "O3"},
+                     "iree-compile --iree-opt-level for the whole flow; default O0: IREE's own "
+                     "default (fastest compile); O2/O3 add aggressive fusion and more"),
+        path_setting("target_features", "host",
+                     "CPU code is generated for: \"host\" (this CPU, its model and features) or "
+                     "LLVM features like \"+avx2,+fma\"; default host: as fast as this CPU allows"),
+        bool_setting("data_tiling", "false",
+                     "--iree-opt-data-tiling: packs matmul operands into the CPU's preferred "
+                     "tiles; default false: IREE 3.13's default at every opt_level"),
+        int_setting("threads", "0", 0, 1024,
+                    "task-executor worker threads (--task_topology_group_count); default 0: "
+                    "the harness's thread count (all usable cores when that is 0); fixed per "
+                    "process by IREE"),
+        path_setting("cache_dir", default_cache_dir(),
+                     "where each compiled .vmfb is kept so later loads skip import and compile; "
+                     "\"off\" (or \"\") disables; default under $XDG_CACHE_HOME or ~/.cache"),
+    };
+    return b;
+  }
+
+  std::unique_ptr<Engine> load(const LoadRequest& request) override {
+    try {
+      return load_impl(request);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      throw Error("iree: cannot load '" + request.model.string() + "': out of memory");
+    } catch (const std::exception& e) {
+      throw Error("iree: cannot load '" + request.model.string() + "': " + e.what());
+    }
+  }
+
+ private:
+  std::unique_ptr<Engine> load_impl(const LoadRequest& request) {
+    const auto t0 = Clock::now();
+    const fs::path& model = request.model;
+    const Settings& s = request.settings;
+    const std::string where = "iree: cannot load '" + model.string() + "': ";
+
+    std::error_code ec;
+    if (!fs::is_regular_file(model, ec)) throw Error(where + "no such file");
+    for (const char* tool : {"python", "iree-import-onnx", "iree-compile"}) {
+      if (!fs::exists(venv_tool(tool), ec))
+        throw Error(where + venv_tool(tool).string() + " is missing (run scripts/deps/iree.sh)");
+    }
+    if (request.batch < 0) throw Error(where + "negative batch " + std::to_string(request.batch));
+
+    CompileOptions opt;
+    opt.opt_level = setting(s, "opt_level");
+    opt.target_features = setting(s, "target_features");
+    check_target_features(opt.target_features);
+    opt.data_tiling = setting_bool(s, "data_tiling");
+    int threads = static_cast<int>(setting_int(s, "threads"));
+    const char* threads_from = "setting";
+    if (threads == 0) {
+      threads = request.threads > 0 ? request.threads : cores_available();
+      threads_from = request.threads > 0 ? "harness" : "affinity";
+    }
+    const std::vector<std::string> flags = opt.flags();
+
+    // ---- cache
+    std::string cache_state = kCacheOff, cache_note;
+    fs::path entry, work;
+    std::string entry_prefix;
+    const std::string cache_setting = setting(s, "cache_dir");
+    const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
+    if (cache_setting.empty() || cache_setting == kCacheOff) {
+      cache_note = "disabled by cache_dir";
+    } else {
+      const fs::path dir = expand_user(cache_setting);
+      const std::string stamp = file_stamp(abs_model);
+      if (stamp.empty()) throw Error(where + "cannot stat file");
+      std::string settings_text = "batch " + std::to_string(request.batch);
+      for (const auto& f : flags) settings_text += " " + f;
+      const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_text + "\n" +
+                              kVersion + "\n" + compiler_stamp() + "\n" + helper_hash() + "\n" +
+                              cpu_identity();
+      // <stem>-<model path, batch, settings>-<whole key>/: a model rewritten in place finds
+      // and replaces its own older entries, so the cache keeps one entry per configuration.
+      entry_prefix = abs_model.stem().string() + "-" +
+                     hash_hex(abs_model.string() + "\n" + settings_text).substr(0, 8) + "-";
+      entry = dir / (entry_prefix + hash_hex(key));
+      fs::create_directories(dir, ec);
+      if (ec) {
+        cache_state = "error";
+        cache_note = "cannot create " + dir.string() + ": " + ec.message();
+        entry.clear();
+      } else {
+        cache_state = fs::is_regular_file(entry / "model.vmfb", ec) &&
+                              fs::is_regular_file(entry / "meta.json", ec)
+                          ? "hit"
+                          : "miss";
+      }
+    }
+
+    nlohmann::json steps = nlohmann::json::object();
+    double compile_s = 0;
+    fs::path module_dir = entry;
+    if (cache_state != "hit") {
+      // Built in a private folder and renamed into place, so that a crash or a concurrent
+      // load never leaves a half-written entry under the final name.
+      if (cache_state == "miss") {
+        work = entry.string() + ".tmp." + std::to_string(::getpid());
+      } else {
+        std::string tmpl = (fs::temp_directory_path() / "infermark-iree-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw Error(where + "cannot create a temporary folder");
+        work = tmpl;
+      }
+      fs::remove_all(work, ec);
+      fs::create_directories(work, ec);
+      if (ec) throw Error(where + "cannot create " + work.string() + ": " + ec.message());
+      try {
+        compile_s = compile(abs_model, request.batch, flags, work, steps);
+      } catch (...) {
+        fs::remove_all(work, ec);
+        throw;
+      }
+      module_dir = work;
+      if (cache_state == "miss") {
+        fs::rename(work, entry, ec);
+        if (!ec) {
+          module_dir = entry;
+          remove_stale(entry, entry_prefix);
+        } else if (fs::is_regular_file(entry / "model.vmfb")) {
+          module_dir = entry;  // a concurrent load put the same entry there first
+          fs::remove_all(work, ec);
+        } else {
+          cache_state = "error";
+          cache_note = "cannot write " + entry.string() + ": " + ec.message();
+        }
+      }
+    }
+
+    Interface io;
+    try {
+      io = read_interface(module_dir / "meta.json");
+    } catch (const std::exception& e) {
+      throw Error(where + "unreadable " + (module_dir / "meta.json").string() + ": " + e.what());
+    }
+
+    // ---- runtime
+    PyRef module;
+    int workers = 0;
+    start_python();
+    {
+      Gil gil;
+      PyRef host(import_iree_host());
+      PyRef cls(PyObject_GetAttrString(host.p, "Module"));
+      if (cls) {
+        const std::string vmfb = (module_dir / "model.vmfb").string();
+        module =
+            PyRef(PyObject_CallFunction(cls.p, "ssi", vmfb.c_str(), io.function.c_str(), threads));
+      }
+      if (!module) throw Error(where + python_error());
+      PyRef w(PyObject_GetAttrString(module.p, "workers"));
+      workers = w ? static_cast<int>(PyLong_AsLong(w.p)) : -1;
+      if (!w) PyErr_Clear();
+    }
+    // Not kept (no cache, or it could not be written): the module is mapped, and on Linux
+    // its file may go while the mapping stays.
+    if (module_dir == work) fs::remove_all(work, ec);
+
+    const double load_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    nlohmann::json effect = {
+        {"version", kVersion},
+        {"driver", "local-task"},
+        {"target_backend", "llvm-cpu"},
+        {"opt_level", opt.opt_level},
+        {"target_features", opt.target_features},
+        {"data_tiling", opt.data_tiling},
+        {"compile_flags", flags},
+        {"batch_compiled",
+         request.batch > 0 ? nlohmann::json(request.batch) : nlohmann::json("dynamic")},
+        {"threads", threads},
+        {"threads_from", threads_from},
+        {"task_workers_started", workers},
+        {"cache", cache_state},
+        {"cache_entry", cache_state == kCacheOff ? "" : entry.string()},
+        {"load_ms", load_ms},
+        {"function", io.function},
+        {"onnx_opset", {{"model", io.opset}, {"imported", io.opset_imported}}},
+        {"input",
+         {{"name", io.input_name}, {"shape", model_shape_string(io.input_dims, io.input_symbols)}}},
+        {"output",
+         {{"name", io.output_name},
+          {"shape", model_shape_string(io.output_dims, io.output_symbols)}}},
+    };
+    if (!steps.empty()) {
+      effect["compile_s"] = compile_s;
+      effect["compile_steps_s"] = steps;
+    }
+    if (!cache_note.empty()) effect["cache_note"] = cache_note;
+    if (cache_state == "error")
+      std::fprintf(stderr, "iree: cache not used: %s\n", cache_note.c_str());
+    return std::make_unique<IreeEngine>(std::move(module), std::move(io), std::move(effect));
+  }
+
+  // Runs the three steps into `work` (model.vmfb, meta.json); returns their seconds.
+  static double compile(const fs::path& model, int64_t batch, const std::vector<std::string>& flags,
+                        const fs::path& work, nlohmann::json& steps) {
+    const std::string where = "iree: cannot load '" + model.string() + "': ";
+    const fs::path prepared = work / "prepared.onnx", mlir = work / "model.mlir";
+    const fs::path vmfb = work / "model.vmfb";
+    double total = 0;
+    auto step = [&](const char* name, std::vector<std::string> argv, bool known_refusal_code) {
+      const auto t = Clock::now();
+      const ToolResult r = run_tool(argv);
+      const double sec = seconds_since(t);
+      steps[name] = sec;
+      total += sec;
+      if (r.exit_code == 0) return;
+      const std::string msg = where + name + ": " + meaningful(r.output);
+      // prepare_onnx.py exits with 2 for a valid model outside what the route runs.
+      if ((known_refusal_code && r.exit_code == 2) || is_unsupported(msg)) throw Unsupported(msg);
+      throw Error(msg);
+    };
+    step("prepare_onnx",
+         {venv_tool("python").string(), (fs::path(kHelperDir) / "prepare_onnx.py").string(),
+          model.string(), prepared.string(), std::to_string(batch), (work / "meta.json").string()},
+         true);
+    step("iree-import-onnx",
+         {venv_tool("iree-import-onnx").string(), prepared.string(), "-o", mlir.string()}, false);
+    std::error_code ec;
+    fs::remove(prepared, ec);
+    std::vector<std::string> argv = {venv_tool("iree-compile").string(), mlir.string()};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {"-o", vmfb.string()});
+    step("iree-compile", argv, false);
+    fs::remove(mlir, ec);
+    return total;
+  }
+
+  // Older entries of the same model and configuration (the model file has changed since).
+  static void remove_stale(const fs::path& keep, const std::string& prefix) {
+    std::error_code ec;
+    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const fs::path& p = it->path();
+      const std::string name = p.filename().string();
+      if (p != keep && name.rfind(prefix, 0) == 0 && name.size() == prefix.size() + 16) {
+        std::error_code ignored;
+        fs::remove_all(p, ignored);
+      }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace infermark
+
+INFERMARK_BACKEND_PLUGIN(infermark::IreeBackend)

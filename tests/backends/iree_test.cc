@@ -1,0 +1,266 @@
+// IREE (MLIR) behind the backend interface: listed with its settings, numerically equal to ONNX
+// Runtime on small variants of the four architectures, compiled once per configuration (the
+// second load is a cache hit that runs no compiler), clear about what it cannot compile
+// (unknown operators name themselves), strict about settings and the input shape, and thin on
+// the run path (run() of a module whose compute takes microseconds is timed).
+//
+// One process holds one IREE task executor whose size the first engine fixes, so every engine
+// here runs with the default thread count except where a different one is refused.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "backends/plugin.h"  // cores_available: what threads 0 means
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "tests/backends/backend_fixture.h"
+#include "zoo/graph_builder.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+class Iree : public BackendTest {
+ protected:
+  // Conv, ReLU, pooling and a classifier on 3x16x16: compiles in a few seconds.
+  static fs::path tiny_model() {
+    const fs::path file = dir_ / "tiny.onnx";
+    if (!fs::exists(file)) {
+      zoo::GraphBuilder g("tiny", 3);
+      std::string x = g.input(3, 16);
+      x = g.relu(g.conv(x, "conv", 8, 3, 1, 1));
+      x = g.linear(g.flatten(g.global_avg_pool(x)), "fc", 10);
+      std::ofstream(file, std::ios::binary) << g.finish(x).SerializeAsString();
+    }
+    return file;
+  }
+
+  static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
+    ASSERT_EQ(a.shape, b.shape) << label;
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(b.data[i])) << label;
+      range = std::max(range, double(std::fabs(a.data[i])));
+      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
+    }
+    std::printf("parity %-20s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(), diff,
+                range, diff / range);
+    EXPECT_GT(range, 0) << label;
+    EXPECT_LT(diff / range, 1e-3) << label;
+    const int64_t classes = a.shape.back();
+    for (int64_t img = 0; img < a.shape[0]; ++img) {
+      const float* pa = a.data.data() + img * classes;
+      const float* pb = b.data.data() + img * classes;
+      EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
+          << label << " image " << img;
+    }
+  }
+  // Small variant of a zoo model at batch 2: IREE agrees with ONNX Runtime to 1e-3 of the
+  // logits' range and on every image's top-1 class.
+  void expect_parity_on_small(const char* name) {
+    const Tensor input = random_input({2, 3, 64, 64}, 11);
+    const fs::path model = small_model(name);
+    const Tensor a = run("onnxruntime", model, input);
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    nlohmann::json effect;
+    const Tensor b = run("iree", model, input, {}, &effect);
+    expect_parity(a, b, name);
+    EXPECT_EQ(effect.at("cache"), "miss") << effect.dump();
+    EXPECT_EQ(effect.at("batch_compiled"), 2) << effect.dump();
+    std::printf("compile %-16s %.1f s %s\n", name, effect.at("compile_s").get<double>(),
+                effect.at("compile_steps_s").dump().c_str());
+  }
+};
+
+TEST_F(Iree, ListedAvailableWithVersionAndSettings) {
+  const auto list = registry_.list();
+  auto it =
+      std::find_if(list.begin(), list.end(), [](const BackendInfo& b) { return b.name == "iree"; });
+  ASSERT_NE(it, list.end());
+  ASSERT_TRUE(it->available) << it->reason;
+  EXPECT_EQ(it->version, "3.13.0");
+  EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
+  std::map<std::string, SettingSpec> specs;
+  for (const auto& s : it->settings) {
+    EXPECT_FALSE(s.help.empty()) << s.key;
+    specs[s.key] = s;
+  }
+  for (const char* key : {"opt_level", "target_features", "data_tiling", "threads", "cache_dir"})
+    ASSERT_TRUE(specs.count(key)) << key;
+  EXPECT_EQ(specs["opt_level"].default_value, "O0");  // iree-compile's own default
+  EXPECT_EQ(specs["opt_level"].allowed, (std::vector<std::string>{"O0", "O1", "O2", "O3"}));
+  EXPECT_EQ(specs["target_features"].default_value, "host");
+  EXPECT_EQ(specs["data_tiling"].default_value, "false");
+  EXPECT_EQ(specs["threads"].default_value, "0");
+  EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "iree").string());
+}
+
+TEST_F(Iree, ParityWithOnnxRuntimeOnSmallVgg19ResNet50EfficientNetB0) {
+  for (const char* name : {"vgg19", "resnet50", "efficientnet_b0"}) expect_parity_on_small(name);
+}
+
+// Its own test because it dominates iree_test's time: iree-compile spends 6 to 15 minutes on
+// the small DenseNet-201 here (2 shared cores), half of it generating code for its dispatches
+// and a sixth evaluating constants (--mlir-timing).
+TEST_F(Iree, ParityWithOnnxRuntimeOnSmallDenseNet201) { expect_parity_on_small("densenet201"); }
+
+// A second load of the same model and settings is a hit: no compiler runs, the module is
+// the one the first load wrote, and the outputs are identical.
+TEST_F(Iree, SecondLoadIsACacheHitWithIdenticalOutputs) {
+  const fs::path model = tiny_model();
+  const fs::path cache = dir_ / "own-cache";
+  const Tensor input = random_input({2, 3, 16, 16}, 4);
+  nlohmann::json first, second;
+  const Tensor a = run("iree", model, input, {{"cache_dir", cache.string()}}, &first);
+  ASSERT_EQ(first.at("cache"), "miss") << first.dump();
+  EXPECT_TRUE(first.contains("compile_s")) << first.dump();
+  const fs::path vmfb = fs::path(first.at("cache_entry").get<std::string>()) / "model.vmfb";
+  ASSERT_TRUE(fs::is_regular_file(vmfb)) << vmfb;
+  struct stat before {};
+  ASSERT_EQ(::stat(vmfb.c_str(), &before), 0);
+
+  const Tensor b = run("iree", model, input, {{"cache_dir", cache.string()}}, &second);
+  EXPECT_EQ(second.at("cache"), "hit") << second.dump();
+  EXPECT_FALSE(second.contains("compile_s")) << second.dump();
+  EXPECT_FALSE(second.contains("compile_steps_s")) << second.dump();
+  EXPECT_EQ(second.at("cache_entry"), first.at("cache_entry"));
+  struct stat after {};
+  ASSERT_EQ(::stat(vmfb.c_str(), &after), 0);
+  EXPECT_EQ(before.st_mtim.tv_sec, after.st_mtim.tv_sec);
+  EXPECT_EQ(before.st_mtim.tv_nsec, after.st_mtim.tv_nsec);
+  EXPECT_EQ(a.shape, (std::vector<int64_t>{2, 10}));
+  EXPECT_EQ(a.data, b.data);
+
+  // Another setting is another entry; "off" writes nothing.
+  nlohmann::json other, off;
+  run("iree", model, input, {{"cache_dir", cache.string()}, {"opt_level", "O2"}}, &other);
+  EXPECT_EQ(other.at("cache"), "miss") << other.dump();
+  EXPECT_NE(other.at("cache_entry"), first.at("cache_entry"));
+  const size_t entries = std::distance(fs::directory_iterator(cache), fs::directory_iterator());
+  EXPECT_EQ(entries, 2u);
+  run("iree", model, input, {{"cache_dir", "off"}}, &off);
+  EXPECT_EQ(off.at("cache"), "off") << off.dump();
+  EXPECT_EQ(std::distance(fs::directory_iterator(cache), fs::directory_iterator()), 2);
+}
+
+// Batch 0 compiles the model's free batch dimension: one engine runs any batch.
+TEST_F(Iree, DynamicBatchRunsAnyBatch) {
+  const fs::path model = tiny_model();
+  const Tensor input = random_input({3, 3, 16, 16}, 5);
+  auto engine = load("iree", model, 0);
+  EXPECT_EQ(engine->settings_in_effect().at("batch_compiled"), "dynamic");
+  Tensor all, first;
+  engine->run(view(input), all);
+  ASSERT_EQ(all.shape, (std::vector<int64_t>{3, 10}));
+  engine->run(view(input, 1), first);
+  ASSERT_EQ(first.shape, (std::vector<int64_t>{1, 10}));
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(first.data[i], all.data[i], 1e-5);
+  expect_parity(run("onnxruntime", model, input), all, "tiny dynamic");
+}
+
+TEST_F(Iree, BadSettingsAreRefusedNamingTheKey) {
+  const fs::path model = tiny_model();
+  const std::vector<std::pair<Settings, std::string>> bad = {
+      {{{"opt_level", "O4"}}, "iree.opt_level"},
+      {{{"data_tiling", "maybe"}}, "iree.data_tiling"},
+      {{{"threads", "-1"}}, "iree.threads"},
+      {{{"target_features", "avx2"}}, "iree.target_features"},
+      {{{"target_features", "+avx2,,+fma"}}, "iree.target_features"},
+  };
+  for (const auto& [given, key] : bad) {
+    try {
+      load("iree", model, 1, given);
+      ADD_FAILURE() << "accepted " << given.begin()->first << "=" << given.begin()->second;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(Iree, UnknownOperatorIsUnsupportedAndNamed) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") n.set_op_type("Relx");
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  try {
+    load("iree", bad, 1);
+    ADD_FAILURE() << "IREE loaded a model with an unknown operator";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    std::printf("%s\n", msg.c_str());
+    EXPECT_EQ(msg.rfind("iree: cannot load '" + bad.string() + "': ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("Relx"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("Traceback"), std::string::npos) << msg;
+  }
+  std::ofstream(dir_ / "junk.onnx") << "not a model";
+  EXPECT_THROW(load("iree", dir_ / "junk.onnx", 1), Error);
+  EXPECT_THROW(load("iree", dir_ / "missing.onnx", 1), Error);
+}
+
+TEST_F(Iree, WrongInputShapeIsRefused) {
+  auto engine = load("iree", tiny_model(), 1);
+  Tensor out;
+  try {
+    engine->run(view(random_input({1, 3, 8, 8}, 1)), out);
+    ADD_FAILURE() << "IREE ran an 8x8 input on a 16x16 module";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[1, 3, 8, 8]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[1, 3, 16, 16]"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(engine->run(view(random_input({2, 3, 16, 16}, 1)), out), Error);  // batch 1 module
+  EXPECT_THROW(engine->run(view(random_input({3, 16, 16}, 1)), out), Error);
+  engine->run(view(random_input({1, 3, 16, 16}, 1)), out);
+  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 10}));
+}
+
+// The harness's thread count reaches IREE's task executor, read back as the worker threads it
+// started; IREE sizes that executor once per process, so another count is refused clearly.
+TEST_F(Iree, ThreadsAreAppliedAndReadBack) {
+  auto engine = load("iree", tiny_model(), 1);
+  const nlohmann::json e = engine->settings_in_effect();
+  const int cores = cores_available();
+  EXPECT_EQ(e.at("threads"), cores) << e.dump();
+  EXPECT_EQ(e.at("threads_from"), "affinity") << e.dump();
+  EXPECT_EQ(e.at("task_workers_started"), cores) << e.dump();
+  EXPECT_EQ(load("iree", tiny_model(), 1, {}, cores)->settings_in_effect().at("threads_from"),
+            "harness");
+  try {
+    load("iree", tiny_model(), 1, {{"threads", std::to_string(cores + 1)}});
+    ADD_FAILURE() << "IREE accepted a second thread count in one process";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("once per process"), std::string::npos) << err.what();
+  }
+}
+
+// The run path's own cost: run() of the tiny module, whose compute takes microseconds, timed
+// over many calls: the embedded-Python path plus IREE's own invocation and that compute.
+TEST_F(Iree, RunPathOverheadIsSmall) {
+  auto engine = load("iree", tiny_model(), 1);
+  const Tensor input = random_input({1, 3, 16, 16}, 2);
+  Tensor out;
+  engine->run(view(input), out);
+  constexpr int kCalls = 2000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kCalls; ++i) engine->run(view(input), out);
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+      kCalls;
+  std::printf("run() of the tiny module: %.1f us per call (%s)\n", us,
+              engine->settings_in_effect().at("input_binding").get<std::string>().c_str());
+  EXPECT_LT(us, 2000) << "per-call overhead of the embedded-Python path";
+}
+
+}  // namespace
+}  // namespace infermark
