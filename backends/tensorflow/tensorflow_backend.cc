@@ -1,0 +1,700 @@
+// TensorFlow (CPU, with or without XLA) as an infermark backend plugin.
+//
+// The ONNX model is converted once into a TensorFlow SavedModel by onnx_to_savedmodel.py
+// (onnx2tf, same weights), run as a subprocess with .venv-tensorflow's Python at load on a
+// cache miss; its time is load time. The SavedModel has two signatures over one function:
+// serving_default (TensorFlow's executor, op by op) and serving_xla (jit_compile=True: XLA
+// compiles the whole graph). The plugin loads it through TensorFlow's C API with a session per
+// engine; run() feeds the caller's input buffer and copies the output. No Python at run time.
+//
+// TensorFlow's libraries export their own copies of protobuf and abseil under the same names
+// as the program's (Debian's libprotobuf.so.32, mapped globally for the zoo). Linked normally,
+// TensorFlow's calls into its protobuf would bind to the program's copy and crash in its static
+// initializers. So the plugin does not link TensorFlow: it opens libtensorflow_cc.so.2 with
+// RTLD_DEEPBIND (TensorFlow and its libtensorflow_framework.so.2 resolve their own symbols
+// first) and takes the C API functions it uses from it.
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <tensorflow/c/c_api.h>
+#include <tensorflow/c/c_api_experimental.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "backends/plugin.h"
+
+extern char** environ;
+
+namespace infermark {
+namespace {
+
+namespace fs = std::filesystem;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* kName = "tensorflow";
+constexpr const char* kCacheOff = "off";
+constexpr int kHelperUnsupported = 3;  // onnx_to_savedmodel.py: the model cannot be converted
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+// ---------------------------------------------------------------- process environment
+
+// Set once, before TensorFlow is opened (it reads both when it starts): TF_CPP_MIN_LOG_LEVEL=2
+// drops TensorFlow's INFO and WARNING lines (CPU feature and oneDNN banners, "Compiled cluster
+// using XLA", the tracer's "GPU trace was not collected") and keeps errors.
+// TF_OVERRIDE_GLOBAL_THREADPOOL=1 gives each session's CPU device its own intra-op pool: without it
+// the first session in the process sizes one global pool, and every later engine would silently run
+// with that first engine's thread count. A value the user has set is left alone.
+void prepare_environment() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    setenv("TF_CPP_MIN_LOG_LEVEL", "2", 0);
+    setenv("TF_OVERRIDE_GLOBAL_THREADPOOL", "1", 0);
+  });
+}
+
+// ---------------------------------------------------------------- the C API, loaded
+
+// clang-format off
+#define INFERMARK_TF_FUNCTIONS(X)                                                           \
+  X(TF_Version) X(TF_NewStatus) X(TF_DeleteStatus) X(TF_GetCode) X(TF_Message)               \
+  X(TF_NewGraph) X(TF_DeleteGraph) X(TF_GraphOperationByName) X(TF_NewSessionOptions)        \
+  X(TF_DeleteSessionOptions) X(TF_SetConfig) X(TF_NewBuffer) X(TF_DeleteBuffer)              \
+  X(TF_CreateRunOptions) X(TF_NewTensor) X(TF_AllocateTensor) X(TF_DeleteTensor)             \
+  X(TF_TensorData) X(TF_TensorByteSize) X(TF_TensorType) X(TF_NumDims) X(TF_Dim)             \
+  X(TF_LoadSessionFromSavedModel) X(TF_SessionRun) X(TF_CloseSession) X(TF_DeleteSession)
+// clang-format on
+
+// The C API functions, typed by the wheel's own headers.
+struct TfApi {
+#define INFERMARK_TF_MEMBER(name) decltype(&::name) name = nullptr;
+  INFERMARK_TF_FUNCTIONS(INFERMARK_TF_MEMBER)
+#undef INFERMARK_TF_MEMBER
+};
+
+// TensorFlow, opened once per process and never closed (its static registries cannot be
+// torn down). Throws Error when the library or one of its functions is missing.
+const TfApi& tf() {
+  static const TfApi api = [] {
+    prepare_environment();
+    void* lib = dlopen(INFERMARK_TF_LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (!lib) throw Error(std::string("tensorflow: cannot open the library: ") + dlerror());
+    TfApi a;
+#define INFERMARK_TF_LOOKUP(name)                                 \
+  a.name = reinterpret_cast<decltype(a.name)>(dlsym(lib, #name)); \
+  if (!a.name) throw Error("tensorflow: " INFERMARK_TF_LIBRARY " has no function " #name);
+    INFERMARK_TF_FUNCTIONS(INFERMARK_TF_LOOKUP)
+#undef INFERMARK_TF_LOOKUP
+    return a;
+  }();
+  return api;
+}
+
+// ---------------------------------------------------------------- TF C API ownership
+
+struct StatusDeleter {
+  void operator()(TF_Status* s) const { tf().TF_DeleteStatus(s); }
+};
+struct GraphDeleter {
+  void operator()(TF_Graph* g) const { tf().TF_DeleteGraph(g); }
+};
+struct OptionsDeleter {
+  void operator()(TF_SessionOptions* o) const { tf().TF_DeleteSessionOptions(o); }
+};
+struct BufferDeleter {
+  void operator()(TF_Buffer* b) const { tf().TF_DeleteBuffer(b); }
+};
+struct TensorDeleter {
+  void operator()(TF_Tensor* t) const { tf().TF_DeleteTensor(t); }
+};
+struct SessionDeleter {
+  void operator()(TF_Session* s) const {
+    TF_Status* status = tf().TF_NewStatus();
+    tf().TF_CloseSession(s, status);
+    tf().TF_DeleteSession(s, status);
+    tf().TF_DeleteStatus(status);
+  }
+};
+using StatusPtr = std::unique_ptr<TF_Status, StatusDeleter>;
+using GraphPtr = std::unique_ptr<TF_Graph, GraphDeleter>;
+using OptionsPtr = std::unique_ptr<TF_SessionOptions, OptionsDeleter>;
+using BufferPtr = std::unique_ptr<TF_Buffer, BufferDeleter>;
+using TensorPtr = std::unique_ptr<TF_Tensor, TensorDeleter>;
+using SessionPtr = std::unique_ptr<TF_Session, SessionDeleter>;
+
+// TensorFlow's message on one line (some carry a stack of "\n\t [[node ...]]" context).
+std::string tf_message(const TF_Status* status) {
+  std::string one;
+  for (const char* p = tf().TF_Message(status); p && *p; ++p) {
+    const bool space = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
+    if (!space) {
+      one += *p;
+    } else if (!one.empty() && one.back() != ' ') {
+      one += ' ';
+    }
+  }
+  while (!one.empty() && one.back() == ' ') one.pop_back();
+  return one;
+}
+
+// ConfigProto (tensorflow/core/protobuf/config.proto) with the thread settings. The C API has
+// setters for none of them, so the three scalar fields are written in protobuf wire format:
+// a varint key (field number << 3 | wire type 0) followed by a varint value.
+std::string thread_config(int intra_op_threads, int inter_op_threads) {
+  std::string bytes;
+  auto varint = [&bytes](uint64_t v) {
+    do {
+      bytes += static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+      v >>= 7;
+    } while (v);
+  };
+  auto field = [&](uint32_t number, uint64_t value) {
+    varint(uint64_t{number} << 3);
+    varint(value);
+  };
+  field(2, intra_op_threads);  // intra_op_parallelism_threads
+  field(5, inter_op_threads);  // inter_op_parallelism_threads
+  field(9, 1);                 // use_per_session_threads: this session's own inter-op pool
+  return bytes;
+}
+
+// ---------------------------------------------------------------- cache helpers
+
+std::string default_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
+  const char* home = std::getenv("HOME");
+  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
+  return kCacheOff;  // nowhere sensible to write
+}
+
+fs::path expand_user(const std::string& p) {
+  if (p == "~" || p.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return fs::path(p);
+}
+
+// FNV-1a, 64 bit: folder names for cache keys (not security relevant).
+std::string hash_hex(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The CPU's identity, as in every backend's cache key. A SavedModel itself is portable; the
+// key carries it so that a cache folder shared between machines never mixes their entries.
+std::string cpu_identity() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, flags;
+  while (std::getline(in, line) && (model.empty() || flags.empty())) {
+    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
+  }
+  return model + "|" + hash_hex(flags);
+}
+
+// ---------------------------------------------------------------- conversion
+
+struct HelperResult {
+  int exit_status = -1;  // the helper's exit code; -1 when it died from a signal
+  std::string reason;    // its one-line "infermark: ..." reason, or its log's last line
+};
+
+// Runs onnx_to_savedmodel.py, its output going to `log` (TensorFlow's import chatter stays
+// out of our stderr; the reason of a failure is read back from it).
+HelperResult run_helper(const fs::path& model, const fs::path& out_dir, const fs::path& log) {
+  std::vector<std::string> args = {
+      INFERMARK_TF_PYTHON, INFERMARK_TF_HELPER, "--onnx", model.string(), "--out",
+      out_dir.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    throw Error(std::string("tensorflow: cannot start the conversion helper ") +
+                INFERMARK_TF_PYTHON + ": " + std::strerror(rc) +
+                " (run scripts/deps/tensorflow.sh)");
+  }
+  int wstatus = 0;
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+
+  HelperResult r;
+  r.exit_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  if (r.exit_status == 0) return r;
+  std::ifstream in(log);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (line.rfind("infermark: ", 0) == 0) r.reason = line.substr(11);
+    if (!line.empty()) last = line;
+  }
+  if (r.reason.empty()) {
+    r.reason = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
+                                    : "exit status " + std::to_string(r.exit_status) + ": " + last;
+  }
+  return r;
+}
+
+// ---------------------------------------------------------------- the converted model
+
+struct TensorMeta {
+  std::string name;                  // the ONNX model's name
+  std::vector<int64_t> dims;         // -1 where free
+  std::vector<std::string> symbols;  // dim_param names ("" where none)
+};
+
+TensorMeta read_meta(const nlohmann::json& j) {
+  return {j.at("name").get<std::string>(), j.at("dims").get<std::vector<int64_t>>(),
+          j.at("symbols").get<std::vector<std::string>>()};
+}
+
+// "serving_xla_input:0" -> the graph's operation and output index.
+TF_Output graph_output(TF_Graph* graph, const std::string& tensor_name) {
+  const size_t colon = tensor_name.rfind(':');
+  const std::string op = tensor_name.substr(0, colon);
+  const int index = colon == std::string::npos ? 0 : std::stoi(tensor_name.substr(colon + 1));
+  TF_Operation* oper = tf().TF_GraphOperationByName(graph, op.c_str());
+  if (!oper) throw Error("tensorflow: the SavedModel has no tensor '" + tensor_name + "'");
+  return {oper, index};
+}
+
+// Convolutions that TensorFlow's executor ran as its own kernels in a traced run. Each
+// executed kernel has a timeline label "<node> = <Op>(<inputs>)" in the serialized
+// RunMetadata. Through XLA the whole function runs as one compiled call, so none appear;
+// without XLA every convolution of the model does.
+int executor_conv_kernels(const TF_Buffer* run_metadata) {
+  const std::string_view bytes(static_cast<const char*>(run_metadata->data), run_metadata->length);
+  int n = 0;
+  for (const char* label : {" = Conv2D(", " = DepthwiseConv2dNative("}) {
+    for (size_t at = bytes.find(label); at != std::string_view::npos;
+         at = bytes.find(label, at + 1))
+      ++n;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------- engine
+
+class TensorFlowEngine : public Engine {
+ public:
+  TensorFlowEngine(GraphPtr graph, SessionPtr session, TF_Output in, TF_Output out,
+                   TensorMeta in_meta, nlohmann::json effect)
+      : graph_(std::move(graph)),
+        session_(std::move(session)),
+        in_(in),
+        out_(out),
+        in_meta_(std::move(in_meta)),
+        effect_(std::move(effect)),
+        status_(tf().TF_NewStatus()) {}
+
+  void run(const TensorView& input, Tensor& output) override {
+    if (input.data != bound_data_ || input.shape != bound_shape_) bind(input);
+    TF_Tensor* result = nullptr;
+    TF_Tensor* feed = input_.get();
+    tf().TF_SessionRun(session_.get(), nullptr, &in_, &feed, 1, &out_, &result, 1, nullptr, 0,
+                       nullptr, status_.get());
+    TensorPtr owned(result);
+    if (tf().TF_GetCode(status_.get()) != TF_OK) {
+      throw Error("tensorflow: run failed: " + tf_message(status_.get()));
+    }
+    if (tf().TF_TensorType(result) != TF_FLOAT)
+      throw Error("tensorflow: the output is not float32");
+    const int rank = tf().TF_NumDims(result);
+    out_shape_.resize(static_cast<size_t>(rank));
+    for (int i = 0; i < rank; ++i) out_shape_[i] = tf().TF_Dim(result, i);
+    if (output.shape != out_shape_) output.resize(out_shape_);
+    // TensorFlow allocates each run's result itself (the C API cannot write into a caller's
+    // buffer): one copy per run.
+    std::memcpy(output.data.data(), tf().TF_TensorData(result), tf().TF_TensorByteSize(result));
+  }
+
+  nlohmann::json settings_in_effect() const override { return effect_; }
+  // The backend adds what it learns after the session is open (cache state, load time).
+  nlohmann::json& effect() { return effect_; }
+
+ private:
+  static void no_deallocation(void*, size_t, void*) {}
+
+  void bind(const TensorView& input) {
+    const std::vector<int64_t>& dims = in_meta_.dims;
+    bool match = input.shape.size() == dims.size();
+    for (size_t i = 0; match && i < dims.size(); ++i)
+      match = input.shape[i] > 0 && (dims[i] < 0 || dims[i] == input.shape[i]);
+    if (!match) {
+      throw Error("tensorflow: input shape " + shape_string(input.shape) +
+                  " does not match the model's input '" + in_meta_.name + "' " +
+                  model_shape_string(dims, in_meta_.symbols));
+    }
+    if (input.data == nullptr) throw Error("tensorflow: input has no data");
+    // Wraps the caller's buffer. TensorFlow copies it instead when it is not aligned to
+    // EIGEN_MAX_ALIGN_BYTES (64): settings_in_effect says which happened.
+    const size_t bytes = static_cast<size_t>(input.numel()) * sizeof(float);
+    input_.reset(
+        tf().TF_NewTensor(TF_FLOAT, input.shape.data(), static_cast<int>(input.shape.size()),
+                          const_cast<float*>(input.data), bytes, no_deallocation, nullptr));
+    if (!input_) throw Error("tensorflow: cannot wrap the input " + shape_string(input.shape));
+    effect_["input_copied_by_tensorflow"] = tf().TF_TensorData(input_.get()) != input.data;
+    bound_data_ = input.data;
+    bound_shape_ = input.shape;
+  }
+
+  GraphPtr graph_;
+  SessionPtr session_;  // declared after the graph: closed and deleted first
+  TF_Output in_, out_;
+  TensorMeta in_meta_;
+  nlohmann::json effect_;
+  StatusPtr status_;
+  TensorPtr input_;
+  const float* bound_data_ = nullptr;
+  std::vector<int64_t> bound_shape_;
+  std::vector<int64_t> out_shape_;
+};
+
+// ---------------------------------------------------------------- backend
+
+class TensorFlowBackend : public Backend {
+ public:
+  BackendInfo info() const override {
+    BackendInfo b;
+    b.name = kName;
+    b.version = INFERMARK_TF_VERSION;  // the wheel built against; the library's own below
+    b.devices = {"cpu"};
+    std::error_code ec;
+    try {
+      b.version = tf().TF_Version();
+      if (!fs::exists(INFERMARK_TF_PYTHON, ec) || !fs::exists(INFERMARK_TF_HELPER, ec)) {
+        b.reason = std::string("conversion helper or its Python missing (") + INFERMARK_TF_PYTHON +
+                   ", " + INFERMARK_TF_HELPER + "): run scripts/deps/tensorflow.sh";
+      } else {
+        b.available = true;
+      }
+    } catch (const Error& e) {
+      b.reason = e.what();
+    }
+    b.settings = {
+        bool_setting("xla", "false",
+                     "compile the whole graph with XLA (jit_compile) at the first run of each "
+                     "input shape; default false: TensorFlow's own default, and on CPU XLA "
+                     "brought no speed in the paper while making loads about six times longer"),
+        path_setting("cache_dir", default_cache_dir(),
+                     "where the SavedModel converted from each ONNX model is kept so later "
+                     "loads skip the conversion; \"off\" (or \"\") disables; default under "
+                     "$XDG_CACHE_HOME or ~/.cache"),
+        int_setting("intra_op_threads", "0", 0, 1024,
+                    "threads inside one operator (and XLA's compiled code); default 0: the "
+                    "harness's thread count (all usable cores when that is 0), the same for "
+                    "every framework"),
+        int_setting("inter_op_threads", "1", 0, 1024,
+                    "threads running independent operators; default 1: CNNs are chains, and a "
+                    "second pool as large as the first only competes with it; 0: all usable "
+                    "cores (TensorFlow's own default)"),
+    };
+    return b;
+  }
+
+  std::unique_ptr<Engine> load(const LoadRequest& request) override {
+    try {
+      return load_impl(request);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      throw Error("tensorflow: cannot load '" + request.model.string() + "': out of memory");
+    } catch (const std::exception& e) {
+      throw Error("tensorflow: cannot load '" + request.model.string() + "': " + e.what());
+    }
+  }
+
+ private:
+  struct Converted {
+    fs::path dir;
+    nlohmann::json info;  // the helper's infermark.json
+    double convert_ms = 0;
+  };
+
+  std::unique_ptr<Engine> load_impl(const LoadRequest& request) {
+    const auto t0 = clock_type::now();
+    const fs::path& model = request.model;
+    const Settings& s = request.settings;
+    const std::string where = "tensorflow: cannot load '" + model.string() + "': ";
+    std::error_code ec;
+    if (!fs::is_regular_file(model, ec)) throw Error(where + "no such file");
+
+    const bool xla = setting_bool(s, "xla");
+    const int cores = cores_available();
+    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
+    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
+    if (inter == 0) inter = cores;
+
+    // ---- the SavedModel: from the cache, or converted now
+    std::string cache_state = kCacheOff, cache_note;
+    fs::path entry, private_dir;
+    std::string entry_prefix;
+    const std::string cache_setting = setting(s, "cache_dir");
+    if (cache_setting.empty() || cache_setting == kCacheOff) {
+      cache_note = "disabled by cache_dir";
+    } else {
+      const fs::path dir = expand_user(cache_setting);
+      const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
+      struct stat st {};
+      if (::stat(abs_model.c_str(), &st) != 0) throw Error(where + "cannot stat file");
+      // The conversion does not depend on xla, threads or batch (the SavedModel keeps the
+      // model's free batch dimension and has both signatures): one entry serves them all.
+      // The helper's own text is in the key, so a changed conversion never reuses old entries.
+      const std::string key = abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
+                              std::to_string(st.st_mtim.tv_sec) + "." +
+                              std::to_string(st.st_mtim.tv_nsec) + "\n" + tf().TF_Version() + "\n" +
+                              INFERMARK_ONNX2TF_VERSION + "\n" +
+                              hash_hex(read_file(INFERMARK_TF_HELPER)) + "\n" + cpu_identity();
+      // <stem>-<model path>-<whole key>: a model rewritten in place finds and replaces its own
+      // older entries, so the cache keeps one SavedModel per model file.
+      entry_prefix =
+          abs_model.stem().string() + "-" + hash_hex(abs_model.string()).substr(0, 8) + "-";
+      entry = dir / (entry_prefix + hash_hex(key));
+      fs::create_directories(dir, ec);
+      if (ec) {
+        cache_state = "error";
+        cache_note = "cannot create " + dir.string() + ": " + ec.message();
+        entry.clear();
+      } else {
+        cache_state = fs::is_regular_file(entry / "infermark.json", ec) ? "hit" : "miss";
+      }
+    }
+
+    std::unique_ptr<TensorFlowEngine> engine;
+    if (cache_state == "hit") {
+      try {
+        engine = open(request, {entry, read_json(entry), 0}, xla, intra, inter);
+      } catch (const Error& e) {
+        // A damaged entry: convert again. A model that cannot be run fails again below.
+        fs::remove_all(entry, ec);
+        cache_state = "miss";
+        cache_note = std::string("cached SavedModel was unusable, converted again: ") + e.what();
+        std::fprintf(stderr, "tensorflow: %s\n", cache_note.c_str());
+      }
+    }
+    if (!engine) {
+      // Converted into a temporary folder (unique to this process and load) and renamed: an
+      // interrupted conversion or a concurrent load never leaves a half-written entry under
+      // the final name.
+      const fs::path parent =
+          cache_state == "miss" ? entry.parent_path() : fs::temp_directory_path();
+      const fs::path tmp =
+          parent / ((entry.empty() ? "infermark-tensorflow-" + hash_hex(model.string())
+                                   : entry.filename().string()) +
+                    ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++tmp_count_));
+      fs::remove_all(tmp, ec);
+      Converted c = convert(model, tmp, where);
+      if (cache_state == "miss") {
+        fs::rename(tmp, entry, ec);
+        if (ec && fs::is_regular_file(entry / "infermark.json")) {
+          fs::remove_all(tmp, ec);  // another process stored the same entry first
+        } else if (ec) {
+          cache_state = "error";
+          cache_note = "cannot store " + entry.string() + ": " + ec.message();
+          std::fprintf(stderr, "tensorflow: cache not used: %s\n", cache_note.c_str());
+          entry = tmp;
+          private_dir = tmp;
+        } else {
+          remove_stale(entry, entry_prefix);
+        }
+      } else {
+        entry = tmp;
+        private_dir = tmp;  // no cache: the session holds the weights once loaded
+      }
+      c.dir = entry;
+      try {
+        engine = open(request, c, xla, intra, inter);
+      } catch (...) {
+        fs::remove_all(entry, ec);  // a model we cannot run leaves nothing in the cache
+        throw;
+      }
+    }
+    if (!private_dir.empty()) fs::remove_all(private_dir, ec);
+
+    nlohmann::json& effect = engine->effect();
+    effect["cache"] = cache_state;
+    effect["cache_entry"] = private_dir.empty() ? entry.string() : "";
+    if (!cache_note.empty()) effect["cache_note"] = cache_note;
+    effect["load_ms"] = ms_since(t0);
+    return engine;
+  }
+
+  static nlohmann::json read_json(const fs::path& dir) {
+    try {
+      return nlohmann::json::parse(read_file(dir / "infermark.json"));
+    } catch (const nlohmann::json::exception& e) {
+      throw Error("tensorflow: cannot read " + (dir / "infermark.json").string() + ": " + e.what());
+    }
+  }
+
+  static Converted convert(const fs::path& model, const fs::path& out, const std::string& where) {
+    const auto t0 = clock_type::now();
+    const fs::path log = out.string() + ".log";
+    const HelperResult r = run_helper(fs::absolute(model), out, log);
+    std::error_code ec;
+    fs::remove(log, ec);
+    if (r.exit_status != 0) {
+      fs::remove_all(out, ec);
+      if (r.exit_status == kHelperUnsupported) throw Unsupported(where + r.reason);
+      throw Error(where + "conversion to a SavedModel failed: " + r.reason);
+    }
+    return {out, read_json(out), ms_since(t0)};
+  }
+
+  // Loads the SavedModel into a new session, checks the interface and, for a fixed batch,
+  // runs one batch of zeros so that what TensorFlow does at a first run (graph optimization,
+  // XLA's compilation) is part of the load, as every other framework's compilation is.
+  std::unique_ptr<TensorFlowEngine> open(const LoadRequest& request, const Converted& c, bool xla,
+                                         int intra, int inter) {
+    const std::string where = "tensorflow: cannot load '" + request.model.string() + "': ";
+    const nlohmann::json& info = c.info;
+    TensorMeta in = read_meta(info.at("input"));
+    TensorMeta out = read_meta(info.at("output"));
+    if (request.batch > 0 && in.dims.at(0) > 0 && in.dims[0] != request.batch) {
+      throw Error(where + "batch " + std::to_string(request.batch) +
+                  " requested, the model's input is fixed to " +
+                  model_shape_string(in.dims, in.symbols));
+    }
+    const std::string signature = xla ? "serving_xla" : "serving_default";
+    const nlohmann::json& names = info.at("signatures").at(signature);
+
+    const auto t_session = clock_type::now();
+    StatusPtr status(tf().TF_NewStatus());
+    OptionsPtr options(tf().TF_NewSessionOptions());
+    const std::string config = thread_config(intra, inter);
+    tf().TF_SetConfig(options.get(), config.data(), config.size(), status.get());
+    if (tf().TF_GetCode(status.get()) != TF_OK) {
+      throw Error(where + "session options refused: " + tf_message(status.get()));
+    }
+    GraphPtr graph(tf().TF_NewGraph());
+    const char* tags[] = {"serve"};
+    SessionPtr session(tf().TF_LoadSessionFromSavedModel(
+        options.get(), nullptr, c.dir.c_str(), tags, 1, graph.get(), nullptr, status.get()));
+    if (tf().TF_GetCode(status.get()) != TF_OK || !session) {
+      throw Error(where + "cannot load the SavedModel " + c.dir.string() + ": " +
+                  tf_message(status.get()));
+    }
+    const TF_Output feed = graph_output(graph.get(), names.at("input"));
+    const TF_Output fetch = graph_output(graph.get(), names.at("output"));
+    const double session_ms = ms_since(t_session);
+
+    nlohmann::json effect = {
+        {"version", tf().TF_Version()},
+        {"onnx2tf", info.value("onnx2tf", "")},
+        {"device", "cpu"},
+        {"xla", xla},
+        {"signature", signature},
+        {"intra_op_threads", intra},
+        {"inter_op_threads", inter},
+        {"per_session_thread_pools", true},
+        {"convert_ms", c.convert_ms},
+        {"session_load_ms", session_ms},
+        {"input",
+         {{"name", in.name},
+          {"shape", model_shape_string(in.dims, in.symbols)},
+          {"tensor", names.at("input")}}},
+        {"output",
+         {{"name", out.name},
+          {"shape", model_shape_string(out.dims, out.symbols)},
+          {"tensor", names.at("output")}}},
+    };
+
+    if (request.batch > 0) {
+      std::vector<int64_t> shape = in.dims;
+      shape[0] = request.batch;
+      const int64_t numel = Tensor{shape, {}}.numel();
+      TensorPtr zeros(tf().TF_AllocateTensor(TF_FLOAT, shape.data(), static_cast<int>(shape.size()),
+                                             static_cast<size_t>(numel) * sizeof(float)));
+      std::memset(tf().TF_TensorData(zeros.get()), 0, tf().TF_TensorByteSize(zeros.get()));
+      BufferPtr run_options(tf().TF_CreateRunOptions(1));  // full trace: which kernels ran
+      BufferPtr metadata(tf().TF_NewBuffer());
+      TF_Tensor* feed_tensor = zeros.get();
+      TF_Tensor* result = nullptr;
+      const auto t_first = clock_type::now();
+      tf().TF_SessionRun(session.get(), run_options.get(), &feed, &feed_tensor, 1, &fetch, &result,
+                         1, nullptr, 0, metadata.get(), status.get());
+      TensorPtr owned(result);
+      if (tf().TF_GetCode(status.get()) != TF_OK) {
+        throw Error(where + "first run failed: " + tf_message(status.get()));
+      }
+      effect["first_run_ms"] = ms_since(t_first);
+      // Verified, not assumed: with XLA no convolution may have run in the executor (every
+      // model of the zoo has convolutions).
+      const int conv_kernels = executor_conv_kernels(metadata.get());
+      effect["executor_conv_kernels"] = conv_kernels;
+      effect["xla_compiled"] = xla && conv_kernels == 0;
+      if (xla && conv_kernels > 0) {
+        throw Error(where + "xla=true but TensorFlow's executor ran " +
+                    std::to_string(conv_kernels) + " convolutions outside XLA");
+      }
+    } else {
+      effect["first_run_ms"] = nullptr;  // dynamic batch: the first run() pays it
+    }
+    return std::make_unique<TensorFlowEngine>(std::move(graph), std::move(session), feed, fetch,
+                                              std::move(in), std::move(effect));
+  }
+
+  std::atomic<int> tmp_count_{0};  // loads of this backend object that converted
+
+  // Older entries of the same model (the model file has changed since).
+  static void remove_stale(const fs::path& keep, const std::string& prefix) {
+    std::error_code ec;
+    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const fs::path& p = it->path();
+      const std::string name = p.filename().string();
+      if (p != keep && name.rfind(prefix, 0) == 0 && name.size() == prefix.size() + 16) {
+        std::error_code ignored;
+        fs::remove_all(p, ignored);
+      }
+    }
+  }
+};
+
+}  // namespace
+}  // namespace infermark
+
+INFERMARK_BACKEND_PLUGIN(infermark::TensorFlowBackend)

@@ -1,0 +1,216 @@
+// TensorFlow (tensorflow-cpu's C API, SavedModels converted by onnx2tf) behind the backend
+// interface: listed with its settings, numerically equal to ONNX Runtime on small variants of
+// the four architectures with XLA on and off, caching its conversions, clear about what it
+// cannot run (unknown operators name themselves), strict about input shapes and settings.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "backends/plugin.h"
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "tests/backends/backend_fixture.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+class TensorFlow : public BackendTest {
+ protected:
+  // Relative difference max|a-b| / max|a| and the same top-1 class for every image.
+  static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
+    ASSERT_EQ(a.shape, b.shape) << label;
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(b.data[i])) << label;
+      range = std::max(range, double(std::fabs(a.data[i])));
+      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
+    }
+    std::printf("parity %-32s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(), diff,
+                range, diff / range);
+    EXPECT_GT(range, 0) << label;
+    EXPECT_LT(diff / range, 1e-3) << label;
+    const int64_t classes = a.shape[1];
+    for (int64_t img = 0; img < a.shape[0]; ++img) {
+      const float* pa = a.data.data() + img * classes;
+      const float* pb = b.data.data() + img * classes;
+      EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
+          << label << " image " << img;
+    }
+  }
+};
+
+TEST_F(TensorFlow, ListedAvailableWithVersionAndSettings) {
+  const auto list = registry_.list();
+  auto it = std::find_if(list.begin(), list.end(),
+                         [](const BackendInfo& b) { return b.name == "tensorflow"; });
+  ASSERT_NE(it, list.end());
+  EXPECT_TRUE(it->available) << it->reason;
+  EXPECT_EQ(it->version.rfind("2.", 0), 0u) << it->version;
+  EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
+  std::map<std::string, SettingSpec> specs;
+  for (const auto& s : it->settings) {
+    EXPECT_FALSE(s.help.empty()) << s.key;
+    specs[s.key] = s;
+  }
+  for (const char* key : {"xla", "cache_dir", "intra_op_threads", "inter_op_threads"})
+    ASSERT_TRUE(specs.count(key)) << key;
+  EXPECT_EQ(specs["xla"].default_value, "false");
+  EXPECT_EQ(specs["xla"].type, SettingSpec::Type::kBool);
+  EXPECT_EQ(specs["cache_dir"].type, SettingSpec::Type::kPath);
+  // The fixture points XDG_CACHE_HOME at its folder.
+  EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "tensorflow").string());
+  EXPECT_EQ(specs["intra_op_threads"].default_value, "0");
+  EXPECT_EQ(specs["inter_op_threads"].default_value, "1");
+}
+
+// Small variants of all four architectures agree with ONNX Runtime to 1e-3 of the logits'
+// range and on every image's top-1 class, through TensorFlow's executor and through XLA. The
+// first load of each model converts it (cache miss); the second finds the SavedModel (hit),
+// since xla only picks one of its two signatures.
+TEST_F(TensorFlow, ParityWithOnnxRuntimeWithAndWithoutXla) {
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  for (const char* name : kZooModels) {
+    const fs::path model = small_model(name);
+    const Tensor a = run("onnxruntime", model, input);
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    for (const char* xla : {"false", "true"}) {
+      const std::string label = std::string(name) + " xla=" + xla;
+      nlohmann::json effect;
+      const Tensor b = run("tensorflow", model, input, {{"xla", xla}}, &effect);
+      expect_parity(a, b, label);
+      EXPECT_EQ(effect.at("xla"), std::string(xla) == "true") << effect.dump();
+      EXPECT_EQ(effect.at("cache").get<std::string>(), std::string(xla) == "true" ? "hit" : "miss")
+          << effect.dump();
+      if (std::string(xla) == "true") {
+        EXPECT_EQ(effect.at("signature"), "serving_xla") << effect.dump();
+        EXPECT_EQ(effect.at("executor_conv_kernels"), 0) << effect.dump();
+        EXPECT_EQ(effect.at("xla_compiled"), true) << effect.dump();
+      } else {
+        EXPECT_EQ(effect.at("signature"), "serving_default") << effect.dump();
+        EXPECT_GT(effect.at("executor_conv_kernels").get<int>(), 0) << effect.dump();
+        EXPECT_EQ(effect.at("xla_compiled"), false) << effect.dump();
+      }
+    }
+  }
+}
+
+// A second load finds the converted SavedModel and runs no conversion; outputs are identical.
+// With the cache off, every load converts into a private folder that is removed afterwards.
+TEST_F(TensorFlow, CacheMissThenHitWithIdenticalOutputs) {
+  const fs::path model = small_model("vgg19");  // the quickest of the four to convert
+  const Tensor input = random_input({1, 3, 64, 64}, 3);
+  const fs::path cache = dir_ / "tf-cache";
+  const Settings given = {{"cache_dir", cache.string()}};
+  nlohmann::json first, second;
+  const Tensor a = run("tensorflow", model, input, given, &first);
+  const Tensor b = run("tensorflow", model, input, given, &second);
+  EXPECT_EQ(first.at("cache"), "miss") << first.dump();
+  EXPECT_GT(first.at("convert_ms").get<double>(), 0) << first.dump();
+  EXPECT_EQ(second.at("cache"), "hit") << second.dump();
+  EXPECT_EQ(second.at("convert_ms"), 0) << second.dump();
+  EXPECT_EQ(first.at("cache_entry"), second.at("cache_entry"));
+  EXPECT_EQ(a.data, b.data);
+  std::printf("vgg19 64px: load %.0f ms (miss, conversion %.0f ms), %.0f ms (hit)\n",
+              first.at("load_ms").get<double>(), first.at("convert_ms").get<double>(),
+              second.at("load_ms").get<double>());
+  // One entry, no temporary folders left behind.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(cache)) {
+    ++entries;
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+    EXPECT_TRUE(fs::is_regular_file(e.path() / "infermark.json")) << e.path();
+    EXPECT_TRUE(fs::is_regular_file(e.path() / "saved_model.pb")) << e.path();
+  }
+  EXPECT_EQ(entries, 1);
+
+  nlohmann::json off;
+  const Tensor c = run("tensorflow", model, input, {{"cache_dir", "off"}}, &off);
+  EXPECT_EQ(off.at("cache"), "off") << off.dump();
+  EXPECT_EQ(off.at("cache_entry"), "") << off.dump();
+  EXPECT_EQ(a.data, c.data);
+}
+
+TEST_F(TensorFlow, ThreadsAreTheHarnessOnesUnlessSet) {
+  const fs::path model = small_model("efficientnet_b0");
+  auto harness = load("tensorflow", model, 1, {}, 2);
+  EXPECT_EQ(harness->settings_in_effect().at("intra_op_threads"), 2);
+  EXPECT_EQ(harness->settings_in_effect().at("inter_op_threads"), 1);
+  auto set = load("tensorflow", model, 1, {{"intra_op_threads", "1"}, {"inter_op_threads", "0"}});
+  EXPECT_EQ(set->settings_in_effect().at("intra_op_threads"), 1);
+  EXPECT_EQ(set->settings_in_effect().at("inter_op_threads"), cores_available());
+}
+
+TEST_F(TensorFlow, BadSettingValuesAreRefusedNamingTheKey) {
+  for (const Settings& bad : std::vector<Settings>{
+           {{"xla", "maybe"}}, {{"intra_op_threads", "-1"}}, {{"inter_op_threads", "many"}}}) {
+    try {
+      settings("tensorflow", bad);
+      ADD_FAILURE() << "accepted " << bad.begin()->first << "=" << bad.begin()->second;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(bad.begin()->first), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST_F(TensorFlow, UnknownOperatorIsUnsupportedAndNamed) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  std::string first_relu;
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") {
+      if (first_relu.empty()) first_relu = n.name();
+      n.set_op_type("Relx");
+    }
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  try {
+    load("tensorflow", bad, 1);
+    ADD_FAILURE() << "TensorFlow loaded a model with an unknown operator";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("tensorflow: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("operator Relx (node " + first_relu + ") is not supported by onnx2tf"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  // Nothing of the failed conversion is left in the cache.
+  for (const auto& e : fs::directory_iterator(dir_ / "infermark" / "tensorflow"))
+    EXPECT_EQ(e.path().filename().string().rfind("relx-", 0), std::string::npos) << e.path();
+
+  std::ofstream(dir_ / "junk.onnx") << "not a model";
+  try {
+    load("tensorflow", dir_ / "junk.onnx", 1);
+    ADD_FAILURE() << "TensorFlow loaded junk";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("junk.onnx"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load("tensorflow", dir_ / "missing.onnx", 1), Error);
+}
+
+TEST_F(TensorFlow, WrongInputShapeIsRefused) {
+  auto engine = load("tensorflow", small_model("resnet50"), 1);
+  Tensor out;
+  try {
+    engine->run(view(random_input({1, 3, 32, 32}, 1)), out);
+    ADD_FAILURE() << "TensorFlow ran a 32x32 input on a 64x64 model";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("[1, 3, 32, 32]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[batch, 3, 64, 64]"), std::string::npos) << msg;
+  }
+  EXPECT_THROW(engine->run(view(random_input({1, 1, 64, 64}, 1)), out), Error);
+  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
+  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
+  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
+}
+
+}  // namespace
+}  // namespace infermark
