@@ -14,14 +14,25 @@ configure: deps
 build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# The main job: the paper's quick study on every framework of this build (about ten
-# minutes on 2 cores), its report in reports/quick/report/index.html. Rerunning continues
-# the study where it stopped; `rm -rf reports/quick` starts it anew.
+# The main job, its report in reports/quick/report/index.html:
+# - the paper's quick study on the frameworks that load in seconds (about ten minutes on
+#   2 cores);
+# - ResNet50 offline at batches 1 and 8 with cold and warm load time on every framework,
+#   including those that compile ahead of time (TVM, IREE, TensorFlow's conversion), whose
+#   compiles of all four models would take hours here (about 25 minutes).
+# Rerunning continues where it stopped; `rm -rf reports/quick` starts anew.
+QUICK_BACKENDS ?= onnxruntime,openvino,opencv,libtorch
+ALL_BACKENDS ?= onnxruntime,openvino,tvm,iree,tensorflow,libtorch,opencv
 run: build
 	@$(BUILD_DIR)/infermark zoo stats vgg19 resnet50 densenet201 efficientnet_b0
 	@echo
 	@$(BUILD_DIR)/infermark backends
-	@$(BUILD_DIR)/infermark paper --quick --out reports/quick
+	@$(BUILD_DIR)/infermark paper --quick --backends $(QUICK_BACKENDS) --out reports/quick
+	@$(BUILD_DIR)/infermark bench --models resnet50 --backends $(ALL_BACKENDS) --batches 1,8 \
+	  --scenario offline,load --warmup 1 --min-duration 3 --min-iterations 3 --cell-timeout 1200 \
+	  --resume --out reports/quick/frameworks.jsonl
+	@$(BUILD_DIR)/infermark report reports/quick/results.jsonl reports/quick/frameworks.jsonl \
+	  --out reports/quick/report
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
