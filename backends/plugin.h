@@ -43,6 +43,10 @@ inline SettingSpec int_setting(std::string key, std::string def, int64_t min, in
 inline SettingSpec bool_setting(std::string key, std::string def, std::string help) {
   return {std::move(key), SettingSpec::Type::kBool, std::move(def), {}, 0, 0, std::move(help)};
 }
+// Free text that the plugin checks itself when it loads (a compiler's feature list).
+inline SettingSpec text_setting(std::string key, std::string def, std::string help) {
+  return {std::move(key), SettingSpec::Type::kText, std::move(def), {}, 0, 0, std::move(help)};
+}
 inline SettingSpec path_setting(std::string key, std::string def, std::string help) {
   return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
@@ -78,7 +82,7 @@ inline int cores_available() {
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.
-#define INFERMARK_PLUGIN_ABI 2
+#define INFERMARK_PLUGIN_ABI 3
 
 extern "C" {
 typedef int (*infermark_plugin_abi_fn)();

@@ -78,6 +78,7 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
                       join(spec.allowed) + ")");
         break;
       case SettingSpec::Type::kPath:
+      case SettingSpec::Type::kText:  // free text the plugin checks itself at load
         break;
     }
     out[spec.key] = value;

@@ -13,6 +13,7 @@ const char* type_name(SettingSpec::Type t) {
     case SettingSpec::Type::kInt: return "int";
     case SettingSpec::Type::kEnum: return "enum";
     case SettingSpec::Type::kPath: return "path";
+    case SettingSpec::Type::kText: return "text";
   }
   return "?";
 }

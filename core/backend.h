@@ -14,7 +14,7 @@ namespace infermark {
 // One setting a backend understands, as `infermark backends` lists it and `--set
 // BACKEND.KEY=VALUE` sets it. Keys are snake_case.
 struct SettingSpec {
-  enum class Type { kBool, kInt, kEnum, kPath };
+  enum class Type { kBool, kInt, kEnum, kPath, kText };
   std::string key;
   Type type = Type::kEnum;
   std::string default_value;          // as text; "" means the framework's own default

@@ -43,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cache.h"
 #include "backends/plugin.h"
 
 extern char** environ;
@@ -54,7 +55,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kName = "iree";
-constexpr const char* kCacheOff = "off";
 constexpr const char* kVenv = INFERMARK_IREE_VENV;
 constexpr const char* kSitePackages = INFERMARK_IREE_SITE_PACKAGES;
 constexpr const char* kHelperDir = INFERMARK_IREE_HELPER_DIR;
@@ -66,46 +66,6 @@ constexpr size_t kInputAlignment = 64;
 // ---------------------------------------------------------------- small helpers
 
 fs::path venv_tool(const char* name) { return fs::path(kVenv) / "bin" / name; }
-
-std::string default_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
-  const char* home = std::getenv("HOME");
-  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
-  return kCacheOff;  // nowhere sensible to write
-}
-
-fs::path expand_user(const std::string& p) {
-  if (p == "~" || p.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
-  }
-  return fs::path(p);
-}
-
-// FNV-1a, 64 bit: file names for cache keys (not security relevant).
-std::string hash_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-// The CPU's identity: target_features=host compiles for this CPU's instruction set, so a
-// module is only valid on the same kind of CPU.
-std::string cpu_identity() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model, flags;
-  while (std::getline(in, line) && (model.empty() || flags.empty())) {
-    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
-  }
-  return model + "|" + hash_hex(flags);
-}
 
 // Size and modification time: "12345@1700000000.123456789", or "" when missing.
 std::string file_stamp(const fs::path& p) {
@@ -554,7 +514,7 @@ class IreeBackend : public Backend {
                      "iree-compile --iree-opt-level for the whole flow; default O3: the most "
                      "optimized code, as for deployment (every framework here runs at its "
                      "highest level); O0 is iree-compile's own default"),
-        path_setting("target_features", "host",
+        text_setting("target_features", "host",
                      "CPU code is generated for: \"host\" (this CPU, its model and features) or "
                      "LLVM features like \"+avx2,+fma\"; default host: as fast as this CPU allows"),
         bool_setting("data_tiling", "true",
@@ -565,7 +525,7 @@ class IreeBackend : public Backend {
                     "task-executor worker threads (--task_topology_group_count); default 0: "
                     "the harness's thread count (all usable cores when that is 0); fixed per "
                     "process by IREE"),
-        path_setting("cache_dir", default_cache_dir(),
+        path_setting("cache_dir", default_cache_dir(kName),
                      "where each compiled .vmfb is kept so later loads skip import and compile; "
                      "\"off\" (or \"\") disables; default under $XDG_CACHE_HOME or ~/.cache"),
     };

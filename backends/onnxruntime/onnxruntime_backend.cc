@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/cache.h"
 #include "backends/plugin.h"
 
 namespace infermark {
@@ -32,7 +33,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kName = "onnxruntime";
-constexpr const char* kCacheOff = "off";
 
 // ---------------------------------------------------------------- small helpers
 
@@ -52,46 +52,6 @@ void init_api_or_throw() {
                 " (the plugin's headers)");
   }
   Ort::InitApi(api);
-}
-
-std::string default_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
-  const char* home = std::getenv("HOME");
-  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
-  return kCacheOff;  // nowhere sensible to write
-}
-
-fs::path expand_user(const std::string& p) {
-  if (p == "~" || p.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
-  }
-  return fs::path(p);
-}
-
-// FNV-1a, 64 bit: file names for cache keys (not security relevant).
-std::string hash_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-// The CPU's identity: ORT's "all" level writes layout-specific (NCHWc, block size per ISA)
-// nodes, so an optimized graph is only valid on the same kind of CPU.
-std::string cpu_identity() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model, flags;
-  while (std::getline(in, line) && (model.empty() || flags.empty())) {
-    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
-  }
-  return model + "|" + hash_hex(flags);
 }
 
 struct Level {
@@ -330,7 +290,7 @@ class OnnxRuntimeBackend : public Backend {
         enum_setting("graph_optimization_level", "all", {"disabled", "basic", "extended", "all"},
                      "graph rewrites before running (constant folding, fusions, NCHWc layout); "
                      "default all: the highest level, as in production use"),
-        path_setting("cache_dir", default_cache_dir(),
+        path_setting("cache_dir", default_cache_dir(kName),
                      "where the optimized graph of each model is kept so later loads skip "
                      "optimization; \"off\" (or \"\") disables; default under $XDG_CACHE_HOME "
                      "or ~/.cache"),

@@ -38,6 +38,7 @@
 #include <system_error>
 #include <vector>
 
+#include "backends/cache.h"
 #include "backends/plugin.h"
 
 extern char** environ;
@@ -49,7 +50,6 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* kName = "tensorflow";
-constexpr const char* kCacheOff = "off";
 constexpr int kHelperUnsupported = 3;  // onnx_to_savedmodel.py: the model cannot be converted
 
 double ms_since(clock_type::time_point t0) {
@@ -178,53 +178,6 @@ std::string thread_config(int intra_op_threads, int inter_op_threads) {
 }
 
 // ---------------------------------------------------------------- cache helpers
-
-std::string default_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
-  const char* home = std::getenv("HOME");
-  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
-  return kCacheOff;  // nowhere sensible to write
-}
-
-fs::path expand_user(const std::string& p) {
-  if (p == "~" || p.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
-  }
-  return fs::path(p);
-}
-
-// FNV-1a, 64 bit: folder names for cache keys (not security relevant).
-std::string hash_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The CPU's identity, as in every backend's cache key. A SavedModel itself is portable; the
-// key carries it so that a cache folder shared between machines never mixes their entries.
-std::string cpu_identity() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model, flags;
-  while (std::getline(in, line) && (model.empty() || flags.empty())) {
-    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
-  }
-  return model + "|" + hash_hex(flags);
-}
 
 // ---------------------------------------------------------------- conversion
 
@@ -418,7 +371,7 @@ class TensorFlowBackend : public Backend {
                      "compile the whole graph with XLA (jit_compile) at the first run of each "
                      "input shape; default false: TensorFlow's own default, and on CPU XLA "
                      "brought no speed in the paper while making loads about six times longer"),
-        path_setting("cache_dir", default_cache_dir(),
+        path_setting("cache_dir", default_cache_dir(kName),
                      "where the SavedModel converted from each ONNX model is kept so later "
                      "loads skip the conversion; \"off\" (or \"\") disables; default under "
                      "$XDG_CACHE_HOME or ~/.cache"),

@@ -33,6 +33,7 @@
 #include <system_error>
 #include <vector>
 
+#include "backends/cache.h"
 #include "backends/plugin.h"
 
 extern char** environ;
@@ -44,7 +45,6 @@ namespace fs = std::filesystem;
 namespace ffi = tvm::ffi;
 
 constexpr const char* kName = "tvm";
-constexpr const char* kCacheOff = "off";
 constexpr const char* kVersion = INFERMARK_TVM_VERSION;
 // Exit status of tvm_compile.py for a model or operator TVM cannot compile.
 constexpr int kExitUnsupported = 2;
@@ -52,52 +52,6 @@ constexpr int kExitUnsupported = 2;
 constexpr uintptr_t kTvmAlignment = 64;
 
 // ---------------------------------------------------------------- small helpers
-
-std::string default_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / kName).string();
-  const char* home = std::getenv("HOME");
-  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / kName).string();
-  return kCacheOff;  // nowhere sensible to write
-}
-
-fs::path expand_user(const std::string& p) {
-  if (p == "~" || p.rfind("~/", 0) == 0) {
-    const char* home = std::getenv("HOME");
-    if (home && *home) return fs::path(home) / p.substr(p.size() > 1 ? 2 : 1);
-  }
-  return fs::path(p);
-}
-
-// FNV-1a, 64 bit: file names for cache keys (not security relevant).
-std::string hash_hex(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// The CPU's identity: "host" code uses every vector extension of this CPU model.
-std::string cpu_identity() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, model, flags;
-  while (std::getline(in, line) && (model.empty() || flags.empty())) {
-    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
-  }
-  return model + "|" + hash_hex(flags);
-}
 
 // The ids of the cores this process may run on: TVM's pool is told to share them all.
 std::vector<int> usable_cpu_ids() {
@@ -339,17 +293,11 @@ class TvmBackend : public Backend {
         int_setting("opt_level", "3", 0, 3,
                     "TVM's optimization level for the Relax and TIR passes; default 3: TVM's "
                     "level for deployment builds"),
-        // Free text (the settings have no text type; kPath is the one left unchecked), checked
-        // by check_features at load.
-        SettingSpec{"target_features",
-                    SettingSpec::Type::kPath,
-                    "host",
-                    {},
-                    0,
-                    0,
-                    "CPU features the code may use: \"host\" (default): LLVM's name for this "
-                    "CPU and the vector extensions it reports, as every framework here uses "
-                    "this CPU fully; else an LLVM -mattr list such as \"+avx2,+fma\""},
+        // Free text, checked by check_features at load.
+        text_setting("target_features", "host",
+                     "CPU features the code may use: \"host\" (default): LLVM's name for this "
+                     "CPU and the vector extensions it reports, as every framework here uses "
+                     "this CPU fully; else an LLVM -mattr list such as \"+avx2,+fma\""),
         int_setting("tuning_trials", "0", 0, 100000,
                     "MetaSchedule trials measured on this machine (time counted in the load, "
                     "database kept in cache_dir); default 0: no tuning, infermark's default "
@@ -358,7 +306,7 @@ class TvmBackend : public Backend {
         int_setting("threads", "0", 0, 1024,
                     "workers of TVM's thread pool; default 0: the harness's thread count (all "
                     "usable cores when that is 0), the same for every framework"),
-        path_setting("cache_dir", default_cache_dir(),
+        path_setting("cache_dir", default_cache_dir(kName),
                      "where compiled libraries are kept, so that a second load skips the "
                      "compiler; \"off\" (or \"\") disables; default under $XDG_CACHE_HOME or "
                      "~/.cache"),

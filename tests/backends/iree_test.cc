@@ -99,6 +99,7 @@ TEST_F(Iree, ListedAvailableWithVersionAndSettings) {
   EXPECT_EQ(specs["opt_level"].default_value, "O3");  // deployment level, as for the others
   EXPECT_EQ(specs["opt_level"].allowed, (std::vector<std::string>{"O0", "O1", "O2", "O3"}));
   EXPECT_EQ(specs["target_features"].default_value, "host");
+  EXPECT_EQ(specs["target_features"].type, SettingSpec::Type::kText);
   EXPECT_EQ(specs["data_tiling"].default_value, "true");
   EXPECT_EQ(specs["threads"].default_value, "0");
   EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "iree").string());

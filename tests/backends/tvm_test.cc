@@ -65,6 +65,7 @@ TEST_F(Tvm, ListedAvailableWithVersionAndSettings) {
     ASSERT_TRUE(specs.count(key)) << key;
   EXPECT_EQ(specs["opt_level"].default_value, "3");
   EXPECT_EQ(specs["target_features"].default_value, "host");
+  EXPECT_EQ(specs["target_features"].type, SettingSpec::Type::kText);
   EXPECT_EQ(specs["tuning_trials"].default_value, "0");
   EXPECT_EQ(specs["threads"].default_value, "0");
   EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "tvm").string());

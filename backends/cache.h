@@ -1,0 +1,61 @@
+#pragma once
+
+// What every plugin that keeps compiled artefacts needs for its cache: where the cache
+// lives, the user's "~" in a cache_dir setting, the key's hash and the CPU in the key.
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "core/hash.h"
+
+namespace infermark {
+
+// The value of a cache_dir setting that disables the cache.
+inline constexpr const char* kCacheOff = "off";
+
+// $XDG_CACHE_HOME/infermark/<backend>, else ~/.cache/infermark/<backend>, else "off"
+// (nowhere sensible to write).
+inline std::string default_cache_dir(const std::string& backend) {
+  namespace fs = std::filesystem;
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && xdg[0] == '/') return (fs::path(xdg) / "infermark" / backend).string();
+  const char* home = std::getenv("HOME");
+  if (home && home[0] == '/') return (fs::path(home) / ".cache" / "infermark" / backend).string();
+  return kCacheOff;
+}
+
+inline std::filesystem::path expand_user(const std::string& p) {
+  if (p == "~" || p.rfind("~/", 0) == 0) {
+    const char* home = std::getenv("HOME");
+    if (home && *home) return std::filesystem::path(home) / p.substr(p.size() > 1 ? 2 : 1);
+  }
+  return std::filesystem::path(p);
+}
+
+// Cache file names from their keys (FNV-1a, not security relevant).
+inline std::string hash_hex(const std::string& text) { return hex64(fnv1a(text)); }
+
+inline std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The CPU's identity (model name and a hash of its flags), part of every cache key: compiled
+// code and layout-specific graphs are only valid on the same kind of CPU, and a cache folder
+// shared between machines never mixes their entries.
+inline std::string cpu_identity() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, model, flags;
+  while (std::getline(in, line) && (model.empty() || flags.empty())) {
+    if (model.empty() && line.rfind("model name", 0) == 0) model = line;
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
+  }
+  return model + "|" + hash_hex(flags);
+}
+
+}  // namespace infermark
