@@ -66,8 +66,10 @@ std::string cell_value(const std::vector<json>& g, const std::function<double(co
 
 std::string settings_text(const json& r) {
   std::string s;
-  for (const auto& [k, v] : r["backend"].value("settings_asked", json::object()).items())
-    s += (s.empty() ? "" : " ") + k + "=" + v.get<std::string>();
+  // Named: value() returns a copy, which must outlive the loop over its items.
+  const json asked = r["backend"].value("settings_asked", json::object());
+  for (const auto& [k, v] : asked.items())
+    s += (s.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
   return s;
 }
 

@@ -497,8 +497,10 @@ void write_csv(const fs::path& jsonl, const fs::path& csv) {
     const auto r = nlohmann::json::parse(line, nullptr, false);
     if (r.is_discarded()) continue;
     std::string settings;
-    for (const auto& [k, v] : r["backend"].value("settings_asked", nlohmann::json::object()).items())
-      settings += (settings.empty() ? "" : ";") + k + "=" + v.get<std::string>();
+    // Named: value() returns a copy, which must outlive the loop over its items.
+    const auto asked = r["backend"].value("settings_asked", nlohmann::json::object());
+    for (const auto& [k, v] : asked.items())
+      settings += (settings.empty() ? "" : ";") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
     const auto& m = r["metrics"];
     const auto lat = r.value("latency_ms", nlohmann::json::object());
     out << field(r["model"].value("name", "")) << "," << field(r["backend"].value("name", "")) << ","

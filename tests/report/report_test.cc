@@ -82,6 +82,25 @@ TEST(Report, Table3LoadingTime) {
   EXPECT_NE(csv.find("resnet50,openvino,CPU,900,90,70.0,0.10,miss/hit"), std::string::npos) << csv;
 }
 
+// A framework's settings label its rows (an ablation: the same framework twice).
+TEST(Report, SettingsAskedLabelTheRows) {
+  std::vector<json> rows = fixture();
+  json xla = row("tensorflow", "offline", 1, 9.5);
+  xla["backend"]["settings_asked"] = {{"xla", "true"}, {"intra_op_threads", "2"}};
+  rows.push_back(xla);
+  json load = rows.back();
+  load["scenario"] = "load";
+  load["metrics"] = {{"load_cold_ms", 140000.0}, {"load_warm_ms", 5600.0}, {"first_inference_cold_ms", 115.0},
+                     {"cache_cold", "miss"}, {"cache_warm", "hit"}};
+  rows.push_back(load);
+  const auto tables = make_tables(rows);
+  const std::string offline = to_csv(find(tables, "offline_throughput"));
+  EXPECT_NE(offline.find("tensorflow (intra_op_threads=2 xla=true)"), std::string::npos) << offline;
+  const std::string loading = to_csv(find(tables, "table3_loading"));
+  EXPECT_NE(loading.find("resnet50,tensorflow (intra_op_threads=2 xla=true),CPU,140000,5600"), std::string::npos)
+      << loading;
+}
+
 TEST(Report, FailedAndUnstableCellsAreListed) {
   const std::string md = to_markdown(find(make_tables(fixture()), "unstable_or_failed"));
   EXPECT_NE(md.find("| resnet50 | openvino | offline | 32 | oom |"), std::string::npos) << md;
