@@ -7,6 +7,9 @@
 
 #include <sched.h>
 
+#include <filesystem>
+#include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +54,40 @@ inline SettingSpec path_setting(std::string key, std::string def, std::string he
   return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
+// A framework's message on one line: runs of white space (newlines included) collapsed to
+// one space, none at the ends.
+inline std::string collapse_whitespace(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// Backend::load for a plugin whose own failures are already Error or Unsupported: anything
+// else the framework throws becomes one Error naming the backend and the model file.
+template <class Load>
+std::unique_ptr<Engine> load_or_error(const char* backend, const std::filesystem::path& model,
+                                      Load&& load) {
+  const auto context = [&] {
+    return std::string(backend) + ": cannot load '" + model.string() + "': ";
+  };
+  try {
+    return load();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw Error(context() + "out of memory");
+  } catch (const std::exception& e) {
+    throw Error(context() + e.what());
+  }
+}
+
 // A model's declared shape, a dimension < 0 shown by its symbolic name: "[batch, 3, 224, 224]".
 inline std::string model_shape_string(const std::vector<int64_t>& dims,
                                       const std::vector<std::string>& names) {
@@ -89,11 +126,11 @@ typedef int (*infermark_plugin_abi_fn)();
 typedef infermark::Backend* (*infermark_create_backend_fn)();
 }
 
-#define INFERMARK_BACKEND_PLUGIN(BackendClass)                                            \
-  extern "C" __attribute__((visibility("default"))) int infermark_plugin_abi() {          \
-    return INFERMARK_PLUGIN_ABI;                                                        \
-  }                                                                                     \
-  extern "C" __attribute__((visibility("default"))) infermark::Backend*                  \
-  infermark_create_backend() {                                                          \
-    return new BackendClass();                                                          \
+#define INFERMARK_BACKEND_PLUGIN(BackendClass)                                   \
+  extern "C" __attribute__((visibility("default"))) int infermark_plugin_abi() { \
+    return INFERMARK_PLUGIN_ABI;                                                 \
+  }                                                                              \
+  extern "C" __attribute__((visibility("default"))) infermark::Backend*          \
+  infermark_create_backend() {                                                   \
+    return new BackendClass();                                                   \
   }

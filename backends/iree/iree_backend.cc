@@ -83,24 +83,7 @@ std::string compiler_stamp() {
 
 // The route's own step: a changed prepare_onnx.py may prepare models differently.
 std::string helper_hash() {
-  std::ifstream in(fs::path(kHelperDir) / "prepare_onnx.py", std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return hash_hex(text.str());
-}
-
-std::string one_line(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
-    if (space) {
-      if (!out.empty() && out.back() != ' ') out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
+  return hash_hex(read_file(fs::path(kHelperDir) / "prepare_onnx.py"));
 }
 
 double seconds_since(Clock::time_point t0) {
@@ -188,12 +171,12 @@ std::string meaningful(const std::string& output) {
       if (std::regex_match(lines[i], m, exc)) {
         std::string rest = m[4].str();
         for (size_t j = i + 1; j < lines.size(); ++j) rest += "\n" + lines[j];
-        rest = one_line(rest);
+        rest = collapse_whitespace(rest);
         if (rest.rfind("==> ", 0) == 0 || rest.find(" ==> ") != std::string::npos) {
           const auto arrow = rest.find("==> ");
           rest = rest.substr(0, arrow) + "(" + rest.substr(arrow + 4) + ")";
         }
-        return m[2].str() + ": " + one_line(rest);
+        return m[2].str() + ": " + collapse_whitespace(rest);
       }
     }
   }
@@ -231,8 +214,8 @@ std::string meaningful(const std::string& output) {
   }
   std::string tail;
   for (size_t i = lines.size(), kept = 0; i-- > 0 && kept < 3;) {
-    if (one_line(lines[i]).empty()) continue;
-    tail = one_line(lines[i]) + (tail.empty() ? "" : " " + tail);
+    if (collapse_whitespace(lines[i]).empty()) continue;
+    tail = collapse_whitespace(lines[i]) + (tail.empty() ? "" : " " + tail);
     ++kept;
   }
   return tail.empty() ? "no output" : tail;
@@ -297,7 +280,7 @@ std::string python_error() {
   Py_XDECREF(value);
   Py_XDECREF(trace);
   PyErr_Clear();
-  return one_line(msg);
+  return collapse_whitespace(msg);
 }
 
 // CPython exists once per process: the plugin starts it on the first load (or joins the one
@@ -533,15 +516,7 @@ class IreeBackend : public Backend {
   }
 
   std::unique_ptr<Engine> load(const LoadRequest& request) override {
-    try {
-      return load_impl(request);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::bad_alloc&) {
-      throw Error("iree: cannot load '" + request.model.string() + "': out of memory");
-    } catch (const std::exception& e) {
-      throw Error("iree: cannot load '" + request.model.string() + "': " + e.what());
-    }
+    return load_or_error(kName, request.model, [&] { return load_impl(request); });
   }
 
  private:

@@ -71,15 +71,7 @@ constexpr const char* kRoute = "infermark's ONNX-to-PyTorch route";
 
 // One line, runs of white space collapsed.
 std::string one_line(const std::string& text) {
-  std::string m;
-  for (char c : text) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      if (!m.empty() && m.back() != ' ') m += ' ';
-    } else {
-      m += c;
-    }
-  }
-  while (!m.empty() && m.back() == ' ') m.pop_back();
+  const std::string m = collapse_whitespace(text);
   return m.empty() ? "unknown error" : m;
 }
 

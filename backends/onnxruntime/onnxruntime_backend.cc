@@ -96,17 +96,7 @@ std::string ort_message(const char* what) {
       }
     }
   }
-  std::string one;
-  for (char c : m) {
-    const bool space = c == '\n' || c == '\r' || c == '\t' || c == ' ';
-    if (space) {
-      if (!one.empty() && one.back() != ' ') one += ' ';
-    } else {
-      one += c;
-    }
-  }
-  while (!one.empty() && one.back() == ' ') one.pop_back();
-  return one;
+  return collapse_whitespace(m);
 }
 
 // Valid models that use what this ORT build cannot run: operators it has no kernel or

@@ -388,15 +388,7 @@ class TensorFlowBackend : public Backend {
   }
 
   std::unique_ptr<Engine> load(const LoadRequest& request) override {
-    try {
-      return load_impl(request);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::bad_alloc&) {
-      throw Error("tensorflow: cannot load '" + request.model.string() + "': out of memory");
-    } catch (const std::exception& e) {
-      throw Error("tensorflow: cannot load '" + request.model.string() + "': " + e.what());
-    }
+    return load_or_error(kName, request.model, [&] { return load_impl(request); });
   }
 
  private:
