@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <system_error>
 
 #include "core/hash.h"
 
@@ -56,6 +57,24 @@ inline std::string cpu_identity() {
     if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
   }
   return model + "|" + hash_hex(flags);
+}
+
+// Removes the older entries of one model and configuration beside `keep` (the model file has
+// changed since): the files or folders named <prefix><16 hex digits of a key><suffix>.
+inline void remove_stale_entries(const std::filesystem::path& keep, const std::string& prefix,
+                                 const std::string& suffix = "") {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::filesystem::path& p = it->path();
+    const std::string name = p.filename().string();
+    if (p != keep && name.size() == prefix.size() + 16 + suffix.size() &&
+        name.rfind(prefix, 0) == 0 &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove_all(p, ignored);
+    }
+  }
 }
 
 }  // namespace infermark

@@ -609,7 +609,7 @@ class IreeBackend : public Backend {
         fs::rename(work, entry, ec);
         if (!ec) {
           module_dir = entry;
-          remove_stale(entry, entry_prefix);
+          remove_stale_entries(entry, entry_prefix);
         } else if (fs::is_regular_file(entry / "model.vmfb")) {
           module_dir = entry;  // a concurrent load put the same entry there first
           fs::remove_all(work, ec);
@@ -719,19 +719,6 @@ class IreeBackend : public Backend {
     return total;
   }
 
-  // Older entries of the same model and configuration (the model file has changed since).
-  static void remove_stale(const fs::path& keep, const std::string& prefix) {
-    std::error_code ec;
-    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
-         it.increment(ec)) {
-      const fs::path& p = it->path();
-      const std::string name = p.filename().string();
-      if (p != keep && name.rfind(prefix, 0) == 0 && name.size() == prefix.size() + 16) {
-        std::error_code ignored;
-        fs::remove_all(p, ignored);
-      }
-    }
-  }
 };
 
 }  // namespace

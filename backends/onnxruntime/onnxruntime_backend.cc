@@ -431,7 +431,7 @@ class OnnxRuntimeBackend : public Backend {
           cache_state = "error";
           cache_note = "cannot write " + cache_file.string() + ": " + ec.message();
         } else {
-          remove_stale(cache_file, cache_prefix);
+          remove_stale_entries(cache_file, cache_prefix, ".onnx");
         }
       } catch (const Ort::Exception& e) {
         // Maybe only saving failed (e.g. a graph over protobuf's 2 GB): load without it; if
@@ -487,21 +487,6 @@ class OnnxRuntimeBackend : public Backend {
 
     return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr), std::move(*session),
                                                std::move(in), std::move(out), std::move(effect));
-  }
-
-  // Older entries of the same model and level (the model file has changed since).
-  static void remove_stale(const fs::path& keep, const std::string& prefix) {
-    std::error_code ec;
-    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
-         it.increment(ec)) {
-      const fs::path& p = it->path();
-      const std::string name = p.filename().string();
-      if (p != keep && name.rfind(prefix, 0) == 0 && p.extension() == ".onnx" &&
-          name.size() == prefix.size() + 16 + 5) {
-        std::error_code ignored;
-        fs::remove(p, ignored);
-      }
-    }
   }
 
   static void check_interface(const Ort::Session& session, const LoadRequest& request) {

@@ -483,7 +483,7 @@ class TensorFlowBackend : public Backend {
           entry = tmp;
           private_dir = tmp;
         } else {
-          remove_stale(entry, entry_prefix);
+          remove_stale_entries(entry, entry_prefix);
         }
       } else {
         entry = tmp;
@@ -624,19 +624,6 @@ class TensorFlowBackend : public Backend {
 
   std::atomic<int> tmp_count_{0};  // loads of this backend object that converted
 
-  // Older entries of the same model (the model file has changed since).
-  static void remove_stale(const fs::path& keep, const std::string& prefix) {
-    std::error_code ec;
-    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
-         it.increment(ec)) {
-      const fs::path& p = it->path();
-      const std::string name = p.filename().string();
-      if (p != keep && name.rfind(prefix, 0) == 0 && name.size() == prefix.size() + 16) {
-        std::error_code ignored;
-        fs::remove_all(p, ignored);
-      }
-    }
-  }
 };
 
 }  // namespace

@@ -443,7 +443,10 @@ class TvmBackend : public Backend {
       }
       fs::remove(log, ec);
       compile_s = std::chrono::duration<double>(clock::now() - tc).count();
-      if (cache_state == "miss") remove_stale(library, prefix);
+      if (cache_state == "miss") {  // the library and its description beside it
+        remove_stale_entries(library, prefix, ".so");
+        remove_stale_entries(library.string() + ".json", prefix, ".so.json");
+      }
     }
 
     nlohmann::json meta;
@@ -508,22 +511,6 @@ class TvmBackend : public Backend {
       any = true;
     }
     if (!any) throw Error("tvm: setting target_features is empty (use \"host\")");
-  }
-
-  // Older entries of the same model and settings (the model file has changed since).
-  static void remove_stale(const fs::path& keep, const std::string& prefix) {
-    std::error_code ec;
-    for (fs::directory_iterator it(keep.parent_path(), ec), end; !ec && it != end;
-         it.increment(ec)) {
-      const fs::path& p = it->path();
-      const std::string name = p.filename().string();
-      if (p != keep && name.rfind(prefix, 0) == 0 && name.size() == prefix.size() + 16 + 3 &&
-          p.extension() == ".so") {
-        std::error_code ignored;
-        fs::remove(p, ignored);
-        fs::remove(p.string() + ".json", ignored);
-      }
-    }
   }
 };
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/cache.h"
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
@@ -183,6 +184,30 @@ TEST(Npy, RoundTripAndWrongDtype) {
   std::ofstream(dir / "junk.npy") << "junk";
   EXPECT_THROW(load_npy(dir / "junk.npy"), Error);
   EXPECT_THROW(load_npy(dir / "missing.npy"), Error);
+  fs::remove_all(dir);
+}
+
+// A model rewritten in place makes its older cache entries (same prefix, another key) go;
+// the entry in use, other models' entries and other kinds of files stay.
+TEST(Cache, StaleEntriesOfTheSameModelAreRemoved) {
+  const fs::path dir = fs::temp_directory_path() / ("infermark_cache_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string prefix = "resnet50-0123abcd-";
+  const fs::path keep = dir / (prefix + hash_hex("new key") + ".so");
+  const fs::path stale = dir / (prefix + hash_hex("old key") + ".so");
+  const fs::path stale_folder = dir / (prefix + hash_hex("old key"));
+  const fs::path other_model = dir / ("vgg19-0123abcd-" + hash_hex("old key") + ".so");
+  const fs::path other_kind = dir / (prefix + hash_hex("old key") + ".so.json");
+  for (const fs::path& f : {keep, stale, other_model, other_kind}) std::ofstream(f) << "x";
+  fs::create_directories(stale_folder / "variables");
+  remove_stale_entries(keep, prefix, ".so");
+  EXPECT_TRUE(fs::exists(keep));
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(other_model));
+  EXPECT_TRUE(fs::exists(other_kind));
+  EXPECT_TRUE(fs::exists(stale_folder));  // another suffix: not this kind of entry
+  remove_stale_entries(dir / (prefix + hash_hex("new key")), prefix);
+  EXPECT_FALSE(fs::exists(stale_folder));
   fs::remove_all(dir);
 }
 
