@@ -5,6 +5,7 @@
 #include "backends/settings.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "report/report.h"
 #include "sweep/cell.h"
 #include "sweep/study.h"
 
@@ -14,9 +15,8 @@ namespace {
 struct BenchArgs {
   Study study;
   std::vector<std::string> sets;
-  double warmup_s = 0.5, min_duration_s = 2, max_duration_s = 60;
-  int64_t min_iterations = 10;
   std::string memory_limit;  // "4G", "512M", or bytes
+  std::filesystem::path csv;  // also write the whole result file as CSV
 };
 
 int64_t parse_bytes(const std::string& text) {
@@ -48,12 +48,10 @@ int bench(BenchArgs& a) {
     while (std::getline(in, v, ',')) values.push_back(v);
     if (values.empty()) throw Error("--set '" + text + "' gives no value");
   }
-  s.limits = {{"warmup_s", a.warmup_s},
-              {"min_duration_s", a.min_duration_s},
-              {"max_duration_s", a.max_duration_s},
-              {"min_iterations", a.min_iterations}};
   if (!a.memory_limit.empty()) s.memory_limit_bytes = parse_bytes(a.memory_limit);
-  return run_study(s);
+  const int code = run_study(s);
+  if (!a.csv.empty()) write_csv({s.out}, a.csv);
+  return code;
 }
 
 }  // namespace
@@ -70,10 +68,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")->delimiter(',');
   cmd->add_option("--set", a->sets, "BACKEND.KEY=V1,V2: a list sweeps the setting (repeatable)");
   cmd->add_option("--threads", s.threads, "Threads for every framework (default 0: all usable cores)");
-  cmd->add_option("--warmup", a->warmup_s, "Untimed warm-up, seconds (default 0.5)");
-  cmd->add_option("--min-duration", a->min_duration_s, "Minimum timed seconds per cell (default 2)");
-  cmd->add_option("--min-iterations", a->min_iterations, "Minimum timed iterations (default 10)");
-  cmd->add_option("--max-duration", a->max_duration_s, "Cap on timed seconds per cell (default 60)");
+  cmd->add_option("--warmup", s.limits.warmup_s, "Untimed warm-up, seconds")->capture_default_str();
+  cmd->add_option("--min-duration", s.limits.min_duration_s, "Minimum timed seconds per cell")->capture_default_str();
+  cmd->add_option("--min-iterations", s.limits.min_iterations, "Minimum timed iterations")->capture_default_str();
+  cmd->add_option("--max-duration", s.limits.max_duration_s, "Cap on timed seconds per cell")->capture_default_str();
   cmd->add_option("--rate", s.rates, "Server: offered rates, queries/s, comma-separated")->delimiter(',');
   cmd->add_option("--max-batch", s.max_batch, "Server: dynamic batcher's largest batch (default 8)");
   cmd->add_option("--max-queue-delay-ms", s.max_queue_delay_ms, "Server: longest wait to fill a batch (default 5)");
@@ -82,13 +80,18 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--slo-p99-ms", s.slo_p99_ms, "Server: p99 latency target for --find-peak (default 100)");
   cmd->add_option("--cell-timeout", s.cell_timeout_s, "Seconds before a cell is stopped as timeout (default 600)");
   cmd->add_option("--memory-limit", a->memory_limit, "Stop a cell as oom past this resident memory (e.g. 4G)");
-  cmd->add_option("--repeat", s.repeat, "Run each cell this many times (default 1)");
+  cmd->add_option("--repeat", s.repeat, "Run each cell this many times in a row (default 1)");
+  cmd->add_option("--rounds", s.rounds,
+                  "Visit every cell this many times, each round in a new shuffled order (default 1)");
+  cmd->add_option("--shuffle-seed", s.shuffle_seed, "Seed of the rounds' order (default 1)");
+  cmd->add_option("--arms", s.arms,
+                  "Enter every configuration once per label, e.g. a,b for an A/A test")->delimiter(',');
   cmd->add_option("--input-size", s.zoo.input_size, "Image side of zoo models (default 224)");
   cmd->add_option("--width", s.zoo.width, "Channel width multiplier of zoo models (default 1.0)");
   cmd->add_option("--seed", s.zoo.seed, "Seed of zoo weights, inputs and arrivals (default 1)");
   cmd->add_option("--out", s.out, "Result file, one JSON line per cell (default results.jsonl)");
   cmd->add_flag("--resume", s.resume, "Skip the cells already in --out");
-  cmd->add_option("--csv", s.csv, "Also write the whole result file as CSV");
+  cmd->add_option("--csv", a->csv, "Also write the whole result file as CSV");
   cmd->callback([a] {
     const int code = bench(*a);
     if (code != 0) throw ExitCode(code);
@@ -101,16 +104,7 @@ void add_bench_command(CLI::App& app) {
   cell->add_option("--spec", *spec)->required();
   cell->add_option("--result", *result)->required();
   cell->callback([spec, result] {
-    std::ifstream in(*spec);
-    const nlohmann::json r = run_cell(nlohmann::json::parse(in));
-    const std::string tmp = *result + ".partial";
-    std::ofstream(tmp) << r.dump();
-    std::filesystem::rename(tmp, *result);
-    const std::string status = r["status"];
-    int code = kExitOk;
-    if (status == "error") code = kExitError;
-    if (status == "unsupported") code = kExitUnsupported;
-    if (status == "oom") code = kExitOom;
+    const int code = run_cell_process(*spec, *result);
     if (code != kExitOk) throw ExitCode(code);
   });
 }

@@ -19,10 +19,10 @@ std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& bac
   base.out = results;
   base.resume = true;
   base.cell_timeout_s = quick ? 300 : 1800;
-  base.limits = quick ? nlohmann::json{{"warmup_s", 0.2}, {"min_duration_s", 1.0}, {"min_iterations", 2},
-                                       {"max_duration_s", 30.0}}
-                      : nlohmann::json{{"warmup_s", 1.0}, {"min_duration_s", 5.0}, {"min_iterations", 10},
-                                       {"max_duration_s", 120.0}};
+  base.limits.warmup_s = quick ? 0.2 : 1.0;
+  base.limits.min_duration_s = quick ? 1.0 : 5.0;
+  base.limits.min_iterations = quick ? 2 : 10;
+  base.limits.max_duration_s = quick ? 30.0 : 120.0;
   Study models = base;
   models.models = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
   models.scenarios = {"offline", "single-stream", "load"};

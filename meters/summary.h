@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "core/result.h"
+
 namespace infermark {
 
 // Small named statistics, each a pure function (unit-tested against known values).
@@ -28,8 +30,6 @@ struct Summary {
   bool stable = true;
   std::string warning;                // empty when stable
 };
-
-inline constexpr double kDefaultCvThreshold = 0.10;
 
 Summary summarize(std::vector<double> samples, double cv_threshold = kDefaultCvThreshold);
 nlohmann::json to_json(const Summary& s);

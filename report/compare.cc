@@ -1,84 +1,305 @@
+// Headline figures, their aggregation over rounds, and comparisons with intervals: between
+// two result files, and between two configurations of one file paired round by round.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <set>
 
+#include "core/error.h"
+#include "meters/summary.h"
 #include "report/report.h"
 
 namespace infermark {
-using nlohmann::json;
+namespace {
 
-std::string cell_identity(const json& r) {
-  json id = {{"model", r["model"].value("name", "")},
-             {"backend", r["backend"].value("name", "")},
-             {"settings", r["backend"].value("settings_asked", json::object())},
-             {"scenario", r.value("scenario", "")},
-             {"batch", r.value("batch", 0)},
-             {"threads", r.value("threads", 0)}};
-  if (r.contains("server")) id["server"] = r["server"];  // rate asked, batching, delay
-  if (r.contains("peak")) id["peak"] = r["peak"];
-  return id.dump();
+// What a comparison line names: the identity without the compared dimension.
+std::string describe(const CellSpec& c, const std::string& without = "") {
+  std::string s = c.model.name;
+  if (without != "backend") s += " " + c.backend;
+  s += " " + c.scenario;
+  if (c.scenario == "offline" || c.scenario == "ensemble") s += " batch " + std::to_string(c.batch);
+  if (c.server) {
+    if (!c.peak_slo_p99_ms) s += " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
+    s += c.server->max_batch > 1 ? " batching" : " no batching";
+  }
+  if (without != "settings" && !c.settings.empty()) s += " " + dimension_value(c, "settings");
+  if (without != "precision" && c.precision != "fp32") s += " " + c.precision;
+  if (without != "arm" && !c.arm.empty()) s += " arm " + c.arm;
+  return s;
 }
 
-Headline headline(const json& r) {
+// The verdict an interval supports.
+std::string verdict(const Comparison& c) {
+  if (!(c.ratio_high > c.ratio_low))
+    return "no verdict: no interval (one value without spread, e.g. a load or peak cell; run "
+           "more --rounds)";
+  if (c.ratio_low <= 1 && c.ratio_high >= 1) return "same within noise";
+  const bool b_better = c.a.higher_is_better ? c.ratio > 1 : c.ratio < 1;
+  return b_better ? "faster" : "slower";
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+double variance_of(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean_of(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return s / static_cast<double>(v.size() - 1);
+}
+
+std::vector<double> logs(const std::vector<double>& v) {
+  std::vector<double> out;
+  for (double x : v) out.push_back(std::log(x));
+  return out;
+}
+
+// Within-cell intervals of one value each, combined on the log ratio (delta method).
+void from_cell_intervals(Comparison& c) {
+  const double rel =
+      std::sqrt(c.a.rel_half_ci * c.a.rel_half_ci + c.b.rel_half_ci * c.b.rel_half_ci);
+  c.ratio = c.b.value / c.a.value;
+  if (c.a.rel_half_ci > 0 && c.b.rel_half_ci > 0) {
+    c.ratio_low = c.ratio * (1 - rel);
+    c.ratio_high = c.ratio * (1 + rel);
+  } else {
+    c.ratio_low = c.ratio_high = c.ratio;  // no interval
+  }
+}
+
+// A headline of the median of several rows' values.
+Headline median_headline(const std::vector<Headline>& hs) {
+  Headline h = hs.front();
+  std::vector<double> v;
+  for (const auto& x : hs) v.push_back(x.value);
+  h.value = aggregate(v)->median;
+  return h;
+}
+
+}  // namespace
+
+Headline headline(const ResultRow& r) {
   Headline h;
-  h.ok = r.value("status", "") == "ok";
-  const json& m = r.value("metrics", json::object());
-  const json& l = r.value("latency_ms", json::object());
+  const double mean = r.latency("mean");
   auto half_ci = [&]() {
-    const double mean = l.value("mean", 0.0);
-    return mean > 0 ? (l.value("ci95_high", mean) - l.value("ci95_low", mean)) / 2 / mean : 0.0;
+    const double lo = r.latency("ci95_low"), hi = r.latency("ci95_high");
+    return mean > 0 && !std::isnan(lo) && !std::isnan(hi) ? (hi - lo) / 2 / mean : 0.0;
   };
-  const std::string scenario = r.value("scenario", "");
+  const std::string& scenario = r.cell.scenario;
   if (scenario == "single-stream") {
     h.metric = "latency_p50_ms";
-    h.value = l.value("p50", 0.0);
+    h.value = r.latency("p50");
     h.higher_is_better = false;
     h.rel_half_ci = half_ci();
   } else if (scenario == "load") {
     h.metric = "load_cold_ms";
-    h.value = m.value("load_cold_ms", 0.0);
+    h.value = r.metric("load_cold_ms");
     h.higher_is_better = false;
-  } else if (scenario == "server" && m.contains("peak_qps")) {
+  } else if (scenario == "server" && !std::isnan(r.metric("peak_qps"))) {
     h.metric = "peak_qps";
-    h.value = m.value("peak_qps", 0.0);
+    h.value = r.metric("peak_qps");
   } else {
     // Throughput is batch / mean iteration time: its relative interval is the mean's.
     h.metric = "throughput_ips";
-    h.value = m.value("throughput_ips", 0.0);
+    h.value = r.metric("throughput_ips");
     h.rel_half_ci = half_ci();
   }
-  h.ok = h.ok && h.value > 0;
+  h.ok = r.ok() && h.value > 0;
   return h;
 }
 
-std::vector<Comparison> compare(const std::vector<json>& a, const std::vector<json>& b) {
-  std::map<std::string, json> in_a;
-  for (const auto& r : a) in_a.emplace(cell_identity(r), r);  // first of repeats
+std::optional<Aggregate> aggregate(const std::vector<double>& values) {
+  std::vector<double> v;
+  for (double x : values)
+    if (std::isfinite(x)) v.push_back(x);
+  if (v.empty()) return std::nullopt;
+  std::sort(v.begin(), v.end());
+  Aggregate a;
+  a.n = static_cast<int>(v.size());
+  const size_t n = v.size();
+  a.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  a.low = a.high = a.median;
+  // The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [x_(k), x_(n+1-k)] covers the
+  // median with at least 95% whatever the distribution.
+  double cdf = 0, term = std::pow(0.5, static_cast<double>(n));  // P(X = 0)
+  size_t k = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (cdf + term > 0.025) break;
+    cdf += term;
+    k = i + 1;
+    term *= static_cast<double>(n - i) / static_cast<double>(i + 1);
+  }
+  if (k >= 1) {
+    a.low = v[k - 1];
+    a.high = v[n - k];
+  }
+  return a;
+}
+
+std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vector<ResultRow>& b) {
+  // identity -> the headlines of its rows (all statuses), in file order
+  auto by_identity = [](const std::vector<ResultRow>& rows, std::vector<std::string>* order) {
+    std::map<std::string, std::vector<std::pair<Headline, const ResultRow*>>> out;
+    for (const auto& r : rows) {
+      const std::string id = identity(r);
+      if (order && !out.count(id)) order->push_back(id);
+      out[id].push_back({headline(r), &r});
+    }
+    return out;
+  };
+  const auto in_a = by_identity(a, nullptr);
+  std::vector<std::string> order;
+  const auto in_b = by_identity(b, &order);
   std::vector<Comparison> out;
-  std::set<std::string> seen;
-  for (const auto& rb : b) {
-    const std::string id = cell_identity(rb);
+  for (const auto& id : order) {
     auto it = in_a.find(id);
-    if (it == in_a.end() || !seen.insert(id).second) continue;
-    const json& ra = it->second;
+    if (it == in_a.end()) continue;
+    const auto& ga = it->second;
+    const auto& gb = in_b.at(id);
     Comparison c;
-    c.cell = ra["model"].value("name", "") + " " + ra["backend"].value("name", "") + " " +
-             ra.value("scenario", "") + " batch " + std::to_string(ra.value("batch", 0));
-    c.a = headline(ra);
-    c.b = headline(rb);
-    if (!c.a.ok || !c.b.ok) {
-      c.verdict = "not comparable (" + ra.value("status", "") + " vs " + rb.value("status", "") + ")";
+    c.cell = describe(gb.front().second->cell);
+    c.a_label = "a";
+    c.b_label = "b";
+    std::vector<Headline> ha, hb;
+    for (const auto& [h, r] : ga)
+      if (h.ok) ha.push_back(h);
+    for (const auto& [h, r] : gb)
+      if (h.ok) hb.push_back(h);
+    if (ha.empty() || hb.empty()) {
+      c.a = ga.front().first;
+      c.b = gb.front().first;
+      c.verdict = "not comparable (" + ga.front().second->status + " vs " +
+                  gb.front().second->status + ")";
       out.push_back(c);
       continue;
     }
-    c.ratio = c.b.value / c.a.value;
-    // Delta method on the log ratio; independent runs.
-    const double rel = std::sqrt(c.a.rel_half_ci * c.a.rel_half_ci + c.b.rel_half_ci * c.b.rel_half_ci);
-    c.ratio_low = c.ratio * (1 - rel);
-    c.ratio_high = c.ratio * (1 + rel);
-    const bool same = c.ratio_low <= 1 && c.ratio_high >= 1;
-    const bool b_better = c.a.higher_is_better ? c.ratio > 1 : c.ratio < 1;
-    c.verdict = same ? "same within noise" : (b_better ? "faster" : "slower");
+    c.a = median_headline(ha);
+    c.b = median_headline(hb);
+    if (ha.size() >= 2 && hb.size() >= 2) {
+      std::vector<double> va, vb;
+      for (const auto& h : ha) va.push_back(h.value);
+      for (const auto& h : hb) vb.push_back(h.value);
+      const auto la = logs(va), lb = logs(vb);
+      const double na = static_cast<double>(la.size()), nb = static_cast<double>(lb.size());
+      const double sa = variance_of(la) / na, sb = variance_of(lb) / nb;
+      const double d = mean_of(lb) - mean_of(la);
+      const double se = std::sqrt(sa + sb);
+      // Welch-Satterthwaite degrees of freedom.
+      const double dof = se > 0 ? (sa + sb) * (sa + sb) /
+                                      (sa * sa / (na - 1) + sb * sb / (nb - 1))
+                                : na + nb - 2;
+      const double t = t_quantile_95(static_cast<int64_t>(std::max(1.0, std::floor(dof))));
+      c.ratio = std::exp(d);
+      c.ratio_low = std::exp(d - t * se);
+      c.ratio_high = std::exp(d + t * se);
+    } else if (ha.size() == 1 && hb.size() == 1) {
+      from_cell_intervals(c);
+    } else {
+      c.ratio = c.b.value / c.a.value;
+      c.ratio_low = c.ratio_high = c.ratio;
+      c.verdict = "no verdict: one side has a single value, the other several (run both with "
+                  "the same --rounds)";
+      out.push_back(c);
+      continue;
+    }
+    c.verdict = verdict(c);
+    out.push_back(c);
+  }
+  return out;
+}
+
+std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const std::string& by,
+                                       const std::string& a_value, const std::string& b_value) {
+  if (std::find(kIdentityDimensions.begin(), kIdentityDimensions.end(), by) ==
+      kIdentityDimensions.end())
+    throw Error("compare --by '" + by + "' is not a dimension of a cell (valid: backend, arm, " +
+                "settings, precision, concurrency, preparation, threads, batch, model, ...)");
+  std::vector<std::string> values;
+  for (const auto& r : rows) {
+    const std::string v = dimension_value(r.cell, by);
+    if (std::find(values.begin(), values.end(), v) == values.end()) values.push_back(v);
+  }
+  std::string va = a_value, vb = b_value;
+  auto list = [&] {
+    std::string s;
+    for (const auto& v : values) s += (s.empty() ? "'" : ", '") + v + "'";
+    return s;
+  };
+  if (va.empty() && vb.empty()) {
+    if (values.size() != 2)
+      throw Error("compare --by " + by + ": the results hold " + std::to_string(values.size()) +
+                  " values (" + list() + "); name the two to compare with --a and --b");
+    va = values[0];
+    vb = values[1];
+  }
+  for (const auto& v : {va, vb})
+    if (std::find(values.begin(), values.end(), v) == values.end())
+      throw Error("compare --by " + by + ": no cell has " + by + " '" + v + "' (present: " +
+                  list() + ")");
+
+  // group (identity without `by`) -> round/repeat -> the a and b rows
+  struct Pair {
+    const ResultRow* a = nullptr;
+    const ResultRow* b = nullptr;
+  };
+  std::map<std::string, std::map<std::pair<int, int>, Pair>> groups;
+  std::vector<std::string> order;
+  for (const auto& r : rows) {
+    const std::string v = dimension_value(r.cell, by);
+    if (v != va && v != vb) continue;
+    const std::string id = identity(r, {by});
+    if (!groups.count(id)) order.push_back(id);
+    Pair& p = groups[id][{r.cell.round, r.cell.repeat}];
+    (v == va ? p.a : p.b) = &r;
+  }
+  std::vector<Comparison> out;
+  for (const auto& id : order) {
+    std::vector<Headline> ha, hb;
+    std::vector<double> log_ratios;
+    const ResultRow* first_a = nullptr;
+    const ResultRow* first_b = nullptr;
+    for (const auto& [visit, p] : groups[id]) {
+      if (p.a && !first_a) first_a = p.a;
+      if (p.b && !first_b) first_b = p.b;
+      if (!p.a || !p.b) continue;
+      const Headline x = headline(*p.a), y = headline(*p.b);
+      if (x.ok) ha.push_back(x);
+      if (y.ok) hb.push_back(y);
+      if (x.ok && y.ok) log_ratios.push_back(std::log(y.value / x.value));
+    }
+    if (!first_a || !first_b) continue;  // only one side has this configuration
+    Comparison c;
+    c.cell = describe(first_a->cell, by);
+    c.a_label = va;
+    c.b_label = vb;
+    if (log_ratios.empty()) {
+      c.a = headline(*first_a);
+      c.b = headline(*first_b);
+      c.verdict = "not comparable (" + first_a->status + " vs " + first_b->status + ")";
+      out.push_back(c);
+      continue;
+    }
+    c.a = median_headline(ha);
+    c.b = median_headline(hb);
+    c.pairs = static_cast<int>(log_ratios.size());
+    if (log_ratios.size() >= 2) {
+      const double m = mean_of(log_ratios);
+      const double se = std::sqrt(variance_of(log_ratios) / static_cast<double>(log_ratios.size()));
+      const double t = t_quantile_95(static_cast<int64_t>(log_ratios.size()) - 1);
+      c.ratio = std::exp(m);
+      c.ratio_low = std::exp(m - t * se);
+      c.ratio_high = std::exp(m + t * se);
+    } else {
+      c.a = ha.front();
+      c.b = hb.front();
+      c.pairs = 0;
+      from_cell_intervals(c);
+    }
+    c.verdict = verdict(c);
     out.push_back(c);
   }
   return out;

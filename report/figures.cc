@@ -40,27 +40,6 @@ std::optional<double> number(const json& j) {
   return v;
 }
 
-std::optional<double> field(const json& row, const char* object, const char* key) {
-  if (!row.is_object() || !row.contains(object) || !row[object].is_object()) return std::nullopt;
-  const json& o = row[object];
-  if (!o.contains(key)) return std::nullopt;
-  return number(o[key]);
-}
-
-std::string text(const json& row, const char* key, const char* fallback = "") {
-  if (row.is_object() && row.contains(key) && row[key].is_string())
-    return row[key].get<std::string>();
-  return fallback;
-}
-
-std::string name_of(const json& row, const char* object, const char* fallback) {
-  if (row.is_object() && row.contains(object) && row[object].is_object()) {
-    const std::string n = text(row[object], "name");
-    if (!n.empty()) return n;
-  }
-  return fallback;
-}
-
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
@@ -73,20 +52,22 @@ std::string fmt(double v, const char* f = "%.9g") {
   return buf;
 }
 
-// A benchmark cell: every row (repeat) of one framework, model, scenario, batch and, for the
-// server scenario, one configuration and offered rate.
+// A benchmark cell: every row (round, repeat) of one configuration, keyed by the cell's
+// identity like the tables (core/result.h), so that cells that differ in settings, threads,
+// precision or arm are drawn apart. `framework` is the series label: the framework and what
+// sets the configuration apart.
 struct Cell {
   std::string framework, model, scenario;
   int64_t batch = 1;
   // server
   std::optional<double> max_batch, queue_delay_ms, offered_qps;
   bool find_peak = false;
-  std::vector<const json*> rows;
+  std::vector<const ResultRow*> rows;
 
-  std::vector<const json*> ok_rows() const {
-    std::vector<const json*> out;
-    for (const json* r : rows)
-      if (text(*r, "status") == "ok") out.push_back(r);
+  std::vector<const ResultRow*> ok_rows() const {
+    std::vector<const ResultRow*> out;
+    for (const ResultRow* r : rows)
+      if (r->ok()) out.push_back(r);
     return out;
   }
   bool ok() const { return !ok_rows().empty(); }
@@ -94,8 +75,8 @@ struct Cell {
   std::string status() const {
     if (ok()) return "ok";
     std::vector<std::pair<std::string, int>> counts;
-    for (const json* r : rows) {
-      const std::string s = text(*r, "status", "unknown");
+    for (const ResultRow* r : rows) {
+      const std::string s = r->status.empty() ? "unknown" : r->status;
       auto it =
           std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == s; });
       if (it == counts.end())
@@ -107,40 +88,40 @@ struct Cell {
                             [](const auto& a, const auto& b) { return a.second < b.second; })
         ->first;
   }
-  // Median over the ok rows of row[object][key]; none when no ok row has a number there.
-  std::optional<double> median_of(const char* object, const char* key) const {
+  // Median over the ok rows of a figure; none when no ok row has a number there.
+  std::optional<double> median_of(double (ResultRow::*get)(const std::string&) const,
+                                  const char* key) const {
     std::vector<double> v;
-    for (const json* r : ok_rows())
-      if (auto x = field(*r, object, key)) v.push_back(*x);
+    for (const ResultRow* r : ok_rows())
+      if (const double x = (r->*get)(key); std::isfinite(x)) v.push_back(x);
     if (v.empty()) return std::nullopt;
     return median(v);
   }
-  std::optional<double> metric(const char* key) const { return median_of("metrics", key); }
-  std::optional<double> latency(const char* key) const { return median_of("latency_ms", key); }
+  std::optional<double> metric(const char* key) const { return median_of(&ResultRow::metric, key); }
+  std::optional<double> latency(const char* key) const { return median_of(&ResultRow::latency, key); }
 };
 
-std::vector<Cell> cells_of(const std::vector<json>& rows) {
+std::vector<Cell> cells_of(const std::vector<ResultRow>& rows) {
   std::map<std::string, Cell> cells;  // ordered by key: deterministic
-  for (const json& row : rows) {
-    if (!row.is_object()) continue;
+  for (const ResultRow& row : rows) {
     Cell c;
-    c.framework = name_of(row, "backend", "unknown");
-    c.model = name_of(row, "model", "unknown");
-    c.scenario = text(row, "scenario", "unknown");
-    if (auto b = number(row.value("batch", json()))) c.batch = static_cast<int64_t>(*b);
-    std::string key =
-        c.framework + '\x1f' + c.model + '\x1f' + c.scenario + '\x1f' + std::to_string(c.batch);
+    c.framework = row.label();
+    c.model = row.cell.model.name;
+    c.scenario = row.cell.scenario;
+    c.batch = row.cell.batch;
     if (c.scenario == "server") {
-      c.max_batch = field(row, "metrics", "max_batch");
-      c.queue_delay_ms = field(row, "metrics", "max_queue_delay_ms");
-      c.offered_qps = field(row, "metrics", "offered_qps");
-      c.find_peak = row.contains("metrics") && row["metrics"].is_object() &&
-                    row["metrics"].contains("peak_qps");
-      auto part = [](const std::optional<double>& v) { return v ? fmt(*v, "%.6g") : "-"; };
-      key += '\x1f' + part(c.max_batch) + '\x1f' + part(c.queue_delay_ms) + '\x1f' +
-             part(c.offered_qps) + '\x1f' + (c.find_peak ? "peak" : "");
+      auto opt = [](double v) { return std::isfinite(v) ? std::optional<double>(v) : std::nullopt; };
+      c.max_batch = opt(row.metric("max_batch"));
+      c.queue_delay_ms = opt(row.metric("max_queue_delay_ms"));
+      c.offered_qps = opt(row.metric("offered_qps"));
+      if (row.cell.server) {
+        c.max_batch = static_cast<double>(row.cell.server->max_batch);
+        c.queue_delay_ms = row.cell.server->max_queue_delay_ms;
+        if (!row.cell.peak_slo_p99_ms || !c.offered_qps) c.offered_qps = row.cell.server->rate_qps;
+      }
+      c.find_peak = row.cell.peak_slo_p99_ms.has_value() || std::isfinite(row.metric("peak_qps"));
     }
-    auto [it, fresh] = cells.try_emplace(key, c);
+    auto [it, fresh] = cells.try_emplace(identity(row), c);
     it->second.rows.push_back(&row);
   }
   std::vector<Cell> out;
@@ -732,8 +713,8 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
       const int idx = p.block(fw + ", " + mode + ", find-peak probes: rate_qps p99_ms");
       bool has = false;
       for (const Cell* c : v)
-        for (const json* r : c->ok_rows()) {
-          const json& m = (*r)["metrics"];
+        for (const ResultRow* r : c->ok_rows()) {
+          const json& m = r->metrics;
           if (!m.contains("probes") || !m["probes"].is_array()) continue;
           for (const json& probe : m["probes"]) {
             const auto x = number(probe.value("rate_qps", json())),
@@ -980,7 +961,7 @@ PowerLawFit fit_power_law(const std::vector<double>& x, const std::vector<double
   return fit;
 }
 
-std::vector<Figure> draw_figures(const std::vector<nlohmann::json>& rows,
+std::vector<Figure> draw_figures(const std::vector<ResultRow>& rows,
                                  const std::filesystem::path& out_dir) {
   const std::vector<Cell> cells = cells_of(rows);
   std::vector<Figure> figures;

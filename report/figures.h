@@ -1,9 +1,10 @@
 #pragma once
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/result.h"
 
 namespace infermark {
 
@@ -28,7 +29,7 @@ struct Figure {
 //   energy was measured (Figure 4);
 // - share of the machine's peak reached, per framework and model.
 // Throws Error when gnuplot is missing or fails (the message names the figure).
-std::vector<Figure> draw_figures(const std::vector<nlohmann::json>& rows,
+std::vector<Figure> draw_figures(const std::vector<ResultRow>& rows,
                                  const std::filesystem::path& out_dir);
 
 // Least-squares fit of y = a * x^b on log-log axes (x, y > 0; others ignored).

@@ -18,18 +18,10 @@ using nlohmann::json;
 
 namespace {
 
-std::string fw(const json& r) { return r["backend"].value("name", ""); }
-std::string model(const json& r) { return r["model"].value("name", ""); }
-bool ok(const json& r) { return r.value("status", "") == "ok"; }
-
-double metric(const json& r, const char* key) {
-  const json& m = r.value("metrics", json::object());
-  return m.contains(key) && m[key].is_number() ? m[key].get<double>() : NAN;
-}
-double latency(const json& r, const char* key) {
-  const json& l = r.value("latency_ms", json::object());
-  return l.contains(key) && l[key].is_number() ? l[key].get<double>() : NAN;
-}
+const std::string& model(const ResultRow& r) { return r.cell.model.name; }
+std::string label(const ResultRow& r) { return r.label(); }
+double metric(const ResultRow& r, const char* key) { return r.metric(key); }
+double latency(const ResultRow& r, const char* key) { return r.latency(key); }
 
 std::string fmt(double v, int digits = 2) {
   if (std::isnan(v)) return "";
@@ -38,56 +30,54 @@ std::string fmt(double v, int digits = 2) {
   return buf;
 }
 
-double median(std::vector<double> v) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-  if (v.empty()) return NAN;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+double median(const std::vector<double>& v) {
+  const auto a = aggregate(v);
+  return a ? a->median : NAN;
 }
 
-// Rows of one scenario grouped by identity (repeats together), in a stable order.
-std::map<std::string, std::vector<json>> groups(const std::vector<json>& rows, const std::string& scenario) {
-  std::map<std::string, std::vector<json>> out;
+using Group = std::vector<const ResultRow*>;
+using Value = std::function<double(const ResultRow&)>;
+
+// Rows of one scenario grouped by identity (rounds and repeats together), in a stable order.
+std::map<std::string, Group> groups(const std::vector<ResultRow>& rows, const std::string& scenario) {
+  std::map<std::string, Group> out;
   for (const auto& r : rows)
-    if (r.value("scenario", "") == scenario) out[cell_identity(r)].push_back(r);
+    if (r.cell.scenario == scenario) out[identity(r)].push_back(&r);
   return out;
 }
 
-// The median of a figure over a group's ok rows, or the status of the first failure.
-std::string cell_value(const std::vector<json>& g, const std::function<double(const json&)>& f,
-                       int digits = 2) {
+// The median of a figure over a group's ok rows, with its 95% interval where there were
+// enough rounds ("12.3 [11.9, 12.8]"), or the status of the first failure.
+std::string cell_value(const Group& g, const Value& f, int digits = 2) {
   std::vector<double> v;
-  for (const auto& r : g)
-    if (ok(r)) v.push_back(f(r));
-  if (!v.empty()) return fmt(median(v), digits);
-  return g.empty() ? "" : g.front().value("status", "");
+  for (const ResultRow* r : g)
+    if (r->ok()) v.push_back(f(*r));
+  if (const auto a = aggregate(v)) {
+    std::string s = fmt(a->median, digits);
+    if (a->has_interval()) s += " [" + fmt(a->low, digits) + ", " + fmt(a->high, digits) + "]";
+    return s;
+  }
+  return g.empty() ? "" : g.front()->status;
 }
 
-std::string settings_text(const json& r) {
-  std::string s;
-  // Named: value() returns a copy, which must outlive the loop over its items.
-  const json asked = r["backend"].value("settings_asked", json::object());
-  for (const auto& [k, v] : asked.items())
-    s += (s.empty() ? "" : " ") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
-  return s;
+double median_of(const Group& g, const Value& f) {
+  std::vector<double> v;
+  for (const ResultRow* r : g)
+    if (r->ok()) v.push_back(f(*r));
+  const auto a = aggregate(v);
+  return a ? a->median : NAN;
 }
 
-std::string label(const json& r) {
-  const std::string s = settings_text(r);
-  return fw(r) + (s.empty() ? "" : " (" + s + ")");
-}
-
-Table table1(const std::vector<json>& rows) {
+Table table1(const std::vector<ResultRow>& rows) {
   Table t{"table1_models", "Table 1: the models (per image)",
           {"model", "input", "parameters", "buffers", "layers", "jumps", "params/layer", "GMACs", "GFLOPs", "weights MB"},
           {}, "layers: weighted layers on the longest path; jumps: merges of branches (docs/statistics.md)"};
   std::map<std::string, json> stats;
   for (const auto& r : rows) {
-    const json& m = r["model"];
-    if (m.contains("stats")) stats[m["name"]] = m["stats"];
-    for (const auto& member : m.value("members", json::array()))
-      if (member.contains("stats")) stats[member["name"]] = member["stats"];
+    const ModelRef& m = r.cell.model;
+    if (m.stats.is_object()) stats[m.name] = m.stats;
+    for (const auto& member : m.members)
+      if (member.stats.is_object()) stats[member.name] = member.stats;
   }
   for (const auto& [name, s] : stats) {
     std::string jumps = std::to_string(s["jumps"]["total"].get<int>());
@@ -102,43 +92,44 @@ Table table1(const std::vector<json>& rows) {
   return t;
 }
 
-Table table3(const std::vector<json>& rows) {
+Table table3(const std::vector<ResultRow>& rows) {
   Table t{"table3_loading", "Table 3: loading time by framework (device CPU)",
           {"model", "framework", "device", "load cold ms", "load warm ms", "first inference ms", "warm/cold", "cache"},
           {}, "cold: the framework's cache empty, in a fresh process; warm: its cache filled, in another fresh process; the OS file cache is warm in both"};
   for (const auto& [id, g] : groups(rows, "load")) {
-    const json& r = g.front();
-    const std::string cold = cell_value(g, [](const json& x) { return metric(x, "load_cold_ms"); }, 0);
-    const std::string warm = cell_value(g, [](const json& x) { return metric(x, "load_warm_ms"); }, 0);
-    const std::string ratio = cell_value(g, [](const json& x) { return metric(x, "load_warm_ms") / metric(x, "load_cold_ms"); });
-    const std::string first = cell_value(g, [](const json& x) { return metric(x, "first_inference_cold_ms"); }, 1);
-    const json& m = r["metrics"];
+    const ResultRow& r = *g.front();
+    const std::string cold = cell_value(g, [](const ResultRow& x) { return metric(x, "load_cold_ms"); }, 0);
+    const std::string warm = cell_value(g, [](const ResultRow& x) { return metric(x, "load_warm_ms"); }, 0);
+    const std::string ratio = cell_value(g, [](const ResultRow& x) { return metric(x, "load_warm_ms") / metric(x, "load_cold_ms"); });
+    const std::string first = cell_value(g, [](const ResultRow& x) { return metric(x, "first_inference_cold_ms"); }, 1);
+    const json& m = r.metrics;
     t.rows.push_back({model(r), label(r), "CPU", cold, warm, first, ratio,
                       m.value("cache_cold", std::string()) + "/" + m.value("cache_warm", std::string())});
   }
   return t;
 }
 
-Table offline(const std::vector<json>& rows) {
+Table offline(const std::vector<ResultRow>& rows) {
   std::set<int64_t> batches;
   for (const auto& r : rows)
-    if (r.value("scenario", "") == "offline") batches.insert(r.value("batch", int64_t{1}));
+    if (r.cell.scenario == "offline") batches.insert(r.cell.batch);
   Table t{"offline_throughput", "Offline throughput (images/s) by batch size", {"model", "framework"}, {},
-          "median over repeats; a failed cell shows its status"};
+          "median over rounds and repeats, with its 95% interval [low, high] where there were at least 6; a failed cell shows its status"};
   for (int64_t b : batches) t.columns.push_back("batch " + std::to_string(b));
   t.columns.push_back("best share of peak");
-  std::map<std::pair<std::string, std::string>, std::map<int64_t, std::vector<json>>> by;
+  std::map<std::pair<std::string, std::string>, std::map<int64_t, Group>> by;
   for (const auto& [id, g] : groups(rows, "offline"))
-    for (const auto& r : g) by[{model(r), label(r)}][r.value("batch", int64_t{1})].push_back(r);
+    for (const ResultRow* r : g) by[{model(*r), label(*r)}][r->cell.batch].push_back(r);
   for (const auto& [key, cells] : by) {
     std::vector<std::string> row = {key.first, key.second};
     double share = NAN;
     for (int64_t b : batches) {
       auto it = cells.find(b);
-      row.push_back(it == cells.end() ? "" : cell_value(it->second, [](const json& x) { return metric(x, "throughput_ips"); }));
+      row.push_back(it == cells.end() ? "" : cell_value(it->second, [](const ResultRow& x) { return metric(x, "throughput_ips"); }));
       if (it != cells.end())
-        for (const auto& r : it->second)
-          if (ok(r) && !(metric(r, "share_of_peak") <= share)) share = metric(r, "share_of_peak");
+        if (const double x = median_of(it->second, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
+            !(x <= share))
+          share = x;
     }
     row.push_back(fmt(share, 3));
     t.rows.push_back(row);
@@ -146,80 +137,82 @@ Table offline(const std::vector<json>& rows) {
   return t;
 }
 
-Table single_stream(const std::vector<json>& rows) {
+Table single_stream(const std::vector<ResultRow>& rows) {
   Table t{"single_stream_latency", "Single-stream latency (batch 1, one query after another)",
           {"model", "framework", "p50 ms", "p90 ms", "p99 ms", "images/s"}, {}, ""};
   for (const auto& [id, g] : groups(rows, "single-stream")) {
-    const json& r = g.front();
-    t.rows.push_back({model(r), label(r), cell_value(g, [](const json& x) { return latency(x, "p50"); }),
-                      cell_value(g, [](const json& x) { return latency(x, "p90"); }),
-                      cell_value(g, [](const json& x) { return latency(x, "p99"); }),
-                      cell_value(g, [](const json& x) { return metric(x, "throughput_ips"); })});
+    const ResultRow& r = *g.front();
+    t.rows.push_back({model(r), label(r), cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
+                      cell_value(g, [](const ResultRow& x) { return latency(x, "p90"); }),
+                      cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
   }
   return t;
 }
 
-Table server(const std::vector<json>& rows) {
+Table server(const std::vector<ResultRow>& rows) {
   Table t{"server", "Server: Poisson arrivals, dynamic batching vs none",
           {"model", "framework", "max batch", "queue delay ms", "offered qps", "achieved qps", "p50 ms", "p99 ms", "mean batch", "peak qps at p99 target"},
           {}, "latency from each request's scheduled arrival to its completion"};
   for (const auto& [id, g] : groups(rows, "server")) {
-    const json& r = g.front();
-    const std::string peak = cell_value(g, [](const json& x) { return metric(x, "peak_qps"); });
+    const ResultRow& r = *g.front();
+    const std::string peak = cell_value(g, [](const ResultRow& x) { return metric(x, "peak_qps"); });
     const std::string slo = fmt(metric(r, "slo_p99_ms"), 0);
     t.rows.push_back({model(r), label(r), fmt(metric(r, "max_batch"), 0), fmt(metric(r, "max_queue_delay_ms"), 1),
-                      cell_value(g, [](const json& x) { return metric(x, "offered_qps"); }),
-                      cell_value(g, [](const json& x) { return metric(x, "achieved_qps"); }),
-                      cell_value(g, [](const json& x) { return latency(x, "p50"); }),
-                      cell_value(g, [](const json& x) { return latency(x, "p99"); }),
-                      cell_value(g, [](const json& x) { return metric(x, "mean_batch"); }),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "offered_qps"); }),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "achieved_qps"); }),
+                      cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
+                      cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }),
                       peak.empty() || slo.empty() ? peak : peak + " (p99 <= " + slo + " ms)"});
   }
   return t;
 }
 
-Table ensemble(const std::vector<json>& rows) {
+Table ensemble(const std::vector<ResultRow>& rows) {
   Table t{"ensemble_memory", "Ensemble: memory and throughput of several models in one process",
           {"ensemble", "framework", "batch", "peak RSS MiB", "RSS after load MiB", "images/s"}, {}, ""};
   for (const auto& [id, g] : groups(rows, "ensemble")) {
-    const json& r = g.front();
-    t.rows.push_back({model(r), label(r), std::to_string(r.value("batch", 0)),
-                      cell_value(g, [](const json& x) { return metric(x, "rss_peak_bytes") / 1048576.0; }, 0),
-                      cell_value(g, [](const json& x) { return metric(x, "rss_after_load_bytes") / 1048576.0; }, 0),
-                      cell_value(g, [](const json& x) { return metric(x, "throughput_ips"); })});
+    const ResultRow& r = *g.front();
+    t.rows.push_back({model(r), label(r), std::to_string(r.cell.batch),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "rss_peak_bytes") / 1048576.0; }, 0),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "rss_after_load_bytes") / 1048576.0; }, 0),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
   }
   return t;
 }
 
 // For each scenario and model, the framework with the best median figure and how far the
 // runner-up is behind: the paper's key takeaways, computed from the data.
-Table best(const std::vector<json>& rows) {
+Table best(const std::vector<ResultRow>& rows) {
   Table t{"best_framework", "Which framework wins where",
           {"question", "model", "best", "figure", "runner-up", "runner-up figure", "advantage"}, {},
           "medians over repeats and, for throughput, over the best batch size"};
   struct Q {
     std::string question, scenario, unit;
     bool higher;
-    std::function<double(const json&)> f;
-    std::function<bool(const json&)> use;
+    Value f;
+    std::function<bool(const ResultRow&)> use;
   };
   const std::vector<Q> questions = {
       {"highest throughput (batch applications)", "offline", "images/s", true,
-       [](const json& r) { return metric(r, "throughput_ips"); }, [](const json&) { return true; }},
+       [](const ResultRow& r) { return metric(r, "throughput_ips"); }, [](const ResultRow&) { return true; }},
       {"lowest latency (data-flow applications)", "single-stream", "ms p50", false,
-       [](const json& r) { return latency(r, "p50"); }, [](const json&) { return true; }},
+       [](const ResultRow& r) { return latency(r, "p50"); }, [](const ResultRow&) { return true; }},
       {"highest load under the p99 target (web service)", "server", "qps", true,
-       [](const json& r) { return metric(r, "peak_qps"); }, [](const json& r) { return !std::isnan(metric(r, "peak_qps")); }},
+       [](const ResultRow& r) { return metric(r, "peak_qps"); }, [](const ResultRow& r) { return !std::isnan(metric(r, "peak_qps")); }},
       {"least memory (batch 1)", "offline", "MiB peak RSS", false,
-       [](const json& r) { return metric(r, "rss_peak_bytes") / 1048576.0; }, [](const json& r) { return r.value("batch", 0) == 1; }},
-      {"fastest cold load", "load", "ms", false, [](const json& r) { return metric(r, "load_cold_ms"); },
-       [](const json&) { return true; }},
+       [](const ResultRow& r) { return metric(r, "rss_peak_bytes") / 1048576.0; }, [](const ResultRow& r) { return r.cell.batch == 1; }},
+      {"fastest cold load", "load", "ms", false, [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
+       [](const ResultRow&) { return true; }},
   };
   for (const auto& q : questions) {
     std::map<std::string, std::map<std::string, std::vector<double>>> by;  // model -> label -> values
     for (const auto& [id, g] : groups(rows, q.scenario))
-      for (const auto& r : g)
-        if (ok(r) && q.use(r) && !std::isnan(q.f(r))) by[model(r)][label(r) + (q.scenario == "offline" && q.higher ? "|" + std::to_string(r.value("batch", 0)) : "")].push_back(q.f(r));
+      for (const ResultRow* r : g)
+        if (r->ok() && q.use(*r) && !std::isnan(q.f(*r)))
+          by[model(*r)][label(*r) + (q.scenario == "offline" && q.higher ? "|" + std::to_string(r->cell.batch) : "")]
+              .push_back(q.f(*r));
     for (const auto& [m, labels] : by) {
       std::map<std::string, double> per_fw;  // best over batches
       for (const auto& [l, v] : labels) {
@@ -243,16 +236,16 @@ Table best(const std::vector<json>& rows) {
   return t;
 }
 
-Table problems(const std::vector<json>& rows) {
+Table problems(const std::vector<ResultRow>& rows) {
   Table t{"unstable_or_failed", "Cells to read with care: failed or unstable",
           {"model", "framework", "scenario", "batch", "status", "cv", "why"}, {}, ""};
   for (const auto& r : rows) {
-    const bool unstable = r.contains("warning");
-    if (ok(r) && !unstable) continue;
-    std::string why = ok(r) ? r.value("warning", "") : r.value("message", "");
+    const bool unstable = !r.warning.empty();
+    if (r.ok() && !unstable) continue;
+    std::string why = r.ok() ? r.warning : r.message;
     why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
-    t.rows.push_back({model(r), label(r), r.value("scenario", ""), std::to_string(r.value("batch", 0)),
-                      r.value("status", ""), fmt(latency(r, "cv"), 3), why});
+    t.rows.push_back({model(r), label(r), r.cell.scenario, std::to_string(r.cell.batch),
+                      r.status, fmt(latency(r, "cv"), 3), why});
   }
   return t;
 }
@@ -290,25 +283,6 @@ std::string html_table(const Table& t) {
 
 }  // namespace
 
-std::vector<json> read_results(const std::vector<fs::path>& files) {
-  std::vector<json> rows;
-  for (const auto& f : files) {
-    std::ifstream in(f);
-    if (!in) throw Error("result file '" + f.string() + "' cannot be read");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      if (line.empty()) continue;
-      json j = json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("status") || !j.contains("backend"))
-        throw Error("result file '" + f.string() + "' line " + std::to_string(n) + " is not a result line");
-      rows.push_back(std::move(j));
-    }
-  }
-  return rows;
-}
-
 std::string to_markdown(const Table& t) {
   std::ostringstream o;
   o << "## " << t.title << "\n\n|";
@@ -342,12 +316,12 @@ std::string to_csv(const Table& t) {
   return o.str();
 }
 
-std::vector<Table> make_tables(const std::vector<json>& rows) {
+std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
   return {table1(rows), table3(rows), offline(rows), single_stream(rows), server(rows),
           ensemble(rows), best(rows), problems(rows)};
 }
 
-fs::path write_report(const std::vector<json>& rows, const fs::path& dir) {
+fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create report folder '" + dir.string() + "': " + ec.message());
@@ -366,8 +340,8 @@ fs::path write_report(const std::vector<json>& rows, const fs::path& dir) {
        "td.failed{color:#b00;font-weight:bold}.note{color:#555;font-size:90%}"
        "figure{margin:1em 0}figcaption{color:#555;font-size:90%}</style></head><body>\n"
        "<h1>infermark report</h1>\n";
-  if (!rows.empty() && rows.front().contains("env")) {
-    const json& e = rows.front()["env"];
+  if (!rows.empty() && !rows.front().env.empty()) {
+    const json& e = rows.front().env;
     h << "<p>Machine: " << html_escape(e.value("cpu_model", "")) << ", " << e.value("cores_used", 0)
       << " cores used, " << html_escape(e.value("os", "")) << "; peak FP32 estimate: "
       << html_escape(e.value("peak_formula", "")) << "; infermark " << html_escape(e.value("tool_version", ""))

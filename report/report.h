@@ -1,15 +1,13 @@
 #pragma once
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
-namespace infermark {
+#include "core/result.h"
 
-// Reads result files (JSON lines). Throws Error naming the file and line of anything that is
-// not a result line; an empty file gives no rows.
-std::vector<nlohmann::json> read_results(const std::vector<std::filesystem::path>& files);
+namespace infermark {
 
 // A table of a report, written as Markdown and CSV.
 struct Table {
@@ -26,35 +24,58 @@ std::string to_csv(const Table& t);
 // model statistics (Table 1), loading time (Table 3), offline throughput, single-stream
 // latency, server, ensemble memory, the best framework per scenario and model, and the
 // unstable or failed cells.
-std::vector<Table> make_tables(const std::vector<nlohmann::json>& rows);
+std::vector<Table> make_tables(const std::vector<ResultRow>& rows);
 
 // Writes DIR/index.html (one page that opens offline: figures inlined as SVG), every figure
 // as PNG and SVG, every table as Markdown and CSV. Returns the path of index.html.
-std::filesystem::path write_report(const std::vector<nlohmann::json>& rows,
+std::filesystem::path write_report(const std::vector<ResultRow>& rows,
                                    const std::filesystem::path& dir);
-
-// Identity of a cell for matching across runs: everything that defines it but the repeat.
-std::string cell_identity(const nlohmann::json& row);
 
 // The figure a scenario is judged by, and whether larger is better.
 struct Headline {
-  std::string metric;       // "throughput_ips" or "latency_p50_ms"
+  std::string metric;       // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
   double value = 0;
-  double rel_half_ci = 0;   // half-width of its 95% interval, relative to the value
+  double rel_half_ci = 0;   // half-width of its 95% interval within the cell, relative; 0: none
   bool higher_is_better = true;
   bool ok = false;
 };
-Headline headline(const nlohmann::json& row);
+Headline headline(const ResultRow& row);
 
-// Matching cells of two result files, side by side, with the ratio b/a of their headline
-// figure, its 95% interval and a verdict (faster, slower, same within noise).
+// A figure over the rounds (or repeats) of one configuration: the median with a 95%
+// distribution-free interval of the median (order statistics; needs at least 6 values,
+// docs/statistics.md), or the cell's own interval when there is one value.
+struct Aggregate {
+  double median = 0, low = 0, high = 0;  // low == high == median: no interval
+  int n = 0;
+  bool has_interval() const { return high > low; }
+};
+std::optional<Aggregate> aggregate(const std::vector<double>& values);
+
+// A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {
-  std::string cell;
-  Headline a, b;
+  std::string cell;         // what was compared (the identity dimensions that vary shown)
+  std::string a_label, b_label;
+  Headline a, b;            // a's and b's headline (medians when there were rounds)
+  int pairs = 0;            // rounds paired; 0 when the interval comes from within-cell spread
   double ratio = 0, ratio_low = 0, ratio_high = 0;
+  // faster, slower, same within noise, or "no verdict: ..." when there is no interval
   std::string verdict;
 };
-std::vector<Comparison> compare(const std::vector<nlohmann::json>& a,
-                                const std::vector<nlohmann::json>& b);
+
+// Matching cells of two result files (by identity), side by side. With several rounds on
+// each side, the interval is Welch's on the log values of the rounds; with one value each, the
+// within-cell intervals combine (delta method); with neither, there is no verdict.
+std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vector<ResultRow>& b);
+
+// Two configurations inside one result file, differing in one identity dimension `by`
+// (backend, arm, settings, precision...): `a_value` is the baseline, `b_value` the other
+// (empty: the only two values present). Rows are paired by the rest of their identity and by
+// round; the interval is Student's on the mean of the per-round log ratios.
+std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const std::string& by,
+                                       const std::string& a_value = "",
+                                       const std::string& b_value = "");
+
+// Flattens result files into CSV (one row per cell, the common columns).
+void write_csv(const std::vector<std::filesystem::path>& results, const std::filesystem::path& csv);
 
 }  // namespace infermark

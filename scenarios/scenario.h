@@ -6,22 +6,12 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/result.h"
 #include "core/tensor.h"
 #include "meters/summary.h"
 #include "scenarios/clock.h"
 
 namespace infermark {
-
-// How long to measure: an untimed warm-up (at least warmup_iterations and warmup_s), then
-// timed iterations until both min_duration_s and min_iterations are met, or max_duration_s.
-struct RunLimits {
-  double warmup_s = 0.5;
-  int64_t warmup_iterations = 1;
-  double min_duration_s = 2.0;
-  int64_t min_iterations = 10;
-  double max_duration_s = 60.0;
-  double cv_threshold = kDefaultCvThreshold;
-};
 
 // Raw samples and their summary, kept apart (the summary carries its own validity).
 struct ScenarioResult {
@@ -42,15 +32,7 @@ ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunL
 // Server (web services): open-loop Poisson arrivals at rate_qps from a seeded schedule, a
 // dynamic batcher in front of the engine (a batch leaves when max_batch requests wait or the
 // oldest has waited max_queue_delay_ms), latency from each request's scheduled arrival to
-// its batch's completion (no coordinated omission). max_batch 1 = no batching.
-struct ServerConfig {
-  double rate_qps = 10;
-  int64_t max_batch = 8;
-  double max_queue_delay_ms = 5;
-  double duration_s = 10;      // length of the arrival schedule
-  int64_t min_queries = 100;   // the schedule is extended to at least this many
-  uint64_t seed = 1;
-};
+// its batch's completion (no coordinated omission). ServerConfig: core/result.h.
 // images: [max_batch, C, H, W]; batches are views of its first N images. The engine must
 // accept any batch size up to max_batch. metrics: achieved_qps, offered_qps, queries,
 // batch_histogram {size: count}, mean_batch, p50/p99 latency, dropped (0: none are).

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <random>
 #include <set>
 
 #include "backends/registry.h"
@@ -45,36 +46,33 @@ std::string fnv_file(const fs::path& path) {
   return hex64(h);
 }
 
-// The parts of a result line that come from the cell's definition alone.
-nlohmann::json base_result(const CellSpec& spec) {
-  nlohmann::json r = {{"schema", kResultSchema},
-          {"model", spec["model"]},
-          {"backend", {{"name", spec["backend"]}, {"settings_asked", spec["settings"]}}},
-          {"scenario", spec["scenario"]},
-          {"batch", spec["batch"]},
-          {"threads", spec["threads"]},
-          {"repeat", spec["repeat"]},
-          {"metrics", nlohmann::json::object()}};
-  for (const char* k : {"server", "peak"})  // what identifies a server cell
-    if (spec.contains(k)) r[k] = spec[k];
+// A result row of a cell that did not run (or whose child left no result).
+ResultRow unrun_row(const CellSpec& spec) {
+  ResultRow r;
+  r.cell = spec;
+  r.cell_key = cell_key(spec);
   return r;
 }
 
 // What a cell needs to know of a model, computed once in the parent. A model that cannot
 // be read becomes {"name", "error"}: its cells are recorded as errors, the others run.
-nlohmann::json describe_model(const std::string& name, const zoo::Options& options) try {
-  const fs::path path = fs::absolute(zoo::model_file(name, options));
-  const ModelStats s = compute_stats(load_onnx(path), name);
-  return {{"name", name},
-          {"path", path.string()},
-          {"hash", "fnv1a64:" + fnv_file(path)},
-          {"file_bytes", static_cast<int64_t>(fs::file_size(path))},
-          {"input_shape", s.input_shape},
-          {"parameters", s.parameters},
-          {"flops_per_image", s.flops},
-          {"stats", to_json(s)}};
-} catch (const Error& e) {
-  return {{"name", name}, {"error", e.what()}};
+ModelRef describe_model(const std::string& name, const zoo::Options& options) {
+  ModelRef m;
+  m.name = name;
+  try {
+    const fs::path path = fs::absolute(zoo::model_file(name, options));
+    const ModelStats s = compute_stats(load_onnx(path), name);
+    m.path = path.string();
+    m.hash = "fnv1a64:" + fnv_file(path);
+    m.file_bytes = static_cast<int64_t>(fs::file_size(path));
+    m.input_shape = s.input_shape;
+    m.parameters = s.parameters;
+    m.flops_per_image = s.flops;
+    m.stats = to_json(s);
+  } catch (const Error& e) {
+    m.error = e.what();
+  }
+  return m;
 }
 
 // Every combination of the swept settings of one backend.
@@ -94,17 +92,16 @@ std::vector<Settings> combinations(const std::map<std::string, std::vector<std::
 }
 
 std::string describe(const CellSpec& c) {
-  std::string s = c["model"]["name"].get<std::string>() + " " + c["backend"].get<std::string>() +
-                  " " + c["scenario"].get<std::string>();
-  const std::string scenario = c["scenario"];
-  if (scenario == "offline" || scenario == "ensemble") s += " batch " + std::to_string(c["batch"].get<int64_t>());
-  if (scenario == "server") {
-    const auto& sv = c["server"];
-    s += c.contains("peak") ? " find-peak" : " " + std::to_string(sv["rate_qps"].get<double>()).substr(0, 6) + " qps";
-    s += sv["max_batch"].get<int64_t>() > 1 ? " batching" : " no batching";
+  std::string s = c.model.name + " " + c.backend + " " + c.scenario;
+  if (c.scenario == "offline" || c.scenario == "ensemble") s += " batch " + std::to_string(c.batch);
+  if (c.scenario == "server" && c.server) {
+    s += c.peak_slo_p99_ms ? " find-peak" : " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
+    s += c.server->max_batch > 1 ? " batching" : " no batching";
   }
-  for (const auto& [k, v] : c["settings"].items()) s += " " + k + "=" + v.get<std::string>();
-  if (c["repeat"].get<int>() > 0) s += " #" + std::to_string(c["repeat"].get<int>());
+  for (const auto& [k, v] : c.settings) s += " " + k + "=" + v;
+  if (!c.arm.empty()) s += " arm " + c.arm;
+  if (c.round > 0) s += " round " + std::to_string(c.round + 1);
+  if (c.repeat > 0) s += " #" + std::to_string(c.repeat);
   return s;
 }
 
@@ -117,8 +114,8 @@ std::string duration(double s) {
 }
 
 // Appends one whole line and flushes it to disk before the next cell starts.
-void append_line(const fs::path& file, const nlohmann::json& j) {
-  const std::string line = j.dump() + "\n";
+void append_line(const fs::path& file, const ResultRow& row) {
+  const std::string line = to_json(row).dump() + "\n";
   FILE* f = std::fopen(file.c_str(), "a");
   if (!f) throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
   const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0 &&
@@ -138,66 +135,72 @@ std::set<std::string> finished_keys(const fs::path& file) {
   return keys;
 }
 
-// Classifies a cell from the child's result file and how the child ended.
-nlohmann::json classify(const CellSpec& spec, const ChildOutcome& child, const fs::path& result_file,
-                        const Study& study) {
-  nlohmann::json r;
+// Classifies a cell from the child's result file and how the child ended. The exit code
+// says what the child concluded when it could not leave a result file.
+ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::path& result_file,
+                   const Study& study) {
+  ResultRow r;
+  bool have = false;
   std::ifstream in(result_file);
-  if (in) r = nlohmann::json::parse(in, nullptr, false);
-  const bool have = r.is_object() && r.contains("status");
-  if (!have) r = base_result(spec);
+  if (in) {
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    try {
+      if (!j.is_discarded()) {
+        r = row_from_json(j);
+        have = true;
+      }
+    } catch (const Error&) {
+      have = false;  // a torn or foreign file: classified from how the child ended
+    }
+  }
+  if (!have) r = unrun_row(spec);
   using K = ChildOutcome::Kind;
   switch (child.kind) {
     case K::kTimedOut:
-      r["status"] = "timeout";
-      r["message"] = "no result after --cell-timeout " + std::to_string(int(study.cell_timeout_s)) + " s";
+      r.status = "timeout";
+      r.message = "no result after --cell-timeout " + std::to_string(int(study.cell_timeout_s)) + " s";
       break;
     case K::kMemoryExceeded:
-      r["status"] = "oom";
-      r["message"] = "resident memory passed --memory-limit (" +
-                     std::to_string(study.memory_limit_bytes >> 20) + " MiB)";
+      r.status = "oom";
+      r.message = "resident memory passed --memory-limit (" +
+                  std::to_string(study.memory_limit_bytes >> 20) + " MiB)";
       break;
     case K::kSignaled:
       if (child.signal == SIGKILL) {
-        r["status"] = "oom";
-        r["message"] = "killed by SIGKILL, most likely by the kernel's out-of-memory killer";
+        r.status = "oom";
+        r.message = "killed by SIGKILL, most likely by the kernel's out-of-memory killer";
       } else {
-        r["status"] = "crash";
-        r["message"] = std::string("killed by signal ") + std::to_string(child.signal) + " (" +
-                       strsignal(child.signal) + ")";
+        r.status = "crash";
+        r.message = std::string("killed by signal ") + std::to_string(child.signal) + " (" +
+                    strsignal(child.signal) + ")";
       }
       break;
     case K::kExited:
       if (!have) {
-        r["status"] = "crash";
-        r["message"] = "exited with code " + std::to_string(child.exit_code) + " without a result";
+        const std::string said = status_of_exit_code(child.exit_code);
+        r.status = said.empty() || said == "ok" ? "crash" : said;
+        r.message = "exited with code " + std::to_string(child.exit_code) +
+                    (said.empty() ? "" : " (" + said + ")") + " without a result";
       }
       break;
     case K::kInterrupted:
       break;
   }
-  r["wall_s"] = child.wall_s;
-  r["metrics"]["child_peak_rss_bytes"] = child.peak_rss_bytes;
-  if (r["status"] != "ok") r["output_tail"] = child.output_tail;
+  r.wall_s = child.wall_s;
+  r.metrics["child_peak_rss_bytes"] = child.peak_rss_bytes;
+  if (!r.ok()) r.output_tail = child.output_tail;
   return r;
 }
 
-void print_summary(const std::vector<nlohmann::json>& rows) {
+void print_summary(const std::vector<ResultRow>& rows) {
   if (rows.empty()) return;
   std::printf("\n%-16s %-12s %-14s %6s %-11s %12s %10s %10s\n", "model", "backend", "scenario",
               "batch", "status", "images/s", "p50_ms", "p99_ms");
   for (const auto& r : rows) {
-    const auto& m = r["metrics"];
-    auto num = [&](const nlohmann::json& j, const char* k) {
-      return j.contains(k) && j[k].is_number() ? j[k].get<double>() : NAN;
-    };
-    const nlohmann::json lat = r.value("latency_ms", nlohmann::json::object());
-    std::printf("%-16s %-12s %-14s %6lld %-11s %12.2f %10.2f %10.2f%s\n",
-                r["model"]["name"].get<std::string>().c_str(),
-                r["backend"]["name"].get<std::string>().c_str(),
-                r["scenario"].get<std::string>().c_str(), static_cast<long long>(r.value("batch", 0)),
-                r["status"].get<std::string>().c_str(), num(m, "throughput_ips"), num(lat, "p50"),
-                num(lat, "p99"), r.contains("warning") ? "  (unstable)" : "");
+    std::printf("%-16s %-12s %-14s %6lld %-11s %12.2f %10.2f %10.2f%s\n", r.cell.model.name.c_str(),
+                r.cell.backend.c_str(), r.cell.scenario.c_str(), static_cast<long long>(r.cell.batch),
+                r.status.c_str(), r.metric("throughput_ips"), r.latency("p50"), r.latency("p99"),
+                r.warning.empty() ? "" : "  (unstable)");
   }
 }
 
@@ -212,12 +215,12 @@ void Study::validate() const {
     if (std::find(kScenarios.begin(), kScenarios.end(), s) == kScenarios.end())
       throw Error("unknown scenario '" + s +
                   "' (valid: offline, single-stream, server, ensemble, load)");
-  for (const char* k : {"warmup_s", "min_duration_s", "max_duration_s"})
-    if (limits.contains(k) && limits[k].get<double>() < 0)
-      throw Error(std::string("--") + k + " " + limits[k].dump() + " is invalid: must be >= 0");
-  if (limits.value("min_iterations", 1) < 1) throw Error("--min-iterations must be >= 1");
-  if (limits.contains("max_duration_s") && limits.contains("min_duration_s") &&
-      limits["max_duration_s"].get<double>() < limits["min_duration_s"].get<double>())
+  for (const auto& [flag, v] : {std::pair{"--warmup", limits.warmup_s},
+                                 {"--min-duration", limits.min_duration_s},
+                                 {"--max-duration", limits.max_duration_s}})
+    if (!(v >= 0)) throw Error(std::string(flag) + " " + std::to_string(v) + " is invalid: must be >= 0");
+  if (limits.min_iterations < 1) throw Error("--min-iterations must be >= 1");
+  if (limits.max_duration_s < limits.min_duration_s)
     throw Error("--max-duration is below --min-duration");
   for (double r : rates)
     if (!(r > 0)) throw Error("--rate " + std::to_string(r) + " is invalid: must be > 0");
@@ -226,6 +229,12 @@ void Study::validate() const {
   if (cell_timeout_s <= 0) throw Error("--cell-timeout must be > 0 seconds");
   if (memory_limit_bytes < 0) throw Error("--memory-limit must be >= 0");
   if (repeat < 1) throw Error("--repeat " + std::to_string(repeat) + " is invalid: must be >= 1");
+  if (rounds < 1) throw Error("--rounds " + std::to_string(rounds) + " is invalid: must be >= 1");
+  for (size_t i = 0; i < arms.size(); ++i) {
+    if (arms[i].empty()) throw Error("--arms has an empty label");
+    if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
+      throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
+  }
   if (threads < 0) throw Error("--threads " + std::to_string(threads) + " is invalid: must be >= 0");
   zoo.validate();
   BackendRegistry registry;
@@ -241,21 +250,22 @@ void Study::validate() const {
 
 std::vector<CellSpec> expand(const Study& study) {
   std::vector<CellSpec> cells;
-  std::map<std::string, nlohmann::json> described;
-  auto model = [&](const std::string& name) -> const nlohmann::json& {
+  std::map<std::string, ModelRef> described;
+  auto model = [&](const std::string& name) -> const ModelRef& {
     if (!described.count(name)) described[name] = describe_model(name, study.zoo);
     return described[name];
   };
   // Ensembles: zoo ensembles named in --models, else all the models listed as one.
-  std::vector<nlohmann::json> ensembles;
+  std::vector<ModelRef> ensembles;
   std::vector<std::string> singles;
   for (const auto& name : study.models) {
     const bool is_ensemble = std::any_of(zoo::entries().begin(), zoo::entries().end(),
                                          [&](const zoo::Entry& e) { return e.name == name && !e.members.empty(); });
     if (is_ensemble) {
-      nlohmann::json e = {{"name", name}, {"members", nlohmann::json::array()}};
-      for (const auto& m : zoo::find(name).members) e["members"].push_back(model(m));
-      e["input_shape"] = e["members"][0]["input_shape"];
+      ModelRef e;
+      e.name = name;
+      for (const auto& m : zoo::find(name).members) e.members.push_back(model(m));
+      e.input_shape = e.members.front().input_shape;
       ensembles.push_back(e);
     } else {
       singles.push_back(name);
@@ -263,71 +273,87 @@ std::vector<CellSpec> expand(const Study& study) {
   }
   const bool wants_ensemble = std::count(study.scenarios.begin(), study.scenarios.end(), "ensemble");
   if (wants_ensemble && ensembles.empty() && singles.size() > 1) {
-    nlohmann::json e = {{"name", ""}, {"members", nlohmann::json::array()}};
-    std::string name;
+    ModelRef e;
     for (const auto& m : singles) {
-      e["members"].push_back(model(m));
-      name += (name.empty() ? "" : "+") + m;
+      e.members.push_back(model(m));
+      e.name += (e.name.empty() ? "" : "+") + m;
     }
-    e["name"] = name;
-    e["input_shape"] = e["members"][0]["input_shape"];
+    e.input_shape = e.members.front().input_shape;
     ensembles.push_back(e);
   }
 
+  const std::vector<std::string> arms = study.arms.empty() ? std::vector<std::string>{""} : study.arms;
+  std::vector<CellSpec> round;
   for (const auto& backend : study.backends) {
     const auto axes = study.settings.count(backend) ? study.settings.at(backend)
                                                     : std::map<std::string, std::vector<std::string>>{};
     for (const auto& settings : combinations(axes))
-      for (int rep = 0; rep < study.repeat; ++rep)
-        for (const auto& scenario : study.scenarios) {
-          CellSpec base = {{"backend", backend}, {"settings", settings}, {"scenario", scenario},
-                           {"threads", study.threads}, {"repeat", rep}, {"seed", study.zoo.seed},
-                           {"limits", study.limits}, {"batch", 1}};
-          if (scenario == "ensemble") {
-            for (const auto& e : ensembles)
-              for (int64_t b : study.batches) {
-                CellSpec c = base;
-                c["model"] = e;
-                c["batch"] = b;
-                cells.push_back(c);
-              }
-            continue;
-          }
-          for (const auto& name : singles) {
-            CellSpec c = base;
-            c["model"] = model(name);
-            if (scenario == "offline") {
-              for (int64_t b : study.batches) {
-                c["batch"] = b;
-                cells.push_back(c);
-              }
-            } else if (scenario == "single-stream") {
-              cells.push_back(c);
-            } else if (scenario == "load") {
-              c["load"] = {{"phases", {"cold", "warm"}}};
-              cells.push_back(c);
-            } else if (scenario == "server") {
-              for (int64_t max_batch : {study.max_batch, int64_t{1}}) {
-                c["server"] = {{"max_batch", max_batch},
-                               {"max_queue_delay_ms", max_batch > 1 ? study.max_queue_delay_ms : 0.0},
-                               {"duration_s", study.server_duration_s},
-                               {"min_queries", study.server_min_queries},
-                               {"seed", study.zoo.seed}};
-                if (study.find_peak) {
-                  c["peak"] = {{"slo_p99_ms", study.slo_p99_ms}};
-                  c["server"]["rate_qps"] = study.rates.front();
-                  cells.push_back(c);
-                } else {
-                  for (double rate : study.rates) {
-                    c["server"]["rate_qps"] = rate;
-                    cells.push_back(c);
-                  }
+      for (const auto& arm : arms)
+        for (int rep = 0; rep < study.repeat; ++rep)
+          for (const auto& scenario : study.scenarios) {
+            CellSpec base;
+            base.backend = backend;
+            base.settings = settings;
+            base.scenario = scenario;
+            base.threads = study.threads;
+            base.arm = arm;
+            base.repeat = rep;
+            base.seed = study.zoo.seed;
+            base.limits = study.limits;
+            if (scenario == "ensemble") {
+              for (const auto& e : ensembles)
+                for (int64_t b : study.batches) {
+                  CellSpec c = base;
+                  c.model = e;
+                  c.batch = b;
+                  round.push_back(c);
                 }
-                if (study.max_batch == 1) break;
+              continue;
+            }
+            for (const auto& name : singles) {
+              CellSpec c = base;
+              c.model = model(name);
+              if (scenario == "offline") {
+                for (int64_t b : study.batches) {
+                  c.batch = b;
+                  round.push_back(c);
+                }
+              } else if (scenario == "single-stream" || scenario == "load") {
+                round.push_back(c);
+              } else if (scenario == "server") {
+                for (int64_t max_batch : {study.max_batch, int64_t{1}}) {
+                  ServerConfig server;
+                  server.max_batch = max_batch;
+                  server.max_queue_delay_ms = max_batch > 1 ? study.max_queue_delay_ms : 0.0;
+                  server.duration_s = study.server_duration_s;
+                  server.min_queries = study.server_min_queries;
+                  server.seed = study.zoo.seed;
+                  if (study.find_peak) {
+                    c.peak_slo_p99_ms = study.slo_p99_ms;
+                    server.rate_qps = study.rates.front();
+                    c.server = server;
+                    round.push_back(c);
+                  } else {
+                    for (double rate : study.rates) {
+                      server.rate_qps = rate;
+                      c.server = server;
+                      round.push_back(c);
+                    }
+                  }
+                  if (study.max_batch == 1) break;
+                }
               }
             }
           }
-        }
+  }
+  for (int r = 0; r < study.rounds; ++r) {
+    std::vector<CellSpec> visit = round;
+    for (auto& c : visit) c.round = r;
+    if (study.rounds > 1) {
+      std::mt19937_64 rng(study.shuffle_seed * 1000003u + static_cast<uint64_t>(r));
+      std::shuffle(visit.begin(), visit.end(), rng);
+    }
+    cells.insert(cells.end(), visit.begin(), visit.end());
   }
   return cells;
 }
@@ -357,10 +383,11 @@ int run_study(const Study& study) {
   const bool tty = isatty(STDERR_FILENO);
   size_t todo = 0;
   for (const auto& c : cells) todo += !done.count(cell_key(c));
-  std::fprintf(stderr, "%zu cells (%zu already in %s), results to %s\n", cells.size(),
+  std::fprintf(stderr, "%zu cells%s (%zu already in %s), results to %s\n", cells.size(),
+               study.rounds > 1 ? (" in " + std::to_string(study.rounds) + " rounds").c_str() : "",
                cells.size() - todo, study.out.c_str(), study.out.c_str());
 
-  std::vector<nlohmann::json> rows;
+  std::vector<ResultRow> rows;
   const auto t0 = std::chrono::steady_clock::now();
   size_t finished = 0;
   for (const auto& spec : cells) {
@@ -373,73 +400,66 @@ int run_study(const Study& study) {
       std::fprintf(stderr, "\r\033[K[%zu/%zu] %s elapsed, %s | %s", finished + 1, todo,
                    duration(elapsed).c_str(), left.c_str(), describe(spec).c_str());
 
-    std::string model_error = spec["model"].value("error", "");
-    if (spec["model"].contains("members"))
-      for (const auto& m : spec["model"]["members"])
-        if (model_error.empty()) model_error = m.value("error", "");
-
+    const std::string model_error = spec.model.first_error();
     std::vector<std::string> phases = {""};
     if (!model_error.empty()) phases.clear();
-    if (spec.contains("load")) phases = spec["load"]["phases"].get<std::vector<std::string>>();
+    if (spec.scenario == "load") phases = {"cold", "warm"};
     const fs::path cache = work / ("cache-" + key);
-    nlohmann::json result;
+    ResultRow result;
     for (const auto& phase : phases) {
       CellSpec run = spec;
-      run["peak_fp32_flops"] = peak;
-      if (!phase.empty()) run["load"] = {{"phase", phase}, {"cache_dir", cache.string()}};
+      run.peak_fp32_flops = peak;
+      run.load_phase = phase;
+      if (!phase.empty()) run.load_cache_dir = cache.string();
       const fs::path spec_file = work / "spec.json", result_file = work / "result.json";
-      std::ofstream(spec_file) << run.dump();
+      std::ofstream(spec_file) << to_json(run).dump();
       fs::remove(result_file);
       const ChildOutcome child = run_child({program.string(), "_cell", "--spec", spec_file.string(),
                                             "--result", result_file.string()},
                                            study.cell_timeout_s, study.memory_limit_bytes, g_interrupted);
       if (child.kind == ChildOutcome::Kind::kInterrupted) break;
-      nlohmann::json r = classify(run, child, result_file, study);
-      if (phase.empty()) {
-        result = r;
-      } else if (phase == phases.front()) {
-        result = r;
-        auto& m = result["metrics"];
-        m["load_" + phase + "_ms"] = m.value("load_ms", 0.0);
-        m["first_inference_" + phase + "_ms"] = m.value("first_inference_ms", 0.0);
-        m["cache_" + phase] = r["backend"].value("settings_in_effect", nlohmann::json::object()).value("cache", "");
-      } else {
-        auto& m = result["metrics"];
-        m["load_" + phase + "_ms"] = r["metrics"].value("load_ms", 0.0);
-        m["first_inference_" + phase + "_ms"] = r["metrics"].value("first_inference_ms", 0.0);
-        m["cache_" + phase] = r["backend"].value("settings_in_effect", nlohmann::json::object()).value("cache", "");
-        if (r["status"] != "ok" && result["status"] == "ok") {
-          result["status"] = r["status"];
-          result["message"] = phase + " load: " + r.value("message", "");
+      ResultRow r = classify(run, child, result_file, study);
+      if (phase.empty() || phase == phases.front()) result = r;
+      if (!phase.empty()) {
+        // Both phases land in one row: load_cold_ms, first_inference_cold_ms, cache_cold, ...
+        auto& m = result.metrics;
+        m["load_" + phase + "_ms"] = r.metrics.value("load_ms", 0.0);
+        m["first_inference_" + phase + "_ms"] = r.metrics.value("first_inference_ms", 0.0);
+        m["cache_" + phase] = r.settings_in_effect.value("cache", "");
+        if (!r.ok() && result.ok()) {
+          result.status = r.status;
+          result.message = phase + " load: " + r.message;
         }
       }
-      if (result["status"] != "ok") break;
+      if (!result.ok()) break;
     }
     fs::remove_all(cache);
     if (g_interrupted) break;
     if (!model_error.empty()) {
-      result = base_result(spec);
-      result["status"] = "error";
-      result["message"] = model_error;
+      result = unrun_row(spec);
+      result.status = "error";
+      result.message = model_error;
     }
-    result["cell_key"] = key;
-    result["time_utc"] = utc_now();
-    result["env"] = env;
+    result.cell = spec;  // as asked: the child's copy carries the parent's run-time context
+    result.cell_key = key;
+    result.time_utc = utc_now();
+    result.env = env;
+    if (result.node.empty()) result.node = this_node();
     append_line(study.out, result);
     rows.push_back(result);
     ++finished;
-    const auto& m = result["metrics"];
     std::string figure;
-    if (m.contains("throughput_ips")) figure = ": " + std::to_string(m["throughput_ips"].get<double>()).substr(0, 7) + " images/s";
-    if (m.contains("load_cold_ms")) figure = ": load cold " + std::to_string(m["load_cold_ms"].get<double>()).substr(0, 7) + " ms";
-    if (result["status"] != "ok") figure = ": " + result.value("message", "");
+    if (!std::isnan(result.metric("throughput_ips")))
+      figure = ": " + std::to_string(result.metric("throughput_ips")).substr(0, 7) + " images/s";
+    if (!std::isnan(result.metric("load_cold_ms")))
+      figure = ": load cold " + std::to_string(result.metric("load_cold_ms")).substr(0, 7) + " ms";
+    if (!result.ok()) figure = ": " + result.message;
     if (tty) std::fprintf(stderr, "\r\033[K");
-    std::fprintf(stderr, "[%zu/%zu] %s %s%s\n", finished, todo, result["status"].get<std::string>().c_str(),
+    std::fprintf(stderr, "[%zu/%zu] %s %s%s\n", finished, todo, result.status.c_str(),
                  describe(spec).c_str(), figure.c_str());
   }
   fs::remove_all(work);
   print_summary(rows);
-  if (!study.csv.empty()) write_csv(study.out, study.csv);
   if (g_interrupted) {
     std::fprintf(stderr, "interrupted: %zu finished cells kept in %s; --resume continues\n", finished,
                  study.out.c_str());
@@ -452,67 +472,18 @@ double estimate_seconds(const Study& study) {
   const Machine machine = read_machine();
   const int threads = study.threads > 0 ? study.threads : machine.cores_used;
   const double effective = 0.5 * machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
-  const double warmup = study.limits.value("warmup_s", 0.5);
-  const double min_s = study.limits.value("min_duration_s", 2.0);
-  const int64_t min_it = study.limits.value("min_iterations", int64_t{10});
+  const RunLimits& l = study.limits;
   double total = 0;
   for (const auto& c : expand(study)) {
-    double flops = 0;
-    if (c["model"].contains("members")) {
-      for (const auto& m : c["model"]["members"]) flops += m.value("flops_per_image", 0.0);
-    } else {
-      flops = c["model"].value("flops_per_image", 0.0);
-    }
-    const double iteration = c["batch"].get<int64_t>() * flops / effective;
-    const std::string scenario = c["scenario"];
+    const double iteration = c.batch * c.model.total_flops_per_image() / effective;
     double cell = 2.0;  // process start and load
-    if (scenario == "load") cell = 2 * (2.0 + iteration);
-    else if (scenario == "server")
-      cell += (c.contains("peak") ? 10 : 1) * std::max(study.server_duration_s, study.server_min_queries * iteration);
-    else cell += std::max(warmup, iteration) + std::max(min_s, min_it * iteration);
+    if (c.scenario == "load") cell = 2 * (2.0 + iteration);
+    else if (c.scenario == "server")
+      cell += (c.peak_slo_p99_ms ? 10 : 1) * std::max(study.server_duration_s, study.server_min_queries * iteration);
+    else cell += std::max(l.warmup_s, iteration) + std::max(l.min_duration_s, l.min_iterations * iteration);
     total += cell;
   }
   return total;
-}
-
-void write_csv(const fs::path& jsonl, const fs::path& csv) {
-  std::ifstream in(jsonl);
-  if (!in) throw Error("cannot read result file '" + jsonl.string() + "'");
-  std::ofstream out(csv);
-  if (!out) throw Error("cannot write '" + csv.string() + "'");
-  auto field = [](std::string s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  };
-  auto num = [](const nlohmann::json& j, const char* k) -> std::string {
-    return j.is_object() && j.contains(k) && j[k].is_number() ? j[k].dump() : "";
-  };
-  out << "model,backend,backend_version,settings,scenario,batch,threads,repeat,status,"
-         "throughput_ips,latency_mean_ms,latency_p50_ms,latency_p99_ms,latency_cv,stable,load_ms,"
-         "load_cold_ms,load_warm_ms,rss_peak_bytes,energy_j,share_of_peak,message\n";
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto r = nlohmann::json::parse(line, nullptr, false);
-    if (r.is_discarded()) continue;
-    std::string settings;
-    // Named: value() returns a copy, which must outlive the loop over its items.
-    const auto asked = r["backend"].value("settings_asked", nlohmann::json::object());
-    for (const auto& [k, v] : asked.items())
-      settings += (settings.empty() ? "" : ";") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
-    const auto& m = r["metrics"];
-    const auto lat = r.value("latency_ms", nlohmann::json::object());
-    out << field(r["model"].value("name", "")) << "," << field(r["backend"].value("name", "")) << ","
-        << field(r["backend"].value("version", "")) << "," << field(settings) << ","
-        << r.value("scenario", "") << "," << r.value("batch", 0) << "," << r.value("threads", 0) << ","
-        << r.value("repeat", 0) << "," << r.value("status", "") << "," << num(m, "throughput_ips") << ","
-        << num(lat, "mean") << "," << num(lat, "p50") << "," << num(lat, "p99") << "," << num(lat, "cv")
-        << "," << (lat.contains("stable") ? lat["stable"].dump() : "") << "," << num(m, "load_ms") << ","
-        << num(m, "load_cold_ms") << "," << num(m, "load_warm_ms") << "," << num(m, "rss_peak_bytes")
-        << "," << num(m, "energy_j") << "," << num(m, "share_of_peak") << ","
-        << field(r.value("message", "")) << "\n";
-  }
 }
 
 }  // namespace infermark

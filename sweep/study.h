@@ -11,8 +11,9 @@
 
 namespace infermark {
 
-// A study: the matrix models x backends x settings x batches x scenarios (x repeats), how
-// to measure each cell, and where results go. Filled from the command line or a config file.
+// A study: the matrix models x backends x settings x batches x scenarios (x arms x repeats),
+// visited in rounds, how to measure each cell, and where results go. Filled from the command
+// line or a config file.
 struct Study {
   std::vector<std::string> models;      // zoo names (an ensemble's name for "ensemble") or files
   std::vector<std::string> backends;
@@ -22,7 +23,7 @@ struct Study {
   std::vector<std::string> scenarios = {"offline"};
   zoo::Options zoo;
   int threads = 0;
-  nlohmann::json limits = nlohmann::json::object();  // RunLimits fields
+  RunLimits limits;
   std::vector<double> rates = {10};                  // server: offered rates, queries/s
   int64_t max_batch = 8;
   double max_queue_delay_ms = 5;
@@ -33,9 +34,16 @@ struct Study {
   double cell_timeout_s = 600;
   int64_t memory_limit_bytes = 0;
   int repeat = 1;
+  // Every round visits every cell once, each round in a freshly shuffled order (seeded by
+  // shuffle_seed and the round), so that slow drifts of the machine hit every cell alike and
+  // two configurations can be compared round by round. One round keeps the matrix order.
+  int rounds = 1;
+  uint64_t shuffle_seed = 1;
+  // Labels that enter every configuration more than once (an A/A test: arms "a,b"); empty:
+  // one unlabelled entry.
+  std::vector<std::string> arms;
   std::filesystem::path out = "results.jsonl";
   bool resume = false;
-  std::filesystem::path csv;                         // also write a CSV of the whole file
 
   // Throws Error naming the first bad value (batch 0, negative duration, unknown
   // scenario or backend, ...), before anything runs.
@@ -45,8 +53,8 @@ struct Study {
 inline const std::vector<std::string> kScenarios = {"offline", "single-stream", "server",
                                                     "ensemble", "load"};
 
-// The cells of a study, in run order (each ready for run_cell in a fresh process).
-// `program` is this executable (for zoo models it writes model files first).
+// The cells of a study, in run order (each ready for run_cell in a fresh process): round 0's
+// cells, then round 1's, ... Zoo models are written to files first.
 std::vector<CellSpec> expand(const Study& study);
 
 // Runs every cell not yet in the result file, each in its own child process, appending each
@@ -57,8 +65,5 @@ int run_study(const Study& study);
 // A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
 // limits (stated before long runs start; the real time depends on the frameworks).
 double estimate_seconds(const Study& study);
-
-// Flattens result lines into CSV (one row per cell, the common columns).
-void write_csv(const std::filesystem::path& jsonl, const std::filesystem::path& csv);
 
 }  // namespace infermark

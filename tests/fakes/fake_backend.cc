@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -44,6 +45,9 @@ class FakeEngine final : public Engine {
     }
     if (how == "error") throw Error("fake: the framework failed as asked");
     if (how == "unsupported") throw Unsupported("fake: operator FancyOp is not supported");
+    // The cell protocol's out-of-memory exit code with no result written, as when the
+    // child cannot write its result file.
+    if (how == "exit_oom") std::_Exit(12);
   }
 
  private:
@@ -56,7 +60,9 @@ class FakeBackend final : public Backend {
  public:
   BackendInfo info() const override {
     using T = SettingSpec::Type;
-    const std::vector<std::string> failures = {"none", "crash", "hang", "oom", "error", "unsupported"};
+    const std::vector<std::string> failures = {"none",  "crash",       "hang",
+                                                 "oom",   "error",       "unsupported",
+                                                 "exit_oom"};
     return {"fake", true, "", "0.0", {"cpu"},
             {{"service_ms", T::kInt, "1", {}, 0, 10000, "time per batch"},
              {"fail", T::kEnum, "none", failures, 0, 0, "how to fail"},

@@ -101,6 +101,13 @@ json offline(const std::string& framework, int64_t batch, double ips, double sha
              1000.0 * batch / ips);
 }
 
+// draw_figures on rows given as result lines (read as a result file's reader reads them).
+std::vector<Figure> draw(const std::vector<json>& lines, const fs::path& dir) {
+  std::vector<infermark::ResultRow> rows;
+  for (const auto& l : lines) rows.push_back(infermark::row_from_json(l));
+  return infermark::draw_figures(rows, dir);
+}
+
 // Two frameworks, offline batches 1, 8, 32 and single-stream; openvino's batch 32 ran out of
 // memory; onnxruntime's batch 8 ran three times (throughput 10, 20, 100: median 20).
 std::vector<json> throughput_rows() {
@@ -160,7 +167,7 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
 
 TEST(DrawFigures, ThroughputBarsWithAFailedCell) {
   const fs::path dir = fresh_dir("throughput");
-  const auto figures = infermark::draw_figures(throughput_rows(), dir);
+  const auto figures = draw(throughput_rows(), dir);
   ASSERT_FALSE(figures.empty());
 
   const Figure* f = find(figures, "fig1_throughput_resnet50");
@@ -199,22 +206,42 @@ TEST(DrawFigures, ThroughputBarsWithAFailedCell) {
   fs::remove_all(dir);
 }
 
+// An ablation (`--set a.k=v1,v2`) or a thread sweep is drawn as one bar per configuration,
+// keyed like the tables, never as one bar holding the median of different settings.
+TEST(DrawFigures, CellsThatDifferInSettingsOrThreadsAreSeparateBars) {
+  json v1 = offline("onnxruntime", 1, 10), v2 = offline("onnxruntime", 1, 30),
+       t1 = offline("onnxruntime", 1, 5);
+  v1["backend"]["settings_asked"] = {{"graph_optimization_level", "basic"}};
+  v2["backend"]["settings_asked"] = {{"graph_optimization_level", "all"}};
+  t1["backend"]["settings_asked"] = {{"graph_optimization_level", "all"}};
+  t1["threads"] = 1;
+  const fs::path dir = fresh_dir("ablation");
+  const auto figures = draw({v1, v2, t1}, dir);
+  const Figure* f = find(figures, "fig1_throughput_resnet50");
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->series.size(), 3u);
+  EXPECT_TRUE(has(f->series, "onnxruntime (graph_optimization_level=basic)"));
+  EXPECT_TRUE(has(f->series, "onnxruntime (graph_optimization_level=all)"));
+  EXPECT_TRUE(has(f->series, "onnxruntime (graph_optimization_level=all threads 1)"));
+  fs::remove_all(dir);
+}
+
 TEST(DrawFigures, OnlyScenariosPresentAreDrawn) {
   const fs::path dir = fresh_dir("single");
-  const auto figures = infermark::draw_figures(
+  const auto figures = draw(
       {row("onnxruntime", "vgg19", "single-stream", 1, "ok", {{"throughput_ips", 3}}, 290)}, dir);
   ASSERT_EQ(figures.size(), 1u);
   EXPECT_EQ(figures[0].name, "fig_latency_single_stream");
   EXPECT_FALSE(fs::exists(dir / "fig1_throughput_vgg19.png"));
 
-  EXPECT_TRUE(infermark::draw_figures({}, fresh_dir("none")).empty());
+  EXPECT_TRUE(draw({}, fresh_dir("none")).empty());
   fs::remove_all(dir);
 }
 
 TEST(DrawFigures, AModelWhoseEveryCellFailed) {
   const fs::path dir = fresh_dir("allfailed");
   const auto figures =
-      infermark::draw_figures({row("onnxruntime", "corrupt", "offline", 1, "error"),
+      draw({row("onnxruntime", "corrupt", "offline", 1, "error"),
                                row("openvino", "corrupt", "offline", 1, "unsupported")},
                               dir);
   const Figure* f = find(figures, "fig1_throughput_corrupt");
@@ -239,7 +266,7 @@ TEST(DrawFigures, EnergyFigureWithItsFitOnlyWhereEnergyWasMeasured) {
       rows.push_back(r);
     }
   const fs::path dir = fresh_dir("energy");
-  const auto figures = infermark::draw_figures(rows, dir);
+  const auto figures = draw(rows, dir);
   const Figure* f = find(figures, "fig4_energy");
   ASSERT_NE(f, nullptr);
   EXPECT_TRUE(has(f->series, "onnxruntime"));
@@ -255,13 +282,17 @@ TEST(DrawFigures, EnergyFigureWithItsFitOnlyWhereEnergyWasMeasured) {
 
 TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
   auto server = [](const std::string& fw, double max_batch, double rate, double p50) {
-    return row(fw, "resnet50", "server", 1, "ok",
-               {{"throughput_ips", rate},
-                {"offered_qps", rate},
-                {"achieved_qps", rate},
-                {"max_batch", max_batch},
-                {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0}},
-               p50);
+    json r = row(fw, "resnet50", "server", 1, "ok",
+                 {{"throughput_ips", rate},
+                  {"offered_qps", rate},
+                  {"achieved_qps", rate},
+                  {"max_batch", max_batch},
+                  {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0}},
+                 p50);
+    // What identifies a server cell: its batcher and offered rate.
+    r["server"] = {{"max_batch", max_batch}, {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0},
+                   {"rate_qps", rate}};
+    return r;
   };
   std::vector<json> rows;
   for (double rate : {2.0, 4.0, 8.0}) {
@@ -270,6 +301,7 @@ TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
   }
   json peak = server("openvino", 8, 11.5, 90);
   peak["metrics"]["peak_qps"] = 11.5;
+  peak["peak"] = {{"slo_p99_ms", 200.0}};
   peak["metrics"]["slo_p99_ms"] = 200.0;
   peak["metrics"]["probes"] = {{{"rate_qps", 2}, {"p99_ms", 80}, {"meets", true}},
                                {{"rate_qps", 16}, {"p99_ms", 900}, {"meets", false}},
@@ -282,7 +314,7 @@ TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
   rows.push_back(row("openvino", "ens3", "ensemble", 32, "oom"));
 
   const fs::path dir = fresh_dir("server");
-  const auto figures = infermark::draw_figures(rows, dir);
+  const auto figures = draw(rows, dir);
   const Figure* s = find(figures, "fig_server_latency_resnet50");
   ASSERT_NE(s, nullptr);
   expect_png(dir / (s->name + ".png"));
@@ -310,7 +342,7 @@ TEST(DrawFigures, MissingGnuplotIsAnErrorNamingTheFigure) {
   setenv("PATH", empty.c_str(), 1);
   std::string message;
   try {
-    infermark::draw_figures(throughput_rows(), fresh_dir("nognuplot"));
+    draw(throughput_rows(), fresh_dir("nognuplot"));
   } catch (const infermark::Error& e) {
     message = e.what();
   }
@@ -334,7 +366,7 @@ TEST(DrawFigures, GnuplotFailureNamesTheFigureAndItsFirstErrorLine) {
   setenv("PATH", (bin.string() + ":" + saved).c_str(), 1);
   std::string message;
   try {
-    infermark::draw_figures(throughput_rows(), fresh_dir("badgnuplot"));
+    draw(throughput_rows(), fresh_dir("badgnuplot"));
   } catch (const infermark::Error& e) {
     message = e.what();
   }

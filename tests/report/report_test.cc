@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "report/report.h"
 
 namespace infermark {
@@ -38,6 +39,12 @@ json row(const std::string& fw, const std::string& scenario, int batch, double i
   return r;
 }
 
+std::vector<ResultRow> typed(const std::vector<json>& rows) {
+  std::vector<ResultRow> out;
+  for (const auto& r : rows) out.push_back(row_from_json(r));
+  return out;
+}
+
 std::vector<json> fixture() {
   std::vector<json> rows = {row("onnxruntime", "offline", 1, 17), row("onnxruntime", "offline", 8, 19),
                             row("openvino", "offline", 1, 15), row("openvino", "offline", 8, 14),
@@ -57,19 +64,19 @@ const Table& find(const std::vector<Table>& ts, const std::string& name) {
 }
 
 TEST(Report, Table1FromTheModelStatistics) {
-  const std::string md = to_markdown(find(make_tables(fixture()), "table1_models"));
+  const std::string md = to_markdown(find(make_tables(typed(fixture())), "table1_models"));
   EXPECT_NE(md.find("| resnet50 | 224x224 | 25557032 | 10 | 50 | 16 add:16 |"), std::string::npos) << md;
 }
 
 TEST(Report, OfflineTableShowsFailuresAsTheirStatus) {
-  const std::string md = to_markdown(find(make_tables(fixture()), "offline_throughput"));
+  const std::string md = to_markdown(find(make_tables(typed(fixture())), "offline_throughput"));
   EXPECT_NE(md.find("| batch 1 | batch 8 | batch 32 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| resnet50 | openvino | 15.00 | 14.00 | oom |"), std::string::npos) << md;
   EXPECT_NE(md.find("| resnet50 | onnxruntime | 17.00 | 19.00 |  |"), std::string::npos) << md;
 }
 
 TEST(Report, BestFrameworkPerScenarioFromTheData) {
-  const std::string md = to_markdown(find(make_tables(fixture()), "best_framework"));
+  const std::string md = to_markdown(find(make_tables(typed(fixture())), "best_framework"));
   // Throughput: ORT's best batch (19) against OpenVINO's best (15).
   EXPECT_NE(md.find("| highest throughput (batch applications) | resnet50 | onnxruntime | 19.00 images/s | openvino | 15.00 images/s | 1.27x |"),
             std::string::npos) << md;
@@ -78,7 +85,7 @@ TEST(Report, BestFrameworkPerScenarioFromTheData) {
 }
 
 TEST(Report, Table3LoadingTime) {
-  const std::string csv = to_csv(find(make_tables(fixture()), "table3_loading"));
+  const std::string csv = to_csv(find(make_tables(typed(fixture())), "table3_loading"));
   EXPECT_NE(csv.find("resnet50,openvino,CPU,900,90,70.0,0.10,miss/hit"), std::string::npos) << csv;
 }
 
@@ -93,7 +100,7 @@ TEST(Report, SettingsAskedLabelTheRows) {
   load["metrics"] = {{"load_cold_ms", 140000.0}, {"load_warm_ms", 5600.0}, {"first_inference_cold_ms", 115.0},
                      {"cache_cold", "miss"}, {"cache_warm", "hit"}};
   rows.push_back(load);
-  const auto tables = make_tables(rows);
+  const auto tables = make_tables(typed(rows));
   const std::string offline = to_csv(find(tables, "offline_throughput"));
   EXPECT_NE(offline.find("tensorflow (intra_op_threads=2 xla=true)"), std::string::npos) << offline;
   const std::string loading = to_csv(find(tables, "table3_loading"));
@@ -102,7 +109,7 @@ TEST(Report, SettingsAskedLabelTheRows) {
 }
 
 TEST(Report, FailedAndUnstableCellsAreListed) {
-  const std::string md = to_markdown(find(make_tables(fixture()), "unstable_or_failed"));
+  const std::string md = to_markdown(find(make_tables(typed(fixture())), "unstable_or_failed"));
   EXPECT_NE(md.find("| resnet50 | openvino | offline | 32 | oom |"), std::string::npos) << md;
 }
 
@@ -111,7 +118,7 @@ TEST(Compare, Verdicts) {
                                row("openvino", "single-stream", 1, 20), row("onnxruntime", "offline", 1, 10)};
   const std::vector<json> b = {row("onnxruntime", "offline", 8, 101), row("openvino", "offline", 8, 130),
                                row("openvino", "single-stream", 1, 15), row("onnxruntime", "offline", 1, 0, "crash")};
-  const auto c = compare(a, b);
+  const auto c = compare(typed(a), typed(b));
   ASSERT_EQ(c.size(), 4u);
   EXPECT_EQ(c[0].verdict, "same within noise");  // 1% apart, intervals of 1% each
   EXPECT_NEAR(c[0].ratio, 1.01, 1e-9);
@@ -121,6 +128,84 @@ TEST(Compare, Verdicts) {
   EXPECT_GT(c[1].ratio_high, 1.3);
   EXPECT_EQ(c[2].verdict, "slower");  // latency rose from 50 ms to 66.7 ms
   EXPECT_EQ(c[3].verdict.rfind("not comparable", 0), 0u);
+}
+
+// Item 5 of the trustworthy-numbers issue: a figure without an interval (a load cell, a peak
+// search, a single sample) gives no verdict, whatever the ratio.
+TEST(Compare, NoVerdictWithoutAnInterval) {
+  json load_a = row("openvino", "load", 1, 1), load_b = load_a;
+  load_a["metrics"] = {{"load_cold_ms", 900.0}};
+  load_b["metrics"] = {{"load_cold_ms", 300.0}};
+  const auto c = compare(typed({load_a, row("onnxruntime", "offline", 1, 10, "ok", 0)}),
+                         typed({load_b, row("onnxruntime", "offline", 1, 20, "ok", 0)}));
+  ASSERT_EQ(c.size(), 2u);
+  for (const auto& x : c) EXPECT_EQ(x.verdict.rfind("no verdict", 0), 0u) << x.cell << ": " << x.verdict;
+  EXPECT_NEAR(c[0].ratio, 1.0 / 3, 1e-9);
+}
+
+TEST(Compare, MedianIntervalNeedsSixValues) {
+  EXPECT_FALSE(aggregate({}).has_value());
+  const Aggregate five = *aggregate({5, 1, 4, 2, 3});
+  EXPECT_EQ(five.median, 3);
+  EXPECT_FALSE(five.has_interval());
+  // n = 10: P(Binomial(10, 1/2) <= 1) = 1.1% <= 2.5% < P(<= 2) = 5.5%: [x(2), x(9)].
+  const Aggregate ten = *aggregate({10, 1, 9, 2, 8, 3, 7, 4, 6, 5});
+  EXPECT_EQ(ten.median, 5.5);
+  EXPECT_EQ(ten.low, 2);
+  EXPECT_EQ(ten.high, 9);
+}
+
+// Rows of two configurations of one file over rounds whose speed drifts by 30%: the paired
+// per-round ratios cancel the drift; an A/A pair contains 1, a true 2x is found in every round.
+std::vector<ResultRow> drifting_rounds(double b_factor, const std::string& by) {
+  std::vector<json> rows;
+  const double drift[] = {1.0, 0.8, 1.25, 0.9, 1.1, 0.75, 1.3, 0.95};
+  const double noise[] = {1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.01, 0.99};
+  for (int round = 0; round < 8; ++round)
+    for (const std::string& side : {std::string("a"), std::string("b")}) {
+      const bool is_b = side == "b";
+      json r = row(by == "backend" && is_b ? "opencv" : "onnxruntime", "offline", 1,
+                   20 * drift[round] * (is_b ? b_factor * noise[round] : 1.0));
+      if (by == "arm") r["arm"] = side;
+      r["round"] = round;
+      rows.push_back(r);
+    }
+  return typed(rows);
+}
+
+TEST(Compare, WithinOneFilePairedByRound) {
+  const auto aa = compare_within(drifting_rounds(1.0, "arm"), "arm");
+  ASSERT_EQ(aa.size(), 1u);
+  EXPECT_EQ(aa[0].pairs, 8);
+  EXPECT_EQ(aa[0].a_label, "a");
+  EXPECT_LE(aa[0].ratio_low, 1.0);
+  EXPECT_GE(aa[0].ratio_high, 1.0);
+  EXPECT_LT(aa[0].ratio_high / aa[0].ratio_low, 1.05) << "the drift cancels in the pairs";
+  EXPECT_EQ(aa[0].verdict, "same within noise");
+
+  const auto ab = compare_within(drifting_rounds(0.5, "backend"), "backend", "onnxruntime", "opencv");
+  ASSERT_EQ(ab.size(), 1u);
+  EXPECT_NEAR(ab[0].ratio, 0.5, 0.01);
+  EXPECT_EQ(ab[0].verdict, "slower");
+  EXPECT_THROW(compare_within(drifting_rounds(1.0, "arm"), "colour"), Error);
+  EXPECT_THROW(compare_within(drifting_rounds(1.0, "arm"), "arm", "a", "c"), Error);
+}
+
+TEST(Compare, TwoFilesWithRoundsUseTheRoundsSpread) {
+  std::vector<json> a, b;
+  for (int round = 0; round < 6; ++round) {
+    json x = row("onnxruntime", "offline", 1, 20 + round % 3, "ok", 0);
+    x["round"] = round;
+    json y = x;
+    y["metrics"]["throughput_ips"] = 40 + round % 3;
+    a.push_back(x);
+    b.push_back(y);
+  }
+  const auto c = compare(typed(a), typed(b));
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].verdict, "faster");
+  EXPECT_GT(c[0].ratio_low, 1.5);
+  EXPECT_LT(c[0].ratio_high, 2.5);
 }
 
 TEST(Report, ReadResultsNamesTheBadLine) {
@@ -138,7 +223,7 @@ TEST(Report, ReadResultsNamesTheBadLine) {
 
 TEST(Report, WholeReportFromAFixture) {
   const fs::path dir = fs::temp_directory_path() / ("infermark_report_" + std::to_string(getpid()));
-  const fs::path index = write_report(fixture(), dir);
+  const fs::path index = write_report(typed(fixture()), dir);
   std::ifstream in(index);
   const std::string html((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(html.find("<svg"), std::string::npos) << "figures inlined";

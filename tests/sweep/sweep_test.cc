@@ -78,10 +78,11 @@ TEST_F(Sweep, ResultLinesCarryTheSchema) {
   const auto ls = lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 2u);
   for (const auto& l : ls) {
-    EXPECT_EQ(l["schema"], "infermark.result/1");
+    EXPECT_EQ(l["schema"], "infermark.result/2");
     EXPECT_EQ(l["status"], "ok") << l.dump();
     for (const char* k : {"cell_key", "model", "backend", "scenario", "batch", "metrics", "env",
-                          "latency_ms", "time_utc"})
+                          "latency_ms", "time_utc", "round", "arm", "precision", "concurrency",
+                          "preparation", "node", "limits"})
       EXPECT_TRUE(l.contains(k)) << k;
     EXPECT_TRUE(l["model"].contains("hash"));
     EXPECT_GT(l["metrics"]["throughput_ips"].get<double>(), 0);
@@ -94,6 +95,44 @@ TEST_F(Sweep, ResultLinesCarryTheSchema) {
   int rows = 0;
   while (std::getline(csv, row)) ++rows;
   EXPECT_EQ(rows, 2);
+}
+
+// Rounds: every round visits every cell once (arms are cells of their own), each round in a
+// freshly shuffled order, rounds one after the other; --resume finds every visit done.
+TEST_F(Sweep, RoundsVisitEveryCellOncePerRoundInShuffledOrder) {
+  const std::string args = small() + " --backends fake --batches 1,2,3,4 --arms a,b --rounds 3";
+  const BenchRun r = bench(args);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 24u);
+  std::map<int, std::vector<std::string>> order;  // round -> cells in run order
+  int last_round = 0;
+  for (const auto& l : ls) {
+    const int round = l["round"];
+    EXPECT_GE(round, last_round) << "rounds run one after the other";
+    last_round = round;
+    order[round].push_back(l["arm"].get<std::string>() + std::to_string(l["batch"].get<int>()));
+  }
+  ASSERT_EQ(order.size(), 3u);
+  for (auto& [round, cells] : order) {
+    std::set<std::string> distinct(cells.begin(), cells.end());
+    EXPECT_EQ(distinct.size(), 8u) << "round " << round << " visits each cell once";
+  }
+  EXPECT_FALSE(order[0] == order[1] && order[1] == order[2]) << "each round is shuffled anew";
+  const BenchRun again = bench(args + " --resume");
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_EQ(lines(dir_ / "r.jsonl").size(), 24u);
+}
+
+// A child that ends with one of the cell protocol's exit codes without leaving a result is
+// classified by that code, not as a crash.
+TEST_F(Sweep, TheChildsExitCodeClassifiesACellWithoutResult) {
+  const BenchRun r = bench(small() + " --backends fake --set fake.fail=exit_oom");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 1u);
+  EXPECT_EQ(ls[0]["status"], "oom") << ls[0].dump();
+  EXPECT_NE(ls[0]["message"].get<std::string>().find("code 12"), std::string::npos) << ls[0].dump();
 }
 
 TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
@@ -168,7 +207,8 @@ TEST_F(Sweep, AStudyFromAConfigFile) {
 
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
   for (const std::string bad : {"--batches 0", "--min-duration -1", "--scenario offlin",
-                                "--repeat 0", "--rate -5 --scenario server", "--memory-limit lots"}) {
+                                "--repeat 0", "--rate -5 --scenario server", "--memory-limit lots",
+                                "--rounds 0", "--arms a,a"}) {
     const BenchRun r = bench(small() + " --backends fake " + bad);
     EXPECT_NE(r.code, 0) << bad;
     EXPECT_FALSE(fs::exists(dir_ / "r.jsonl")) << bad;

@@ -1,0 +1,323 @@
+#include "core/result.h"
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace infermark {
+using nlohmann::json;
+
+namespace {
+
+// The value at `key` as T, or `fallback` when absent or null; a value of the wrong type is an
+// Error naming the key.
+template <typename T>
+T get_or(const json& j, const char* key, T fallback) {
+  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  try {
+    return j[key].get<T>();
+  } catch (const json::exception&) {
+    throw Error(std::string("field '") + key + "' is " + j[key].dump() + ", of the wrong type");
+  }
+}
+
+json limits_json(const RunLimits& l) {
+  return {{"warmup_s", l.warmup_s},           {"warmup_iterations", l.warmup_iterations},
+          {"min_duration_s", l.min_duration_s}, {"min_iterations", l.min_iterations},
+          {"max_duration_s", l.max_duration_s}, {"cv_threshold", l.cv_threshold}};
+}
+
+RunLimits limits_from(const json& j) {
+  RunLimits l;
+  l.warmup_s = get_or(j, "warmup_s", l.warmup_s);
+  l.warmup_iterations = get_or(j, "warmup_iterations", l.warmup_iterations);
+  l.min_duration_s = get_or(j, "min_duration_s", l.min_duration_s);
+  l.min_iterations = get_or(j, "min_iterations", l.min_iterations);
+  l.max_duration_s = get_or(j, "max_duration_s", l.max_duration_s);
+  l.cv_threshold = get_or(j, "cv_threshold", l.cv_threshold);
+  return l;
+}
+
+json server_json(const ServerConfig& s) {
+  return {{"rate_qps", s.rate_qps},     {"max_batch", s.max_batch},
+          {"max_queue_delay_ms", s.max_queue_delay_ms}, {"duration_s", s.duration_s},
+          {"min_queries", s.min_queries}, {"seed", s.seed}};
+}
+
+ServerConfig server_from(const json& j) {
+  ServerConfig s;
+  s.rate_qps = get_or(j, "rate_qps", s.rate_qps);
+  s.max_batch = get_or(j, "max_batch", s.max_batch);
+  s.max_queue_delay_ms = get_or(j, "max_queue_delay_ms", s.max_queue_delay_ms);
+  s.duration_s = get_or(j, "duration_s", s.duration_s);
+  s.min_queries = get_or(j, "min_queries", s.min_queries);
+  s.seed = get_or(j, "seed", s.seed);
+  return s;
+}
+
+Settings settings_from(const json& j) {
+  Settings s;
+  if (!j.is_object()) return s;
+  for (const auto& [k, v] : j.items()) s[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return s;
+}
+
+// The fields of a cell shared by a spec and a result line (a result line nests the backend).
+void write_cell_fields(const CellSpec& c, json& j) {
+  j["model"] = to_json(c.model);
+  j["scenario"] = c.scenario;
+  j["batch"] = c.batch;
+  j["threads"] = c.threads;
+  j["precision"] = c.precision;
+  j["concurrency"] = c.concurrency;
+  j["preparation"] = c.preparation;
+  j["arm"] = c.arm;
+  j["round"] = c.round;
+  j["repeat"] = c.repeat;
+  j["seed"] = c.seed;
+  j["limits"] = limits_json(c.limits);
+  if (c.server) j["server"] = server_json(*c.server);
+  if (c.peak_slo_p99_ms) j["peak"] = {{"slo_p99_ms", *c.peak_slo_p99_ms}};
+}
+
+void read_cell_fields(const json& j, CellSpec& c) {
+  c.model = model_from_json(j.value("model", json::object()));
+  c.scenario = get_or<std::string>(j, "scenario", c.scenario);
+  c.batch = get_or(j, "batch", c.batch);
+  c.threads = get_or(j, "threads", c.threads);
+  c.precision = get_or<std::string>(j, "precision", c.precision);
+  c.concurrency = get_or(j, "concurrency", c.concurrency);
+  c.preparation = get_or<std::string>(j, "preparation", c.preparation);
+  c.arm = get_or<std::string>(j, "arm", c.arm);
+  c.round = get_or(j, "round", c.round);
+  c.repeat = get_or(j, "repeat", c.repeat);
+  c.seed = get_or(j, "seed", c.seed);
+  c.limits = limits_from(j.value("limits", json::object()));
+  if (j.contains("server") && j["server"].is_object()) c.server = server_from(j["server"]);
+  if (j.contains("peak") && j["peak"].is_object())
+    c.peak_slo_p99_ms = get_or(j["peak"], "slo_p99_ms", 100.0);
+}
+
+}  // namespace
+
+double ModelRef::total_flops_per_image() const {
+  if (members.empty()) return flops_per_image;
+  double total = 0;
+  for (const auto& m : members) total += m.flops_per_image;
+  return total;
+}
+
+std::string ModelRef::first_error() const {
+  if (!error.empty()) return error;
+  for (const auto& m : members)
+    if (!m.error.empty()) return m.error;
+  return "";
+}
+
+json to_json(const ModelRef& m) {
+  json j = {{"name", m.name}};
+  if (!m.error.empty()) j["error"] = m.error;
+  if (!m.path.empty()) j["path"] = m.path;
+  if (!m.hash.empty()) j["hash"] = m.hash;
+  if (m.file_bytes) j["file_bytes"] = m.file_bytes;
+  if (!m.input_shape.empty()) j["input_shape"] = m.input_shape;
+  if (m.parameters) j["parameters"] = m.parameters;
+  if (m.flops_per_image) j["flops_per_image"] = m.flops_per_image;
+  if (!m.stats.is_null()) j["stats"] = m.stats;
+  if (!m.members.empty()) {
+    j["members"] = json::array();
+    for (const auto& member : m.members) j["members"].push_back(to_json(member));
+  }
+  return j;
+}
+
+ModelRef model_from_json(const json& j) {
+  ModelRef m;
+  m.name = get_or<std::string>(j, "name", "");
+  m.path = get_or<std::string>(j, "path", "");
+  m.hash = get_or<std::string>(j, "hash", "");
+  m.file_bytes = get_or<int64_t>(j, "file_bytes", 0);
+  m.input_shape = get_or(j, "input_shape", std::vector<int64_t>{});
+  m.parameters = get_or<int64_t>(j, "parameters", 0);
+  m.flops_per_image = get_or(j, "flops_per_image", 0.0);
+  if (j.is_object() && j.contains("stats")) m.stats = j["stats"];
+  if (j.is_object() && j.contains("members"))
+    for (const auto& member : j["members"]) m.members.push_back(model_from_json(member));
+  m.error = get_or<std::string>(j, "error", "");
+  return m;
+}
+
+json to_json(const CellSpec& c) {
+  json j = {{"backend", c.backend}, {"settings", c.settings}};
+  write_cell_fields(c, j);
+  if (!c.load_phase.empty()) j["load"] = {{"phase", c.load_phase}, {"cache_dir", c.load_cache_dir}};
+  if (c.peak_fp32_flops > 0) j["peak_fp32_flops"] = c.peak_fp32_flops;
+  return j;
+}
+
+CellSpec cell_from_json(const json& j) {
+  if (!j.is_object()) throw Error("a cell is a JSON object, not " + j.dump());
+  if (!j.contains("backend") || !j["backend"].is_string())
+    throw Error("the cell names no backend (field 'backend')");
+  CellSpec c;
+  c.backend = j["backend"].get<std::string>();
+  c.settings = settings_from(j.value("settings", json::object()));
+  read_cell_fields(j, c);
+  if (j.contains("load") && j["load"].is_object()) {
+    c.load_phase = get_or<std::string>(j["load"], "phase", "");
+    c.load_cache_dir = get_or<std::string>(j["load"], "cache_dir", "");
+  }
+  c.peak_fp32_flops = get_or(j, "peak_fp32_flops", 0.0);
+  return c;
+}
+
+std::string dimension_value(const CellSpec& c, const std::string& d) {
+  if (d == "model") return c.model.name;
+  if (d == "backend") return c.backend;
+  if (d == "settings") {
+    std::string s;
+    for (const auto& [k, v] : c.settings) s += (s.empty() ? "" : " ") + k + "=" + v;
+    return s;
+  }
+  if (d == "scenario") return c.scenario;
+  if (d == "batch") return std::to_string(c.batch);
+  if (d == "threads") return std::to_string(c.threads);
+  if (d == "precision") return c.precision;
+  if (d == "concurrency") return std::to_string(c.concurrency);
+  if (d == "preparation") return c.preparation;
+  if (d == "arm") return c.arm;
+  if (d == "server") return c.server ? server_json(*c.server).dump() : "";
+  if (d == "peak") return c.peak_slo_p99_ms ? json(*c.peak_slo_p99_ms).dump() : "";
+  throw Error("unknown dimension '" + d + "' (valid: model, backend, settings, scenario, batch, "
+              "threads, precision, concurrency, preparation, arm, server, peak)");
+}
+
+std::string identity(const CellSpec& c, const std::set<std::string>& without) {
+  json id = json::object();
+  for (const auto& d : kIdentityDimensions)
+    if (!without.count(d)) id[d] = dimension_value(c, d);
+  for (const auto& d : without) dimension_value(c, d);  // an unknown name is an error
+  return id.dump();
+}
+
+std::string cell_key(const CellSpec& c) {
+  const json key = {{"identity", identity(c)}, {"round", c.round},   {"repeat", c.repeat},
+                    {"seed", c.seed},          {"limits", limits_json(c.limits)},
+                    {"model_hash", c.model.hash}};
+  return hex64(fnv1a(key.dump()));
+}
+
+double ResultRow::metric(const std::string& key) const {
+  return metrics.is_object() && metrics.contains(key) && metrics[key].is_number()
+             ? metrics[key].get<double>()
+             : NAN;
+}
+
+double ResultRow::latency(const std::string& key) const {
+  return latency_ms.is_object() && latency_ms.contains(key) && latency_ms[key].is_number()
+             ? latency_ms[key].get<double>()
+             : NAN;
+}
+
+std::string ResultRow::settings_text() const { return dimension_value(cell, "settings"); }
+
+std::string ResultRow::label() const {
+  std::string l = cell.backend;
+  std::string extra = settings_text();
+  if (cell.precision != "fp32") extra += (extra.empty() ? "" : " ") + cell.precision;
+  if (cell.threads != 0)
+    extra += (extra.empty() ? "" : " ") + std::string("threads ") + std::to_string(cell.threads);
+  if (cell.concurrency != 1)
+    extra += (extra.empty() ? "" : " ") + std::string("x") + std::to_string(cell.concurrency);
+  if (!cell.arm.empty()) extra += (extra.empty() ? "" : " ") + std::string("arm ") + cell.arm;
+  return extra.empty() ? l : l + " (" + extra + ")";
+}
+
+json to_json(const ResultRow& r) {
+  json j = {{"schema", r.schema}, {"cell_key", r.cell_key}, {"time_utc", r.time_utc}};
+  j["backend"] = {{"name", r.cell.backend},
+                  {"version", r.backend_version},
+                  {"settings_asked", r.cell.settings},
+                  {"settings_in_effect", r.settings_in_effect}};
+  write_cell_fields(r.cell, j);
+  if (!r.precision_in_effect.empty()) j["precision_in_effect"] = r.precision_in_effect;
+  if (r.batched) j["batched"] = *r.batched;
+  j["status"] = r.status;
+  if (!r.message.empty()) j["message"] = r.message;
+  if (!r.warning.empty()) j["warning"] = r.warning;
+  if (!r.output_tail.empty()) j["output_tail"] = r.output_tail;
+  j["latency_ms"] = r.latency_ms;
+  j["metrics"] = r.metrics;
+  j["wall_s"] = r.wall_s;
+  j["node"] = r.node;
+  j["env"] = r.env;
+  return j;
+}
+
+ResultRow row_from_json(const json& j) {
+  if (!j.is_object()) throw Error("not a JSON object");
+  if (!j.contains("status") || !j["status"].is_string()) throw Error("no 'status'");
+  if (!j.contains("backend") || !j["backend"].is_object()) throw Error("no 'backend' object");
+  ResultRow r;
+  r.schema = get_or<std::string>(j, "schema", kResultSchemaV1);
+  if (r.schema != kResultSchema && r.schema != kResultSchemaV1)
+    throw Error("schema '" + r.schema + "' is not one this version reads (" + kResultSchema +
+                ", " + kResultSchemaV1 + ")");
+  r.cell_key = get_or<std::string>(j, "cell_key", "");
+  r.time_utc = get_or<std::string>(j, "time_utc", "");
+  const json& b = j["backend"];
+  r.cell.backend = get_or<std::string>(b, "name", "");
+  r.cell.settings = settings_from(b.value("settings_asked", json::object()));
+  r.backend_version = get_or<std::string>(b, "version", "");
+  r.settings_in_effect = b.value("settings_in_effect", json::object());
+  read_cell_fields(j, r.cell);
+  r.precision_in_effect = get_or<std::string>(j, "precision_in_effect", "");
+  if (j.contains("batched") && j["batched"].is_boolean()) r.batched = j["batched"].get<bool>();
+  r.status = j["status"].get<std::string>();
+  r.message = get_or<std::string>(j, "message", "");
+  r.warning = get_or<std::string>(j, "warning", "");
+  r.output_tail = get_or<std::string>(j, "output_tail", "");
+  r.latency_ms = j.value("latency_ms", json::object());
+  r.metrics = j.value("metrics", json::object());
+  r.wall_s = get_or(j, "wall_s", 0.0);
+  r.env = j.value("env", json::object());
+  r.node = get_or<std::string>(j, "node", get_or<std::string>(r.env, "hostname", ""));
+  return r;
+}
+
+std::string identity(const ResultRow& r, const std::set<std::string>& without) {
+  return identity(r.cell, without);
+}
+
+std::string this_node() {
+  char buf[256] = {};
+  return gethostname(buf, sizeof buf - 1) == 0 ? std::string(buf) : std::string();
+}
+
+std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& files) {
+  std::vector<ResultRow> rows;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) throw Error("result file '" + f.string() + "' cannot be read");
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      const json j = json::parse(line, nullptr, false);
+      try {
+        if (j.is_discarded()) throw Error("not JSON");
+        rows.push_back(row_from_json(j));
+      } catch (const Error& e) {
+        throw Error("result file '" + f.string() + "' line " + std::to_string(n) +
+                    " is not a result line: " + e.what());
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace infermark
