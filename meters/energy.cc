@@ -324,4 +324,13 @@ std::vector<std::unique_ptr<Meter>> make_energy_meters(const std::filesystem::pa
   return meters;
 }
 
+void add_energy_per_image(nlohmann::json& m) {
+  const double images = m.contains("images") && m["images"].is_number() ? m["images"].get<double>() : 0;
+  if (!(images > 0)) return;
+  for (const auto& [energy, per_image] : {std::pair{"energy_j", "energy_per_image_j"},
+                                          std::pair{"gpu_energy_j", "gpu_energy_per_image_j"}})
+    if (m.contains(energy) && m[energy].is_number())
+      m[per_image] = m[energy].get<double>() / images;
+}
+
 }  // namespace infermark

@@ -83,6 +83,10 @@ class NvmlMeter : public Meter {
   std::vector<uint64_t> start_mj_;   // per device
 };
 
+// energy_per_image_j (and gpu_energy_per_image_j) from energy_j and images in the same
+// object, where both are numbers and images > 0: energy and images of one window.
+void add_energy_per_image(nlohmann::json& metrics);
+
 // The energy meters for this machine: RAPL (CPU packages) and NVML (NVIDIA GPUs). Each one
 // reports null with a reason where it cannot measure.
 std::vector<std::unique_ptr<Meter>> make_energy_meters(

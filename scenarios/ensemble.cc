@@ -8,7 +8,8 @@
 namespace infermark {
 
 ScenarioResult run_ensemble(const std::vector<Engine*>& engines, const Tensor& input,
-                            const RunLimits& limits, Clock& clock, Tensor* averaged_output) {
+                            const RunLimits& limits, Clock& clock, Tensor* averaged_output,
+                            const WindowMeters& window) {
   using namespace scenarios_internal;
   if (engines.empty()) throw Error("ensemble engines: none given");
   for (size_t k = 0; k < engines.size(); ++k)
@@ -40,7 +41,7 @@ ScenarioResult run_ensemble(const std::vector<Engine*>& engines, const Tensor& i
       for (size_t i = 0; i < n; ++i) a[i] += o[i];
     }
     for (size_t i = 0; i < n; ++i) a[i] *= inv;
-  });
+  }, window);
 
   ScenarioResult r = loop_result(std::move(loop), input.shape[0], limits);
   r.metrics["models"] = static_cast<int64_t>(n_models);

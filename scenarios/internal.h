@@ -65,14 +65,23 @@ struct LoopResult {
   double timed_s = 0;                // first timed iteration's start to last one's end
   double busy_s = 0;                 // sum of per-iteration times
   bool hit_max_duration = false;     // stopped by max_duration_s before min_iterations/min_duration
+  nlohmann::json window_metrics = nlohmann::json::object();  // the window meters' figures
 };
+
+inline void start_window(const WindowMeters& window) {
+  for (Meter* m : window) m->start();
+}
+inline void stop_window(const WindowMeters& window, nlohmann::json& metrics) {
+  for (Meter* m : window) m->stop(metrics);
+}
 
 // Untimed warm-up (at least warmup_iterations and warmup_s), then timed iterations until
 // min_duration_s and min_iterations are both met, or max_duration_s has passed. Each
 // iteration is timed by two clock reads around `iteration()`; everything between them is the
 // work, everything else the harness's bookkeeping (timed_s - busy_s).
 template <class F>
-LoopResult timed_loop(Clock& clock, const RunLimits& limits, F&& iteration) {
+LoopResult timed_loop(Clock& clock, const RunLimits& limits, F&& iteration,
+                      const WindowMeters& window = {}) {
   LoopResult r;
   const double w0 = clock.now();
   double t = w0;
@@ -87,6 +96,7 @@ LoopResult timed_loop(Clock& clock, const RunLimits& limits, F&& iteration) {
       static_cast<size_t>(std::clamp<int64_t>(limits.min_iterations, 4096, int64_t{1} << 22)));
   double busy = 0;
   int64_t n = 0;
+  start_window(window);
   double t0 = clock.now();
   const double start = t0;
   double t1 = t0;
@@ -104,6 +114,7 @@ LoopResult timed_loop(Clock& clock, const RunLimits& limits, F&& iteration) {
     }
     t0 = clock.now();
   }
+  stop_window(window, r.window_metrics);
   r.timed_s = t1 - start;
   r.busy_s = busy;
   return r;
@@ -116,6 +127,7 @@ inline ScenarioResult loop_result(LoopResult&& loop, int64_t images_per_iteratio
   const auto n = static_cast<int64_t>(loop.latencies_ms.size());
   const double overhead_s = std::max(0.0, loop.timed_s - loop.busy_s);
   nlohmann::json& m = r.metrics;
+  m = std::move(loop.window_metrics);
   m["iterations"] = n;
   m["batch"] = images_per_iteration;
   m["images"] = n * images_per_iteration;

@@ -5,13 +5,13 @@
 namespace infermark {
 
 ScenarioResult run_offline(Engine& engine, const Tensor& input, const RunLimits& limits,
-                           Clock& clock) {
+                           Clock& clock, const WindowMeters& window) {
   using namespace scenarios_internal;
   check_images(input, "offline input");
   check_limits(limits);
   const TensorView in = view(input);
   Tensor output;
-  LoopResult loop = timed_loop(clock, limits, [&] { engine.run(in, output); });
+  LoopResult loop = timed_loop(clock, limits, [&] { engine.run(in, output); }, window);
   return loop_result(std::move(loop), input.shape[0], limits);
 }
 

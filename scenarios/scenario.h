@@ -8,6 +8,7 @@
 #include "core/backend.h"
 #include "core/result.h"
 #include "core/tensor.h"
+#include "meters/meter.h"
 #include "meters/summary.h"
 #include "scenarios/clock.h"
 
@@ -20,14 +21,19 @@ struct ScenarioResult {
   nlohmann::json metrics;            // throughput_ips, iterations, timed_s, ... (units in names)
 };
 
+// Meters started where a scenario's timed region begins (after its warm-up) and stopped where
+// it ends, so that what they measure (energy) covers exactly the images the scenario counts.
+// Their figures land in the scenario's metrics; a find-peak probe's land in its probe.
+using WindowMeters = std::vector<Meter*>;
+
 // Offline (batch applications): the same batch again and again; throughput = images / timed
 // wall time. input: [batch, C, H, W], prepared before the call.
 ScenarioResult run_offline(Engine& engine, const Tensor& input, const RunLimits& limits,
-                           Clock& clock);
+                           Clock& clock, const WindowMeters& window = {});
 
 // Single-stream (data-flow applications): one image, one query after another.
 ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunLimits& limits,
-                                 Clock& clock);
+                                 Clock& clock, const WindowMeters& window = {});
 
 // Server (web services): open-loop Poisson arrivals at rate_qps from a seeded schedule, a
 // dynamic batcher in front of the engine (a batch leaves when max_batch requests wait or the
@@ -37,7 +43,7 @@ ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunL
 // accept any batch size up to max_batch. metrics: achieved_qps, offered_qps, queries,
 // batch_histogram {size: count}, mean_batch, p50/p99 latency, dropped (0: none are).
 ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConfig& config,
-                          Clock& clock);
+                          Clock& clock, const WindowMeters& window = {});
 
 // The highest offered rate whose p99 latency meets slo_p99_ms, by bisection between lo_qps
 // and hi_qps (hi is doubled first until it fails), each probe a run_server of probe_s.
@@ -53,13 +59,13 @@ struct PeakResult {
   nlohmann::json probes;       // [{rate_qps, p99_ms, meets}]
 };
 PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
-                     const PeakSearch& search, Clock& clock);
+                     const PeakSearch& search, Clock& clock, const WindowMeters& window = {});
 
 // Ensemble: several models loaded in one process, each batch through all of them, outputs
 // averaged (all models must give the same output shape). Throughput as offline.
 // averaged_output, when given, receives the averaged output of the last iteration.
 ScenarioResult run_ensemble(const std::vector<Engine*>& engines, const Tensor& input,
                             const RunLimits& limits, Clock& clock,
-                            Tensor* averaged_output = nullptr);
+                            Tensor* averaged_output = nullptr, const WindowMeters& window = {});
 
 }  // namespace infermark

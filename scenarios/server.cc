@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "meters/energy.h"
 #include "scenarios/internal.h"
 #include "scenarios/scenario.h"
 
@@ -39,7 +40,7 @@ void check_server_config(const Tensor& images, const ServerConfig& c) {
 }  // namespace
 
 ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConfig& config,
-                          Clock& clock) {
+                          Clock& clock, const WindowMeters& window) {
   check_server_config(images, config);
   const auto max_batch = static_cast<size_t>(config.max_batch);
   const double delay_s = config.max_queue_delay_ms * 1e-3;
@@ -59,6 +60,7 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
   if (max_batch > 1) engine.run(batches[1], output);
 
   std::vector<double> arrival(n_queries);
+  scenarios_internal::start_window(window);
   const double t_start = clock.now();
   for (size_t i = 0; i < n_queries; ++i) arrival[i] = t_start + offsets[i];
 
@@ -103,9 +105,9 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
     }
   }
   const double loop_s = clock.now() - t_start;
-
   ScenarioResult r;
   nlohmann::json& m = r.metrics;
+  scenarios_internal::stop_window(window, m);
   const double span_s = last_completion - arrival.front();
   const auto completed = static_cast<int64_t>(n_queries);
   m["offered_qps"] = config.rate_qps;
@@ -148,7 +150,7 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
 }
 
 PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
-                     const PeakSearch& search, Clock& clock) {
+                     const PeakSearch& search, Clock& clock, const WindowMeters& window) {
   if (!(search.slo_p99_ms > 0) || !std::isfinite(search.slo_p99_ms))
     throw Error("peak search slo_p99_ms must be finite and > 0, got " + num(search.slo_p99_ms));
   if (!(search.lo_qps > 0) || !std::isfinite(search.lo_qps))
@@ -169,13 +171,19 @@ PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
   // Every probe replays the same seeded schedule, scaled to its rate.
   auto meets = [&](double rate_qps) {
     config.rate_qps = rate_qps;
-    const ScenarioResult r = run_server(engine, images, config, clock);
+    const ScenarioResult r = run_server(engine, images, config, clock, window);
     const bool ok = r.latency_ms.p99 <= search.slo_p99_ms;
-    result.probes.push_back({{"rate_qps", rate_qps},
-                             {"p99_ms", r.latency_ms.p99},
-                             {"meets", ok},
-                             {"achieved_qps", r.metrics["achieved_qps"]},
-                             {"mean_batch", r.metrics["mean_batch"]}});
+    nlohmann::json probe = {{"rate_qps", rate_qps},
+                            {"p99_ms", r.latency_ms.p99},
+                            {"meets", ok},
+                            {"achieved_qps", r.metrics["achieved_qps"]},
+                            {"mean_batch", r.metrics["mean_batch"]},
+                            {"images", r.metrics["images"]}};
+    // Each probe's own energy, over exactly its own requests.
+    for (const char* k : {"energy_j", "energy_reason", "gpu_energy_j"})
+      if (r.metrics.contains(k)) probe[k] = r.metrics[k];
+    add_energy_per_image(probe);
+    result.probes.push_back(probe);
     ++probes;
     return ok;
   };

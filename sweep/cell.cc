@@ -76,15 +76,18 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
     return;
   }
 
+  // Energy is metered over the timed window of each run (after warm-up), so that it divides
+  // by exactly the images counted; memory over the whole run.
   auto energy = make_energy_meters();
+  WindowMeters window;
+  for (auto& m : energy) window.push_back(m.get());
   MemoryMeter run_memory;
   run_memory.start();
-  for (auto& m : energy) m->start();
   ScenarioResult r;
   if (scenario == "offline") {
-    r = run_offline(*raw.front(), input, spec.limits, clock);
+    r = run_offline(*raw.front(), input, spec.limits, clock, window);
   } else if (scenario == "single-stream") {
-    r = run_single_stream(*raw.front(), input, spec.limits, clock);
+    r = run_single_stream(*raw.front(), input, spec.limits, clock, window);
   } else if (scenario == "server") {
     const ServerConfig config = spec.server.value_or(ServerConfig{});
     if (spec.peak_slo_p99_ms) {
@@ -101,30 +104,27 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
           run_single_stream(*raw.front(), input, quick, clock).metrics["throughput_ips"].get<double>();
       search.lo_qps = std::max(0.1, 0.25 * single);
       search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
-      const PeakResult peak = find_peak(*raw.front(), input, config, search, clock);
+      const PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
       metrics["peak_qps"] = peak.peak_qps;
       metrics["slo_p99_ms"] = search.slo_p99_ms;
       metrics["probes"] = peak.probes;
       ServerConfig at_peak = config;
       at_peak.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search.lo_qps;
-      r = run_server(*raw.front(), input, at_peak, clock);
+      r = run_server(*raw.front(), input, at_peak, clock, window);
     } else {
-      r = run_server(*raw.front(), input, config, clock);
+      r = run_server(*raw.front(), input, config, clock, window);
     }
   } else if (scenario == "ensemble") {
-    r = run_ensemble(raw, input, spec.limits, clock);
+    r = run_ensemble(raw, input, spec.limits, clock, nullptr, window);
   } else {
     throw Error("unknown scenario '" + scenario + "'");
   }
-  for (auto& m : energy) m->stop(metrics);
   run_memory.stop(metrics);
   for (const auto& [k, v] : r.metrics.items()) metrics[k] = v;
   result.latency_ms = to_json(r.latency_ms);
   if (!r.latency_ms.stable) result.warning = r.latency_ms.warning;
 
-  const double images = metrics.value("images", 0.0);
-  if (metrics.contains("energy_j") && metrics["energy_j"].is_number() && images > 0)
-    metrics["energy_per_image_j"] = metrics["energy_j"].get<double>() / images;
+  add_energy_per_image(metrics);
   const double flops = spec.model.total_flops_per_image();
   if (metrics.contains("throughput_ips") && flops > 0 && spec.peak_fp32_flops > 0)
     metrics["share_of_peak"] = metrics["throughput_ips"].get<double>() * flops / spec.peak_fp32_flops;
