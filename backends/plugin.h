@@ -119,7 +119,7 @@ inline int cores_available() {
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.
-#define INFERMARK_PLUGIN_ABI 3
+#define INFERMARK_PLUGIN_ABI 4
 
 extern "C" {
 typedef int (*infermark_plugin_abi_fn)();

@@ -55,6 +55,14 @@ class Engine {
   // What the framework really uses (threads, precision, optimization level, streams...),
   // read back from the framework where it allows, not just echoed from the request.
   virtual nlohmann::json settings_in_effect() const = 0;
+  // How many calls into the framework run() makes for a batch of `batch` images: 1 when the
+  // framework runs the batch as one (the default), more when the engine splits it (an engine
+  // compiled for one image runs a batch image by image). A batch that is split is not
+  // batched, whatever the scenario's batcher formed, and the result says so.
+  virtual int64_t framework_calls_per_batch(int64_t batch) const {
+    (void)batch;
+    return 1;
+  }
 };
 
 class Backend {

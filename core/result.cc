@@ -225,15 +225,19 @@ double ResultRow::latency(const std::string& key) const {
 std::string ResultRow::settings_text() const { return dimension_value(cell, "settings"); }
 
 std::string ResultRow::label() const {
+  std::vector<std::string> parts;
+  if (!cell.settings.empty()) parts.push_back(settings_text());
+  if (cell.precision != "fp32") parts.push_back(cell.precision);
+  if (cell.threads != 0) parts.push_back(std::string("threads ").append(std::to_string(cell.threads)));
+  if (cell.concurrency != 1) parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
+  if (!cell.arm.empty()) parts.push_back(std::string("arm ").append(cell.arm));
   std::string l = cell.backend;
-  std::string extra = settings_text();
-  if (cell.precision != "fp32") extra += (extra.empty() ? "" : " ") + cell.precision;
-  if (cell.threads != 0)
-    extra += (extra.empty() ? "" : " ") + std::string("threads ") + std::to_string(cell.threads);
-  if (cell.concurrency != 1)
-    extra += (extra.empty() ? "" : " ") + std::string("x") + std::to_string(cell.concurrency);
-  if (!cell.arm.empty()) extra += (extra.empty() ? "" : " ") + std::string("arm ") + cell.arm;
-  return extra.empty() ? l : l + " (" + extra + ")";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    l.append(i == 0 ? " (" : " ");
+    l.append(parts[i]);
+  }
+  if (!parts.empty()) l.append(")");
+  return l;
 }
 
 json to_json(const ResultRow& r) {

@@ -162,8 +162,6 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
     const auto& gb = in_b.at(id);
     Comparison c;
     c.cell = describe(gb.front().second->cell);
-    c.a_label = "a";
-    c.b_label = "b";
     std::vector<Headline> ha, hb;
     for (const auto& [h, r] : ga)
       if (h.ok) ha.push_back(h);

@@ -153,7 +153,7 @@ Table single_stream(const std::vector<ResultRow>& rows) {
 Table server(const std::vector<ResultRow>& rows) {
   Table t{"server", "Server: Poisson arrivals, dynamic batching vs none",
           {"model", "framework", "max batch", "queue delay ms", "offered qps", "achieved qps", "p50 ms", "p99 ms", "mean batch", "peak qps at p99 target"},
-          {}, "latency from each request's scheduled arrival to its completion"};
+          {}, "latency from each request's scheduled arrival to its completion; mean batch: requests per batch the batcher formed, marked where the framework ran each batch as one call per image"};
   for (const auto& [id, g] : groups(rows, "server")) {
     const ResultRow& r = *g.front();
     const std::string peak = cell_value(g, [](const ResultRow& x) { return metric(x, "peak_qps"); });
@@ -163,7 +163,8 @@ Table server(const std::vector<ResultRow>& rows) {
                       cell_value(g, [](const ResultRow& x) { return metric(x, "achieved_qps"); }),
                       cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
                       cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }),
+                      cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }) +
+                          (r.batched == false ? " (run as 1-image calls)" : ""),
                       peak.empty() || slo.empty() ? peak : peak + " (p99 <= " + slo + " ms)"});
   }
   return t;
@@ -211,8 +212,11 @@ Table best(const std::vector<ResultRow>& rows) {
     for (const auto& [id, g] : groups(rows, q.scenario))
       for (const ResultRow* r : g)
         if (r->ok() && q.use(*r) && !std::isnan(q.f(*r)))
-          by[model(*r)][label(*r) + (q.scenario == "offline" && q.higher ? "|" + std::to_string(r->cell.batch) : "")]
-              .push_back(q.f(*r));
+        {
+          std::string key = label(*r);
+          if (q.scenario == "offline" && q.higher) key.append("|").append(std::to_string(r->cell.batch));
+          by[model(*r)][key].push_back(q.f(*r));
+        }
     for (const auto& [m, labels] : by) {
       std::map<std::string, double> per_fw;  // best over batches
       for (const auto& [l, v] : labels) {

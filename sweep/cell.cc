@@ -125,6 +125,12 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
   if (!r.latency_ms.stable) result.warning = r.latency_ms.warning;
 
   add_energy_per_image(metrics);
+  // Whether the framework ran each batch as one call: a scenario's batch (or the server's
+  // largest) that the engine splits into several calls was not batched by the framework.
+  const int64_t largest = scenario == "server" ? shape[0] : (scenario == "single-stream" ? 1 : spec.batch);
+  const int64_t calls = raw.front()->framework_calls_per_batch(largest);
+  metrics["framework_calls_per_batch"] = calls;
+  result.batched = calls == 1;
   const double flops = spec.model.total_flops_per_image();
   if (metrics.contains("throughput_ips") && flops > 0 && spec.peak_fp32_flops > 0)
     metrics["share_of_peak"] = metrics["throughput_ips"].get<double>() * flops / spec.peak_fp32_flops;

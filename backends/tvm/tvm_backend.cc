@@ -219,6 +219,10 @@ class TvmEngine : public Engine {
     }
   }
 
+  int64_t framework_calls_per_batch(int64_t batch) const override {
+    return std::max<int64_t>(1, batch / shape_[0]);
+  }
+
   nlohmann::json settings_in_effect() const override {
     nlohmann::json e = effect_;
     // TVM's own count for the pool of the thread that ran last (null before a run).

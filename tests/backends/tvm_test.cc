@@ -123,6 +123,9 @@ TEST_F(Tvm, CacheMissThenHitAndDynamicBatch) {
     auto engine = load("tvm", model, 0, given);
     engine->run(view(input), second);
     hit = engine->settings_in_effect();
+    // The dynamic engine splits a batch into one call per image: not batched by TVM.
+    EXPECT_EQ(engine->framework_calls_per_batch(8), 8);
+    EXPECT_EQ(engine->framework_calls_per_batch(1), 1);
   }
   EXPECT_EQ(miss.at("cache"), "miss") << miss.dump();
   EXPECT_GT(miss.at("compile_s").get<double>(), 0) << miss.dump();

@@ -108,6 +108,21 @@ TEST(Report, SettingsAskedLabelTheRows) {
       << loading;
 }
 
+// Item 8 of the trustworthy-numbers issue: a framework that ran the batcher's batches as one
+// call per image is marked in the server table, not shown as if it batched.
+TEST(Report, ServerTableSaysWhenTheFrameworkDidNotBatch) {
+  json s = row("tvm", "server", 1, 10);
+  s["server"] = {{"max_batch", 8}, {"max_queue_delay_ms", 5.0}, {"rate_qps", 10.0}};
+  s["metrics"]["mean_batch"] = 3.5;
+  s["batched"] = false;
+  json t = s;
+  t["backend"]["name"] = "onnxruntime";
+  t["batched"] = true;
+  const std::string md = to_markdown(find(make_tables(typed({s, t})), "server"));
+  EXPECT_NE(md.find("| 3.50 (run as 1-image calls) |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("onnxruntime | 8 | 5.0 | 10.00 | 10.00 | 100.00 | 120.00 | 3.50 (run"), std::string::npos) << md;
+}
+
 TEST(Report, FailedAndUnstableCellsAreListed) {
   const std::string md = to_markdown(find(make_tables(typed(fixture())), "unstable_or_failed"));
   EXPECT_NE(md.find("| resnet50 | openvino | offline | 32 | oom |"), std::string::npos) << md;
