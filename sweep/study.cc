@@ -206,6 +206,8 @@ void print_summary(const std::vector<nlohmann::json>& rows) {
 void Study::validate() const {
   if (models.empty()) throw Error("--models is empty: name at least one zoo model or ONNX file");
   if (backends.empty()) throw Error("--backends is empty: name at least one framework");
+  // A typo stops the study here; a file that exists but is no model becomes error cells.
+  for (const auto& m : models) zoo::check_model_source(m);
   for (int64_t b : batches)
     if (b < 1 || b > 4096) throw Error("batch " + std::to_string(b) + " is invalid (1 to 4096)");
   for (const auto& s : scenarios)

@@ -16,10 +16,11 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args) {
+// `env`: assignments put before the command, such as kWithFake.
+Result run(const std::string& args, const std::string& env = "") {
   const fs::path err_file = fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
-  const std::string cmd =
-      std::string(INFERMARK_BINARY) + " " + args + " 2>" + err_file.string() + " </dev/null";
+  const std::string cmd = env + " " + INFERMARK_BINARY + " " + args + " 2>" + err_file.string() +
+                          " </dev/null";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -33,9 +34,13 @@ Result run(const std::string& args) {
   return r;
 }
 
+// The fake framework of the tests (backend "fake").
+const std::string kWithFake = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR;
+
 // A non-zero exit (not a crash) with exactly one line on stderr that contains `needle`.
-void expect_clear_error(const std::string& args, const std::string& needle) {
-  const Result r = run(args);
+void expect_clear_error(const std::string& args, const std::string& needle,
+                        const std::string& env = "") {
+  const Result r = run(args, env);
   EXPECT_GT(r.code, 0) << args;
   EXPECT_LT(r.code, 128) << "crashed: " << args;
   EXPECT_NE(r.err.find(needle), std::string::npos) << args << " -> " << r.err;
@@ -119,6 +124,24 @@ TEST(Cli, BadInputGetsOneClearLine) {
   fs::remove_all(tmp + "_paper");
   fs::remove(tmp + ".onnx");
   EXPECT_FALSE(fs::exists(tmp + "_w.onnx"));
+}
+
+// A typo in the models is an argument error before anything runs: one line naming the
+// value, and no result file. (A file that is there but is no model is an error cell: sweep.)
+TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
+  const fs::path out =
+      fs::temp_directory_path() / ("infermark_typo_" + std::to_string(getpid()) + ".jsonl");
+  const std::string bench = "bench --backends fake --input-size 64 --width 0.25 --out " + out.string();
+  expect_clear_error(bench + " --models resnet51", "unknown zoo model 'resnet51'", kWithFake);
+  expect_clear_error(bench + " --models resnet50,resnet51", "'resnet51'", kWithFake);
+  expect_clear_error(bench + " --models /nonexistent/model.onnx", "'/nonexistent/model.onnx'",
+                     kWithFake);
+  EXPECT_FALSE(fs::exists(out));
+  expect_clear_error("infer --model resnet51 --backend fake", "unknown zoo model 'resnet51'",
+                     kWithFake);
+  expect_clear_error("check --model /nonexistent/model.onnx --backends fake,fake",
+                     "'/nonexistent/model.onnx'", kWithFake);
+  fs::remove(out);
 }
 
 TEST(Cli, BackendsJson) {
