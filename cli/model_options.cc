@@ -62,7 +62,7 @@ Settings settings_for(BackendRegistry& registry, const std::string& backend,
                   "', which this command does not run");
     if (a.backend == backend) given[a.key] = a.value;
   }
-  return validate_settings(registry.get(backend).info(), given);
+  return validate_settings(registry.info(backend), given);
 }
 
 }  // namespace infermark::cli

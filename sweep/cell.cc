@@ -181,7 +181,9 @@ nlohmann::json run_cell(const CellSpec& spec) {
   for (const char* k : {"server", "peak"})
     if (spec.contains(k)) result[k] = spec[k];
   try {
-    BackendRegistry registry;
+    // The framework's banners and warnings belong to the cell's output, which the sweep keeps.
+    BackendRegistry registry(BackendRegistry::default_plugin_dirs(),
+                             BackendRegistry::FrameworkOutput::kPassThrough);
     Backend& backend = registry.get(spec.at("backend"));
     const BackendInfo info = backend.info();
     result["backend"]["version"] = info.version;

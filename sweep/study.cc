@@ -232,7 +232,7 @@ void Study::validate() const {
   zoo.validate();
   BackendRegistry registry;
   for (const auto& b : backends) {
-    const BackendInfo info = registry.get(b).info();  // throws: unknown or not available
+    const BackendInfo& info = registry.info(b);  // throws: unknown or not available
     for (const auto& [key, values] : settings.count(b) ? settings.at(b) : decltype(settings)::mapped_type{})
       for (const auto& v : values) validate_settings(info, {{key, v}});
   }

@@ -19,8 +19,8 @@ struct Result {
 // `env`: assignments put before the command, such as kWithFake.
 Result run(const std::string& args, const std::string& env = "") {
   const fs::path err_file = fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
-  const std::string cmd = env + " " + INFERMARK_BINARY + " " + args + " 2>" + err_file.string() +
-                          " </dev/null";
+  const std::string cmd =
+      env + " " + INFERMARK_BINARY + " " + args + " 2>" + err_file.string() + " </dev/null";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -34,8 +34,10 @@ Result run(const std::string& args, const std::string& env = "") {
   return r;
 }
 
-// The fake framework of the tests (backend "fake").
+// The fake framework of the tests (backend "fake"), which prints FAKE-FRAMEWORK-LOG lines
+// when it is loaded and when it describes itself.
 const std::string kWithFake = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR;
+constexpr const char* kFakeLog = "FAKE-FRAMEWORK-LOG";
 
 // A non-zero exit (not a crash) with exactly one line on stderr that contains `needle`.
 void expect_clear_error(const std::string& args, const std::string& needle,
@@ -131,7 +133,8 @@ TEST(Cli, BadInputGetsOneClearLine) {
 TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
   const fs::path out =
       fs::temp_directory_path() / ("infermark_typo_" + std::to_string(getpid()) + ".jsonl");
-  const std::string bench = "bench --backends fake --input-size 64 --width 0.25 --out " + out.string();
+  const std::string bench =
+      "bench --backends fake --input-size 64 --width 0.25 --out " + out.string();
   expect_clear_error(bench + " --models resnet51", "unknown zoo model 'resnet51'", kWithFake);
   expect_clear_error(bench + " --models resnet50,resnet51", "'resnet51'", kWithFake);
   expect_clear_error(bench + " --models /nonexistent/model.onnx", "'/nonexistent/model.onnx'",
@@ -141,6 +144,47 @@ TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
                      kWithFake);
   expect_clear_error("check --model /nonexistent/model.onnx --backends fake,fake",
                      "'/nonexistent/model.onnx'", kWithFake);
+  fs::remove(out);
+}
+
+// What a framework prints when it is loaded or describes itself stays off the terminal of
+// the commands that only list or check frameworks, and goes to the cell's log in a sweep.
+TEST(Cli, FrameworkOutputStaysOffTheTerminal) {
+  const Result r = run("backends", kWithFake);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("fake 0.0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(kFakeLog), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+  const Result json = run("backends --json", kWithFake);
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(json.out.find(kFakeLog), std::string::npos) << json.out;
+  EXPECT_EQ(json.err, "");
+  const Result verbose = run("backends --verbose", kWithFake);  // there when asked for
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: banner on stdout"), std::string::npos);
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: banner on stderr"), std::string::npos);
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: describing itself"), std::string::npos);
+
+  const fs::path out =
+      fs::temp_directory_path() / ("infermark_quiet_" + std::to_string(getpid()) + ".jsonl");
+  const std::string args =
+      "bench --models resnet50 --input-size 64 --width 0.25 --backends fake "
+      "--set fake.fail=none,error --min-duration 0.05 --min-iterations 2 --warmup 0 --out " +
+      out.string();
+  const Result bench = run(args, kWithFake);
+  EXPECT_EQ(bench.code, 0) << bench.err;
+  EXPECT_EQ(bench.out.find(kFakeLog), std::string::npos) << bench.out;
+  EXPECT_EQ(bench.err.find(kFakeLog), std::string::npos) << bench.err;
+  std::ifstream lines(out);
+  std::string line;
+  int failed = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["status"] == "ok") continue;
+    ++failed;
+    const std::string tail = j.value("output_tail", "");
+    EXPECT_NE(tail.find("FAKE-FRAMEWORK-LOG: banner on stderr"), std::string::npos) << line;
+  }
+  EXPECT_EQ(failed, 1);
   fs::remove(out);
 }
 
