@@ -1,10 +1,14 @@
 #include "backends/registry.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "backends/plugin.h"
@@ -47,6 +51,61 @@ constexpr std::array<Known, 8> kKnown = {{
      "PyPI); there is no backends/tensorrt"},
 }};
 
+// While it lives, file descriptors 1 and 2 (C stdio, C++ streams and a framework's own
+// logging alike) write to an unlinked temporary file; take() puts them back and returns what
+// was written. Does nothing when `on` is false or the descriptors cannot be redirected.
+class OutputCapture {
+ public:
+  explicit OutputCapture(bool on) {
+    if (!on) return;
+    std::string name = (fs::temp_directory_path() / "infermark-framework-XXXXXX").string();
+    file_ = mkostemp(name.data(), O_CLOEXEC);
+    if (file_ < 0) return;
+    unlink(name.c_str());
+    std::fflush(nullptr);  // what the program wrote before stays on its terminal
+    saved_out_ = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+    saved_err_ = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (saved_out_ < 0 || saved_err_ < 0 || dup2(file_, STDOUT_FILENO) < 0 ||
+        dup2(file_, STDERR_FILENO) < 0) {
+      restore();
+      close(file_);
+      file_ = -1;
+    }
+  }
+  ~OutputCapture() { take(); }
+  OutputCapture(const OutputCapture&) = delete;
+  OutputCapture& operator=(const OutputCapture&) = delete;
+
+  // Restores stdout and stderr and returns what was written meanwhile (its last 64 KiB).
+  std::string take() {
+    if (file_ < 0) return "";
+    std::fflush(nullptr);  // lines the framework left in stdio's buffers are part of it
+    restore();
+    constexpr off_t kMaxBytes = 64 << 10;
+    const off_t size = lseek(file_, 0, SEEK_END);
+    const off_t from = size > kMaxBytes ? size - kMaxBytes : 0;
+    std::string text(static_cast<size_t>(std::max<off_t>(size - from, 0)), '\0');
+    if (pread(file_, text.data(), text.size(), from) < 0) text.clear();
+    close(file_);
+    file_ = -1;
+    return text;
+  }
+
+ private:
+  void restore() {
+    if (saved_out_ >= 0) {
+      dup2(saved_out_, STDOUT_FILENO);
+      close(saved_out_);
+    }
+    if (saved_err_ >= 0) {
+      dup2(saved_err_, STDERR_FILENO);
+      close(saved_err_);
+    }
+    saved_out_ = saved_err_ = -1;
+  }
+  int file_ = -1, saved_out_ = -1, saved_err_ = -1;
+};
+
 }  // namespace
 
 struct BackendRegistry::Plugin {
@@ -54,7 +113,8 @@ struct BackendRegistry::Plugin {
   void* handle = nullptr;
   std::unique_ptr<Backend> backend;
   std::string reason;  // why not loaded
-  bool tried = false;
+  std::optional<BackendInfo> info;
+  std::string output;  // what the framework printed while loaded and described, if captured
 
   ~Plugin() {
     backend.reset();  // its code lives in the library: destroy before unloading
@@ -64,7 +124,9 @@ struct BackendRegistry::Plugin {
   }
 };
 
-BackendRegistry::BackendRegistry(std::vector<fs::path> plugin_dirs) : dirs_(std::move(plugin_dirs)) {
+BackendRegistry::BackendRegistry(std::vector<fs::path> plugin_dirs,
+                                 FrameworkOutput framework_output)
+    : dirs_(std::move(plugin_dirs)), framework_output_(framework_output) {
   const std::string prefix = "libinfermark_backend_";
   for (const auto& dir : dirs_) {
     std::error_code ec;
@@ -124,6 +186,7 @@ BackendRegistry::Plugin& BackendRegistry::plugin(const std::string& name) {
   for (const auto& dir : dirs_)
     if (file.empty() && fs::exists(dir / ("libinfermark_backend_" + name + ".so")))
       file = dir / ("libinfermark_backend_" + name + ".so");
+  OutputCapture capture(framework_output_ == FrameworkOutput::kCapture && !file.empty());
   if (file.empty()) {
     p->reason = std::string("not built: ") + not_built;
   } else if (void* h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
@@ -146,38 +209,55 @@ BackendRegistry::Plugin& BackendRegistry::plugin(const std::string& name) {
     // Typically "libonnxruntime.so.1: cannot open shared object file".
     p->reason = std::string("library not found: ") + dlerror();
   }
+  p->output = capture.take();
   plugins_.push_back(std::move(p));
   return *plugins_.back();
 }
 
+const BackendInfo& BackendRegistry::describe(Plugin& p) {
+  if (p.info) return *p.info;
+  BackendInfo info;
+  if (p.backend) {
+    OutputCapture capture(framework_output_ == FrameworkOutput::kCapture);
+    try {
+      info = p.backend->info();
+    } catch (const std::exception& e) {
+      info.available = false;
+      info.reason = std::string("the framework failed to describe itself: ") + e.what();
+    }
+    p.output += capture.take();
+  } else {
+    info.available = false;
+    info.reason = p.reason;
+  }
+  info.name = p.name;
+  p.info = std::move(info);
+  return *p.info;
+}
+
 std::vector<BackendInfo> BackendRegistry::list() {
   std::vector<BackendInfo> out;
-  for (const auto& name : known()) {
-    Plugin& p = plugin(name);
-    BackendInfo info;
-    if (p.backend) {
-      try {
-        info = p.backend->info();
-      } catch (const std::exception& e) {
-        info.available = false;
-        info.reason = std::string("the framework failed to describe itself: ") + e.what();
-      }
-    } else {
-      info.available = false;
-      info.reason = p.reason;
-    }
-    info.name = name;
-    out.push_back(std::move(info));
-  }
+  for (const auto& name : known()) out.push_back(describe(plugin(name)));
   return out;
 }
 
 Backend& BackendRegistry::get(const std::string& name) {
   Plugin& p = plugin(name);
   if (!p.backend) throw Error("backend '" + name + "' is not available: " + p.reason);
-  const BackendInfo info = p.backend->info();
+  const BackendInfo& info = describe(p);
   if (!info.available) throw Error("backend '" + name + "' is not available: " + info.reason);
   return *p.backend;
+}
+
+const BackendInfo& BackendRegistry::info(const std::string& name) {
+  get(name);
+  return *plugin(name).info;
+}
+
+std::string BackendRegistry::output(const std::string& name) {
+  for (const auto& p : plugins_)
+    if (p->name == name) return p->output;
+  return "";
 }
 
 }  // namespace infermark

@@ -1,5 +1,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "backends/registry.h"
 #include "cli/commands.h"
@@ -33,24 +34,50 @@ nlohmann::json to_json(const BackendInfo& b) {
   return j;
 }
 
+// A framework's captured output under its entry, indented; nothing when it printed nothing.
+void print_output(const std::string& output) {
+  std::istringstream in(output);
+  std::string line;
+  bool first = true;
+  while (std::getline(in, line)) {
+    if (first) std::cout << "  its output while loading:\n";
+    first = false;
+    std::cout << "    " << line << "\n";
+  }
+}
+
 }  // namespace
 
 void add_backends_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("backends", "Frameworks of this build: availability, versions, settings");
   auto json = std::make_shared<bool>(false);
+  auto verbose = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print JSON");
-  cmd->callback([json] {
+  cmd->add_flag("-v,--verbose", *verbose,
+                "Also show what each framework printed while loading (shown anyway for one "
+                "that is not available)");
+  cmd->callback([json, verbose] {
+    // The frameworks' banners and warnings are kept off the terminal, and shown where they
+    // can explain something.
     BackendRegistry registry;
     const auto list = registry.list();
+    auto shown_output = [&](const BackendInfo& b) {
+      return *verbose || !b.available ? registry.output(b.name) : std::string();
+    };
     if (*json) {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& b : list) out.push_back(to_json(b));
+      for (const auto& b : list) {
+        out.push_back(to_json(b));
+        if (const std::string o = shown_output(b); !o.empty()) out.back()["output"] = o;
+      }
       std::cout << out.dump(2) << "\n";
       return;
     }
     for (const auto& b : list) {
       if (!b.available) {
-        std::cout << b.name << "  not available: " << b.reason << "\n\n";
+        std::cout << b.name << "  not available: " << b.reason << "\n";
+        print_output(shown_output(b));
+        std::cout << "\n";
         continue;
       }
       std::cout << b.name << " " << b.version << "  devices:";
@@ -67,6 +94,7 @@ void add_backends_command(CLI::App& app) {
         std::cout << "  " << b.name << "." << s.key << " = " << s.default_value << "  [" << values
                   << "]  " << s.help << "\n";
       }
+      print_output(shown_output(b));
       std::cout << "\n";
     }
   });

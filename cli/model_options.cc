@@ -9,7 +9,19 @@
 namespace infermark::cli {
 
 void ModelArgs::add_to(CLI::App& cmd) {
-  cmd.add_option("--model", model, "Zoo model name or ONNX file")->required();
+  // A typo is refused when the command line is read, before any framework is loaded.
+  cmd.add_option("--model", model, "Zoo model name or ONNX file")
+      ->required()
+      ->check(CLI::Validator(
+          [](const std::string& value) {
+            try {
+              zoo::check_model_source(value);
+            } catch (const Error& e) {
+              return std::string(e.what());
+            }
+            return std::string();
+          },
+          "MODEL"));
   cmd.add_option("--input-size", zoo.input_size, "Image side of a zoo model (default 224)");
   cmd.add_option("--width", zoo.width, "Channel width multiplier of a zoo model (default 1.0)");
   cmd.add_option("--seed", zoo.seed, "Seed of a zoo model's weights and of the input (default 1)");
@@ -50,7 +62,7 @@ Settings settings_for(BackendRegistry& registry, const std::string& backend,
                   "', which this command does not run");
     if (a.backend == backend) given[a.key] = a.value;
   }
-  return validate_settings(registry.get(backend).info(), given);
+  return validate_settings(registry.info(backend), given);
 }
 
 }  // namespace infermark::cli

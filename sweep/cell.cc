@@ -145,7 +145,9 @@ ResultRow run_cell(const CellSpec& spec) {
   result.cell_key = cell_key(spec);
   result.node = this_node();
   try {
-    BackendRegistry registry;
+    // The framework's banners and warnings belong to the cell's output, which the sweep keeps.
+    BackendRegistry registry(BackendRegistry::default_plugin_dirs(),
+                             BackendRegistry::FrameworkOutput::kPassThrough);
     Backend& backend = registry.get(spec.backend);
     const BackendInfo info = backend.info();
     result.backend_version = info.version;

@@ -209,6 +209,8 @@ void print_summary(const std::vector<ResultRow>& rows) {
 void Study::validate() const {
   if (models.empty()) throw Error("--models is empty: name at least one zoo model or ONNX file");
   if (backends.empty()) throw Error("--backends is empty: name at least one framework");
+  // A typo stops the study here; a file that exists but is no model becomes error cells.
+  for (const auto& m : models) zoo::check_model_source(m);
   for (int64_t b : batches)
     if (b < 1 || b > 4096) throw Error("batch " + std::to_string(b) + " is invalid (1 to 4096)");
   for (const auto& s : scenarios)
@@ -239,7 +241,7 @@ void Study::validate() const {
   zoo.validate();
   BackendRegistry registry;
   for (const auto& b : backends) {
-    const BackendInfo info = registry.get(b).info();  // throws: unknown or not available
+    const BackendInfo& info = registry.info(b);  // throws: unknown or not available
     for (const auto& [key, values] : settings.count(b) ? settings.at(b) : decltype(settings)::mapped_type{})
       for (const auto& v : values) validate_settings(info, {{key, v}});
   }

@@ -87,17 +87,25 @@ fs::path default_model_cache() {
   return fs::temp_directory_path() / "infermark" / "models";
 }
 
+namespace {
+bool is_zoo_name(const std::string& name) {
+  return std::any_of(entries().begin(), entries().end(),
+                     [&](const Entry& e) { return e.name == name; });
+}
+}  // namespace
+
+void check_model_source(const std::string& name_or_path) {
+  if (is_zoo_name(name_or_path) || fs::exists(name_or_path)) return;
+  if (name_or_path.find('/') == std::string::npos &&
+      name_or_path.find(".onnx") == std::string::npos)
+    find(name_or_path);  // throws: unknown model, with the known names
+  throw Error("model file '" + name_or_path + "' does not exist");
+}
+
 fs::path model_file(const std::string& name_or_path, const Options& options,
                     const fs::path& cache_dir) {
-  const bool is_zoo = std::any_of(entries().begin(), entries().end(),
-                                  [&](const Entry& e) { return e.name == name_or_path; });
-  if (!is_zoo) {
-    if (fs::exists(name_or_path)) return name_or_path;
-    if (name_or_path.find('/') == std::string::npos &&
-        name_or_path.find(".onnx") == std::string::npos)
-      find(name_or_path);  // throws: unknown model, with the known names
-    throw Error("model file '" + name_or_path + "' does not exist");
-  }
+  check_model_source(name_or_path);
+  if (!is_zoo_name(name_or_path)) return name_or_path;
   options.validate();
   std::ostringstream key;
   key << name_or_path << "-s" << options.input_size << "-w" << options.width << "-seed"

@@ -53,6 +53,10 @@ namespace infermark::zoo {
 // $XDG_CACHE_HOME/infermark/models, else ~/.cache/infermark/models.
 std::filesystem::path default_model_cache();
 
+// Throws Error naming `name_or_path` when it is neither a zoo name nor an existing file (a
+// typo), without building or reading anything: a command checks its models before it runs.
+void check_model_source(const std::string& name_or_path);
+
 // The ONNX file of a model given as a zoo name (written once into cache_dir, keyed by the
 // name and options, and reused) or as a path to an existing file. Throws Error naming it.
 std::filesystem::path model_file(const std::string& name_or_path, const Options& options,

@@ -16,10 +16,11 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args) {
+// `env`: assignments put before the command, such as kWithFake.
+Result run(const std::string& args, const std::string& env = "") {
   const fs::path err_file = fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
   const std::string cmd =
-      std::string(INFERMARK_BINARY) + " " + args + " 2>" + err_file.string() + " </dev/null";
+      env + " " + INFERMARK_BINARY + " " + args + " 2>" + err_file.string() + " </dev/null";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -33,9 +34,15 @@ Result run(const std::string& args) {
   return r;
 }
 
+// The fake framework of the tests (backend "fake"), which prints FAKE-FRAMEWORK-LOG lines
+// when it is loaded and when it describes itself.
+const std::string kWithFake = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR;
+constexpr const char* kFakeLog = "FAKE-FRAMEWORK-LOG";
+
 // A non-zero exit (not a crash) with exactly one line on stderr that contains `needle`.
-void expect_clear_error(const std::string& args, const std::string& needle) {
-  const Result r = run(args);
+void expect_clear_error(const std::string& args, const std::string& needle,
+                        const std::string& env = "") {
+  const Result r = run(args, env);
   EXPECT_GT(r.code, 0) << args;
   EXPECT_LT(r.code, 128) << "crashed: " << args;
   EXPECT_NE(r.err.find(needle), std::string::npos) << args << " -> " << r.err;
@@ -119,6 +126,66 @@ TEST(Cli, BadInputGetsOneClearLine) {
   fs::remove_all(tmp + "_paper");
   fs::remove(tmp + ".onnx");
   EXPECT_FALSE(fs::exists(tmp + "_w.onnx"));
+}
+
+// A typo in the models is an argument error before anything runs: one line naming the
+// value, and no result file. (A file that is there but is no model is an error cell: sweep.)
+TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
+  const fs::path out =
+      fs::temp_directory_path() / ("infermark_typo_" + std::to_string(getpid()) + ".jsonl");
+  const std::string bench =
+      "bench --backends fake --input-size 64 --width 0.25 --out " + out.string();
+  expect_clear_error(bench + " --models resnet51", "unknown zoo model 'resnet51'", kWithFake);
+  expect_clear_error(bench + " --models resnet50,resnet51", "'resnet51'", kWithFake);
+  expect_clear_error(bench + " --models /nonexistent/model.onnx", "'/nonexistent/model.onnx'",
+                     kWithFake);
+  EXPECT_FALSE(fs::exists(out));
+  expect_clear_error("infer --model resnet51 --backend fake", "unknown zoo model 'resnet51'",
+                     kWithFake);
+  expect_clear_error("check --model /nonexistent/model.onnx --backends fake,fake",
+                     "'/nonexistent/model.onnx'", kWithFake);
+  fs::remove(out);
+}
+
+// What a framework prints when it is loaded or describes itself stays off the terminal of
+// the commands that only list or check frameworks, and goes to the cell's log in a sweep.
+TEST(Cli, FrameworkOutputStaysOffTheTerminal) {
+  const Result r = run("backends", kWithFake);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("fake 0.0"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(kFakeLog), std::string::npos) << r.out;
+  EXPECT_EQ(r.err, "");
+  const Result json = run("backends --json", kWithFake);
+  ASSERT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(json.out.find(kFakeLog), std::string::npos) << json.out;
+  EXPECT_EQ(json.err, "");
+  const Result verbose = run("backends --verbose", kWithFake);  // there when asked for
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: banner on stdout"), std::string::npos);
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: banner on stderr"), std::string::npos);
+  EXPECT_NE(verbose.out.find("FAKE-FRAMEWORK-LOG: describing itself"), std::string::npos);
+
+  const fs::path out =
+      fs::temp_directory_path() / ("infermark_quiet_" + std::to_string(getpid()) + ".jsonl");
+  const std::string args =
+      "bench --models resnet50 --input-size 64 --width 0.25 --backends fake "
+      "--set fake.fail=none,error --min-duration 0.05 --min-iterations 2 --warmup 0 --out " +
+      out.string();
+  const Result bench = run(args, kWithFake);
+  EXPECT_EQ(bench.code, 0) << bench.err;
+  EXPECT_EQ(bench.out.find(kFakeLog), std::string::npos) << bench.out;
+  EXPECT_EQ(bench.err.find(kFakeLog), std::string::npos) << bench.err;
+  std::ifstream lines(out);
+  std::string line;
+  int failed = 0;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["status"] == "ok") continue;
+    ++failed;
+    const std::string tail = j.value("output_tail", "");
+    EXPECT_NE(tail.find("FAKE-FRAMEWORK-LOG: banner on stderr"), std::string::npos) << line;
+  }
+  EXPECT_EQ(failed, 1);
+  fs::remove(out);
 }
 
 TEST(Cli, BackendsJson) {

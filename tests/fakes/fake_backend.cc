@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -14,6 +15,15 @@
 
 namespace infermark {
 namespace {
+
+// A framework's chatter (TensorFlow's absl banner, oneDNN notices), on both streams, when the
+// plugin is opened and when it describes itself: tests check it stays off the terminal of the
+// commands that only list or check frameworks, and lands in a cell's output.
+[[maybe_unused]] const bool kLoadBanner = [] {
+  std::printf("FAKE-FRAMEWORK-LOG: banner on stdout when loaded\n");  // buffered by stdio
+  std::fprintf(stderr, "FAKE-FRAMEWORK-LOG: banner on stderr when loaded\n");
+  return true;
+}();
 
 class FakeEngine final : public Engine {
  public:
@@ -59,6 +69,8 @@ class FakeEngine final : public Engine {
 class FakeBackend final : public Backend {
  public:
   BackendInfo info() const override {
+    static const char kLine[] = "FAKE-FRAMEWORK-LOG: describing itself, straight to fd 2\n";
+    [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, kLine, sizeof kLine - 1);
     using T = SettingSpec::Type;
     const std::vector<std::string> failures = {"none",  "crash",       "hang",
                                                  "oom",   "error",       "unsupported",
