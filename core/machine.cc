@@ -36,39 +36,16 @@ std::string field(const std::string& path, const std::string& key, char sep = ':
   return "";
 }
 
-}  // namespace
-
-double estimate_peak_fp32(int cores, double mhz, const std::map<std::string, bool>& isa,
-                          std::string* formula) {
-  auto has = [&](const char* f) {
-    auto it = isa.find(f);
-    return it != isa.end() && it->second;
-  };
-  int lanes = 4;
-  std::string simd = "sse";
-  if (has("avx512f")) {
-    lanes = 16;
-    simd = "avx512f";
-  } else if (has("avx2") || has("avx")) {
-    lanes = 8;
-    simd = has("avx2") ? "avx2" : "avx";
-  }
-  const int fma = has("fma") || has("avx512f") ? 2 : 1;
-  const int units = 2;  // two vector FMA pipes per core on current x86 server cores
-  const double peak = cores * mhz * 1e6 * lanes * fma * units;
-  if (formula) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "%d cores x %.3f GHz x %d fp32 lanes (%s) x %d (%s) x %d vector units = %.1f "
-                  "GFLOP/s",
-                  cores, mhz / 1000.0, lanes, simd.c_str(), fma, fma == 2 ? "fma" : "no fma",
-                  units, peak / 1e9);
-    *formula = buf;
-  }
-  return peak;
+std::string gflops(double flops) {
+  if (flops <= 0) return "not measured";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GFLOP/s", flops / 1e9);
+  return buf;
 }
 
-Machine read_machine() {
+}  // namespace
+
+Machine read_machine(PeakCache peak) {
   Machine m;
   m.cpu_model = field("/proc/cpuinfo", "model name");
   const std::string mhz = field("/proc/cpuinfo", "cpu MHz");
@@ -78,9 +55,10 @@ Machine read_machine() {
     double khz = 0;
     if (f >> khz && khz > 0) m.cpu_mhz = khz / 1000.0;
   }
+  const std::string flag_line = field("/proc/cpuinfo", "flags");
   std::set<std::string> flags;
   {
-    std::istringstream in(field("/proc/cpuinfo", "flags"));
+    std::istringstream in(flag_line);
     std::string f;
     while (in >> f) flags.insert(f);
   }
@@ -101,18 +79,35 @@ Machine read_machine() {
 #endif
   m.tool_version = kVersion;
   m.git_revision = kGitRevision;
-  m.peak_fp32_flops = estimate_peak_fp32(m.cores_used, m.cpu_mhz, m.isa, &m.peak_formula);
+  try {
+    const std::vector<int> cpus = usable_cpus();
+    const nlohmann::json key = peak_cache_key(m.cpu_model, flag_line, cpus);
+    const Peak p = cached_peak(
+        peak_cache_file(key), key, [&] { return measure_peak(PeakOptions{cpus}); }, peak);
+    m.peak_fp32_flops = p.fp32_flops;
+    m.peak_bf16_flops = p.bf16_flops;
+    m.peak_method = p.method;
+  } catch (const std::exception& e) {  // no usable cache folder, not even a temporary one
+    m.peak_method = std::string("not measured: ") + e.what();
+  }
   return m;
 }
 
 nlohmann::json to_json(const Machine& m) {
-  return {{"cpu_model", m.cpu_model},     {"logical_cores", m.logical_cores},
-          {"cores_used", m.cores_used},   {"cpu_mhz", m.cpu_mhz},
-          {"isa", m.isa},                 {"memory_bytes", m.memory_bytes},
-          {"os", m.os},                   {"kernel", m.kernel},
-          {"compiler", m.compiler},       {"tool_version", m.tool_version},
-          {"git_revision", m.git_revision}, {"peak_fp32_flops", m.peak_fp32_flops},
-          {"peak_formula", m.peak_formula}};
+  return {{"cpu_model", m.cpu_model},
+          {"logical_cores", m.logical_cores},
+          {"cores_used", m.cores_used},
+          {"cpu_mhz", m.cpu_mhz},
+          {"isa", m.isa},
+          {"memory_bytes", m.memory_bytes},
+          {"os", m.os},
+          {"kernel", m.kernel},
+          {"compiler", m.compiler},
+          {"tool_version", m.tool_version},
+          {"git_revision", m.git_revision},
+          {"peak_fp32_flops", m.peak_fp32_flops},
+          {"peak_bf16_flops", m.peak_bf16_flops},
+          {"peak_method", m.peak_method}};
 }
 
 std::string format_machine(const Machine& m) {
@@ -128,7 +123,9 @@ std::string format_machine(const Machine& m) {
       << "os:         " << m.os << " (" << m.kernel << ")\n"
       << "compiler:   " << m.compiler << "\n"
       << "infermark:  " << m.tool_version << " (" << m.git_revision << ")\n"
-      << "peak fp32:  " << m.peak_formula << "\n";
+      << "peak fp32:  " << gflops(m.peak_fp32_flops) << "\n"
+      << "peak bf16:  " << gflops(m.peak_bf16_flops) << "\n"
+      << "peak how:   " << m.peak_method << "\n";
   return out.str();
 }
 

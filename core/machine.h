@@ -5,6 +5,8 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "core/peak.h"
+
 namespace infermark {
 
 // The machine as a result file records it.
@@ -20,17 +22,15 @@ struct Machine {
   std::string compiler;
   std::string tool_version;
   std::string git_revision;
-  double peak_fp32_flops = 0;  // estimate, see peak_formula
-  std::string peak_formula;
+  double peak_fp32_flops = 0;  // measured on the cores used (core/peak.h); 0 if not measured
+  double peak_bf16_flops = 0;  // 0 where the CPU has no bf16 kernel
+  std::string peak_method;     // how the peak was measured, or "not measured: <why>"
 };
 
-// Reads /proc and /sys. Missing facts stay empty or zero; never throws.
-Machine read_machine();
-
-// Peak FP32 FLOP/s: cores x clock x SIMD lanes x 2 (fused multiply-add) x FMA units.
-// Returns the value and writes the formula with the numbers used.
-double estimate_peak_fp32(int cores, double mhz, const std::map<std::string, bool>& isa,
-                          std::string* formula);
+// Reads /proc and /sys, and the measured peak from the cache folder, measuring it (0.6 s per
+// instruction set) when this machine and affinity have none stored, or always with
+// PeakCache::kRefresh. Missing facts stay empty or zero; never throws.
+Machine read_machine(PeakCache peak = PeakCache::kUse);
 
 nlohmann::json to_json(const Machine& m);
 std::string format_machine(const Machine& m);

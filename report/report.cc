@@ -266,6 +266,22 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
+// The peak the shares of peak were computed with, and how it was measured.
+std::string peak_text(const json& env) {
+  const double fp32_flops = env.value("peak_fp32_flops", 0.0);
+  const double bf16_flops = env.value("peak_bf16_flops", 0.0);
+  const std::string method = env.value("peak_method", "");
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.1f GFLOP/s", fp32_flops / 1e9);
+  std::string out = fp32_flops > 0 ? buf : "not measured";
+  if (bf16_flops > 0) {
+    std::snprintf(buf, sizeof buf, " (bf16: %.1f GFLOP/s)", bf16_flops / 1e9);
+    out += buf;
+  }
+  if (!method.empty()) out += "; " + method;
+  return html_escape(out);
+}
+
 std::string html_table(const Table& t) {
   std::ostringstream o;
   o << "<h3 id=\"" << t.name << "\">" << html_escape(t.title) << "</h3>\n<table>\n<tr>";
@@ -347,9 +363,9 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
   if (!rows.empty() && !rows.front().env.empty()) {
     const json& e = rows.front().env;
     h << "<p>Machine: " << html_escape(e.value("cpu_model", "")) << ", " << e.value("cores_used", 0)
-      << " cores used, " << html_escape(e.value("os", "")) << "; peak FP32 estimate: "
-      << html_escape(e.value("peak_formula", "")) << "; infermark " << html_escape(e.value("tool_version", ""))
-      << " (" << html_escape(e.value("git_revision", "")) << "). " << rows.size() << " cells.</p>\n";
+      << " cores used, " << html_escape(e.value("os", "")) << "; peak FP32: " << peak_text(e)
+      << "; infermark " << html_escape(e.value("tool_version", "")) << " ("
+      << html_escape(e.value("git_revision", "")) << "). " << rows.size() << " cells.</p>\n";
   }
   h << "<h2>Which framework wins where</h2>\n";
   for (const auto& t : tables)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/onnx_io.h"
 #include "infermark/version.h"
@@ -80,12 +81,7 @@ onnx::ModelProto build(const std::string& name, const Options& options) {
 namespace infermark::zoo {
 namespace fs = std::filesystem;
 
-fs::path default_model_cache() {
-  if (const char* d = std::getenv("INFERMARK_CACHE_DIR")) return fs::path(d) / "models";
-  if (const char* d = std::getenv("XDG_CACHE_HOME")) return fs::path(d) / "infermark" / "models";
-  if (const char* d = std::getenv("HOME")) return fs::path(d) / ".cache" / "infermark" / "models";
-  return fs::temp_directory_path() / "infermark" / "models";
-}
+fs::path default_model_cache() { return cache_root() / "models"; }
 
 namespace {
 bool is_zoo_name(const std::string& name) {

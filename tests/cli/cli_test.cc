@@ -16,11 +16,11 @@ struct Result {
   std::string out, err;
 };
 
-// `env`: assignments put before the command, such as kWithFake.
-Result run(const std::string& args, const std::string& env = "") {
+// `env_vars`: "NAME=value ..." set for the program only.
+Result run(const std::string& args, const std::string& env_vars = "") {
   const fs::path err_file = fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
-  const std::string cmd =
-      env + " " + INFERMARK_BINARY + " " + args + " 2>" + err_file.string() + " </dev/null";
+  const std::string cmd = (env_vars.empty() ? "" : env_vars + " ") + std::string(INFERMARK_BINARY) +
+                          " " + args + " 2>" + err_file.string() + " </dev/null";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -55,13 +55,60 @@ TEST(Cli, Version) {
   EXPECT_EQ(r.out.rfind("infermark ", 0), 0u) << r.out;
 }
 
-TEST(Cli, EnvJson) {
-  const Result r = run("env --json");
+// env measures the peak into its own cache folder here, never into the user's.
+class CliEnv : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("infermark_cli_env_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  Result env(const std::string& args) {
+    return run("env " + args, "INFERMARK_CACHE_DIR=" + dir_.string());
+  }
+  fs::path dir_;
+};
+
+TEST_F(CliEnv, Json) {
+  const Result r = env("--json");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_GT(j["cores_used"].get<int>(), 0);
   EXPECT_GT(j["peak_fp32_flops"].get<double>(), 0);
+  EXPECT_GE(j["peak_bf16_flops"].get<double>(), 0);
+  EXPECT_EQ(j["peak_method"].get<std::string>().rfind("measured", 0), 0u) << j["peak_method"];
   EXPECT_TRUE(j["isa"].contains("avx512f"));
+}
+
+TEST_F(CliEnv, TextShowsTheMeasuredPeak) {
+  const Result r = env("");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("peak fp32:  "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" GFLOP/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("measured: "), std::string::npos) << r.out;
+}
+
+// A figure planted in the cache is what env reports; --measure-peak measures instead and
+// stores the new figure.
+TEST_F(CliEnv, MeasurePeakIgnoresAndRewritesTheCache) {
+  ASSERT_EQ(env("--json").code, 0);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir_ / "machine"))
+    if (e.path().extension() == ".json") files.push_back(e.path());
+  ASSERT_EQ(files.size(), 1u);
+  nlohmann::json cached = nlohmann::json::parse(std::ifstream(files[0]));
+  cached["fp32_flops"] = 1.0;
+  std::ofstream(files[0]) << cached.dump();
+
+  const Result planted = env("--json");
+  ASSERT_EQ(planted.code, 0) << planted.err;
+  EXPECT_EQ(nlohmann::json::parse(planted.out)["peak_fp32_flops"].get<double>(), 1.0);
+
+  const Result measured = env("--measure-peak --json");
+  ASSERT_EQ(measured.code, 0) << measured.err;
+  const double flops = nlohmann::json::parse(measured.out)["peak_fp32_flops"].get<double>();
+  EXPECT_GT(flops, 1e6);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(files[0]))["fp32_flops"].get<double>(), flops);
 }
 
 TEST(Cli, ZooListNamesEveryModel) {
