@@ -69,6 +69,11 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual BackendInfo info() const = 0;
+  // Starts the framework's runtime (its libraries, interpreter, thread pools, device
+  // discovery) so that load() measures loading a model and not starting the framework: the
+  // harness calls it once before the first load and reports its time as framework start-up
+  // (docs/results.md, "Load time"). load() must still work without it. Throws Error.
+  virtual void start() {}
   // Throws Error (framework's message with our context) or Unsupported (operator or model
   // the framework cannot compile).
   virtual std::unique_ptr<Engine> load(const LoadRequest& request) = 0;

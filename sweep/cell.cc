@@ -146,10 +146,15 @@ ResultRow run_cell(const CellSpec& spec) {
   result.node = this_node();
   try {
     // The framework's banners and warnings belong to the cell's output, which the sweep keeps.
+    // Framework start-up (opening its libraries, starting its runtime) is timed apart from
+    // load time, the same way for every framework (docs/results.md, "Load time").
+    const auto t_start = std::chrono::steady_clock::now();
     BackendRegistry registry(BackendRegistry::default_plugin_dirs(),
                              BackendRegistry::FrameworkOutput::kPassThrough);
     Backend& backend = registry.get(spec.backend);
     const BackendInfo info = backend.info();
+    backend.start();
+    result.metrics["framework_startup_ms"] = ms_since(t_start);
     result.backend_version = info.version;
     Settings asked = spec.settings;
     // A framework without a model cache still has a load time: its warm load is a second

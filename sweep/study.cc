@@ -426,6 +426,7 @@ int run_study(const Study& study) {
         // Both phases land in one row: load_cold_ms, first_inference_cold_ms, cache_cold, ...
         auto& m = result.metrics;
         m["load_" + phase + "_ms"] = r.metrics.value("load_ms", 0.0);
+        m["framework_startup_" + phase + "_ms"] = r.metrics.value("framework_startup_ms", 0.0);
         m["first_inference_" + phase + "_ms"] = r.metrics.value("first_inference_ms", 0.0);
         m["cache_" + phase] = r.settings_in_effect.value("cache", "");
         if (!r.ok() && result.ok()) {

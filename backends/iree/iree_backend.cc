@@ -479,6 +479,13 @@ void check_target_features(const std::string& v) {
 
 class IreeBackend : public Backend {
  public:
+  // The embedded interpreter and IREE's Python runtime: started here, not in the first load.
+  void start() override {
+    start_python();
+    Gil gil;
+    PyRef host(import_iree_host());
+  }
+
   BackendInfo info() const override {
     BackendInfo b;
     b.name = kName;

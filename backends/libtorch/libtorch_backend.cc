@@ -759,6 +759,9 @@ class LibTorchEngine : public Engine {
 
 class LibTorchBackend : public Backend {
  public:
+  // PyTorch's inter-op pool, sized once per process.
+  void start() override { set_interop_threads_once(); }
+
   BackendInfo info() const override {
     BackendInfo b;
     b.name = kName;

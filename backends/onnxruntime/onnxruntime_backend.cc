@@ -317,6 +317,10 @@ class OnnxRuntimeBackend : public Backend {
     }
   }
 
+ public:
+  // ONNX Runtime's environment (its logging and global thread state), shared by the engines.
+  void start() override { env(); }
+
  private:
   std::shared_ptr<Ort::Env> env() {
     std::lock_guard<std::mutex> lock(env_mutex_);

@@ -316,6 +316,10 @@ class OpenVinoBackend : public Backend {
     }
   }
 
+ public:
+  // OpenVINO's Core: it discovers its device plugins when created.
+  void start() override { core(); }
+
  private:
   ov::Core& core() const {
     if (!core_) core_ = std::make_unique<ov::Core>();

@@ -349,6 +349,9 @@ class TensorFlowEngine : public Engine {
 
 class TensorFlowBackend : public Backend {
  public:
+  // The library, opened once per process (static registries, oneDNN's CPU detection).
+  void start() override { tf(); }
+
   BackendInfo info() const override {
     BackendInfo b;
     b.name = kName;

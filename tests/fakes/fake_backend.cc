@@ -81,6 +81,11 @@ class FakeBackend final : public Backend {
              {"fail_at", T::kEnum, "run", {"load", "run"}, 0, 0, "when to fail"},
              {"cache_dir", T::kPath, "", {}, 0, 0, "unused"}}};
   }
+  // A framework whose runtime takes FAKE_START_MS to start (0 when unset).
+  void start() override {
+    const char* ms = std::getenv("FAKE_START_MS");
+    if (ms) std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+  }
   std::unique_ptr<Engine> load(const LoadRequest& r) override {
     if (setting(r.settings, "fail_at") == "load") FakeEngine::fail(setting(r.settings, "fail"));
     return std::make_unique<FakeEngine>(r.settings);

@@ -135,6 +135,28 @@ TEST_F(Sweep, TheChildsExitCodeClassifiesACellWithoutResult) {
   EXPECT_NE(ls[0]["message"].get<std::string>().find("code 12"), std::string::npos) << ls[0].dump();
 }
 
+// Load time is the model's: the framework's start-up (its runtime, started before the first
+// load) is its own figure, in every cell and in both phases of a load cell.
+TEST_F(Sweep, FrameworkStartUpIsNotLoadTime) {
+  setenv("FAKE_START_MS", "300", 1);
+  const BenchRun r = bench(small() + " --backends fake --scenario offline,load");
+  unsetenv("FAKE_START_MS");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 2u);
+  for (const auto& l : ls) {
+    const auto& m = l["metrics"];
+    if (l["scenario"] == "load") {
+      EXPECT_GE(m["framework_startup_cold_ms"].get<double>(), 300) << m.dump();
+      EXPECT_GE(m["framework_startup_warm_ms"].get<double>(), 300) << m.dump();
+      EXPECT_LT(m["load_cold_ms"].get<double>(), 300) << m.dump();
+    } else {
+      EXPECT_GE(m["framework_startup_ms"].get<double>(), 300) << m.dump();
+      EXPECT_LT(m["load_ms"].get<double>(), 300) << m.dump();
+    }
+  }
+}
+
 TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
   ASSERT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
