@@ -29,7 +29,8 @@ TEST(Machine, ReadsThisMachine) {
   for (const char* key : {"cpu_model", "cores_used", "isa", "memory_bytes", "os", "compiler",
                           "tool_version", "git_revision", "peak_fp32_flops", "peak_formula"})
     EXPECT_TRUE(j.contains(key)) << key;
-  for (const char* flag : {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"})
+  for (const char* flag :
+       {"avx2", "fma", "avx_vnni", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"})
     EXPECT_TRUE(j["isa"].contains(flag)) << flag;
 }
 
