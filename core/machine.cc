@@ -15,9 +15,13 @@
 namespace infermark {
 namespace {
 
-const char* const kIsaFlags[] = {"sse4_2",      "avx",         "avx2",     "fma",
-                                 "avx512f",     "avx512_bf16", "avx512_vnni", "avx512_fp16",
-                                 "amx_tile",    "amx_bf16",    "amx_int8"};
+// AVX2's own VNNI, VNNI-INT8 and NE-CONVERT (Intel's E-core CPUs have them without AVX-512)
+// decide, like AVX-512's BF16 and VNNI, which kernels and precision some frameworks pick
+// (TensorFlow's oneDNN default, OpenVINO's bf16).
+const char* const kIsaFlags[] = {"sse4_2",      "avx",           "avx2",           "fma",
+                                 "avx_vnni",    "avx_vnni_int8", "avx_ne_convert", "avx512f",
+                                 "avx512_bf16", "avx512_vnni",   "avx512_fp16",    "amx_tile",
+                                 "amx_bf16",    "amx_int8"};
 
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\"");

@@ -20,7 +20,8 @@ namespace infermark {
 namespace {
 
 const char* const kCpuBf16Unsupported =
-    "openvino: bf16 inference needs a CPU with avx512_bf16 or AMX; this CPU has neither";
+    "openvino: bf16 inference needs a CPU with avx512_bf16, or AVX2 with avx_vnni_int8 and "
+    "avx_ne_convert; this CPU has neither";
 
 std::string trimmed(std::string line) {
   while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
@@ -285,7 +286,7 @@ class OpenVinoBackend : public Backend {
          "the same count every framework gets"},
         {"precision", T::kEnum, "f32", {"f32", "bf16"}, 0, 0,
          "ov::hint::inference_precision: f32 = exact, as the other frameworks (set explicitly "
-         "because OpenVINO defaults to bf16 on CPUs with AMX/avx512_bf16); bf16 is refused "
+         "because OpenVINO defaults to bf16 on CPUs that have it); bf16 is refused "
          "on devices that lack it instead of silently running f32"},
         {"cache_dir", T::kPath, "~/.cache/infermark/openvino", {}, 0, 0,
          "ov::cache_dir: OpenVINO's compiled-blob cache, so a second load of the same model "

@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -253,19 +254,58 @@ TF_Output graph_output(TF_Graph* graph, const std::string& tensor_name) {
   return {oper, index};
 }
 
-// Convolutions that TensorFlow's executor ran as its own kernels in a traced run. Each
-// executed kernel has a timeline label "<node> = <Op>(<inputs>)" in the serialized
-// RunMetadata. Through XLA the whole function runs as one compiled call, so none appear;
-// without XLA every convolution of the model does.
-int executor_conv_kernels(const TF_Buffer* run_metadata) {
-  const std::string_view bytes(static_cast<const char*>(run_metadata->data), run_metadata->length);
-  int n = 0;
-  for (const char* label : {" = Conv2D(", " = DepthwiseConv2dNative("}) {
-    for (size_t at = bytes.find(label); at != std::string_view::npos;
-         at = bytes.find(label, at + 1))
-      ++n;
+// What TensorFlow's executor ran in a traced run. Each executed kernel has a timeline label
+// "<node> = <Op>(<inputs>)" in the serialized RunMetadata; the op types are read from those
+// labels (the RunMetadata is not parsed: its protobuf is TensorFlow's own, see above).
+//
+// A convolution runs under a name that depends on the CPU: with oneDNN's custom operations,
+// which TensorFlow turns on by default for CPUs with VNNI, BF16 or AMX (TF_ENABLE_ONEDNN_OPTS
+// overrides), oneDNN's graph rewrites fuse and rename them (_MklNativeFusedConv2D,
+// _MklNativePadWithConv2D, _MklNativeDepthwiseConv2dNative...); without, they are Conv2D,
+// DepthwiseConv2dNative or Grappler's _FusedConv2D. So every op type with "Conv" followed by
+// a dimension ("Conv2D", "Conv2d", "Conv3D") counts, under whatever prefix.
+//
+// Through XLA the model's function (jit_compile, not inlined) runs as one call kernel and none
+// of its layers appear; without XLA the function is inlined and every layer does. A call that
+// is not compiled runs its body's kernels under the same trace, so a call with no convolution
+// kernels in a model with convolutions is XLA's.
+struct ExecutorTrace {
+  std::map<std::string, int> conv_ops;  // convolution kernels by op type
+  int conv_kernels = 0;
+  int onednn_kernels = 0;  // kernels of oneDNN's custom operations (_Mkl...)
+  int function_calls = 0;  // (Stateful)PartitionedCall and XLA launch kernels
+};
+
+bool is_convolution(std::string_view op) {
+  for (size_t at = op.find("Conv"); at != std::string_view::npos; at = op.find("Conv", at + 1)) {
+    if (at + 4 < op.size() && op[at + 4] >= '1' && op[at + 4] <= '3') return true;
   }
-  return n;
+  return false;
+}
+
+ExecutorTrace read_trace(const TF_Buffer* run_metadata) {
+  const std::string_view bytes(static_cast<const char*>(run_metadata->data), run_metadata->length);
+  auto op_char = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  };
+  ExecutorTrace t;
+  for (size_t at = bytes.find(" = "); at != std::string_view::npos;
+       at = bytes.find(" = ", at + 1)) {
+    const size_t begin = at + 3;
+    size_t end = begin;
+    while (end < bytes.size() && op_char(bytes[end])) ++end;
+    if (end == begin || end >= bytes.size() || bytes[end] != '(') continue;
+    const std::string_view op = bytes.substr(begin, end - begin);
+    if (is_convolution(op)) {
+      ++t.conv_kernels;
+      ++t.conv_ops[std::string(op)];
+    }
+    if (op.rfind("_Mkl", 0) == 0) ++t.onednn_kernels;
+    if (op == "PartitionedCall" || op == "StatefulPartitionedCall" || op == "XlaLaunch" ||
+        op == "XlaLaunchV2" || op == "_XlaRun")
+      ++t.function_calls;
+  }
+  return t;
 }
 
 // ---------------------------------------------------------------- engine
@@ -609,14 +649,22 @@ class TensorFlowBackend : public Backend {
         throw Error(where + "first run failed: " + tf_message(status.get()));
       }
       effect["first_run_ms"] = ms_since(t_first);
-      // Verified, not assumed: with XLA no convolution may have run in the executor (every
-      // model of the zoo has convolutions).
-      const int conv_kernels = executor_conv_kernels(metadata.get());
-      effect["executor_conv_kernels"] = conv_kernels;
-      effect["xla_compiled"] = xla && conv_kernels == 0;
-      if (xla && conv_kernels > 0) {
+      // Verified, not assumed: with XLA the executor ran the compiled call and no convolution
+      // of its own (every model of the zoo has convolutions).
+      const ExecutorTrace trace = read_trace(metadata.get());
+      effect["executor_conv_kernels"] = trace.conv_kernels;
+      effect["executor_conv_ops"] = trace.conv_ops;
+      effect["executor_onednn_kernels"] = trace.onednn_kernels;
+      effect["executor_function_calls"] = trace.function_calls;
+      effect["xla_compiled"] = xla && trace.conv_kernels == 0 && trace.function_calls > 0;
+      if (xla && trace.conv_kernels > 0) {
         throw Error(where + "xla=true but TensorFlow's executor ran " +
-                    std::to_string(conv_kernels) + " convolutions outside XLA");
+                    std::to_string(trace.conv_kernels) + " convolutions outside XLA");
+      }
+      if (xla && trace.function_calls == 0) {
+        throw Error(where +
+                    "xla=true but TensorFlow's executor ran no call of the compiled "
+                    "function (the traced first run shows no XLA launch)");
       }
     } else {
       effect["first_run_ms"] = nullptr;  // dynamic batch: the first run() pays it

@@ -2,7 +2,9 @@
 // equal on small variants of the four architectures, and clear when given bad input.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -10,6 +12,7 @@
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/machine.h"
 #include "core/npy.h"
 #include "tests/backends/backend_fixture.h"
 #include "zoo/zoo.h"
@@ -77,6 +80,51 @@ TEST_F(Backends, SettingsInEffectAreReadBack) {
   run("openvino", small_model("resnet50"), input, {{"threads", "1"}}, &ov);
   EXPECT_NE(ort.dump().find("basic"), std::string::npos) << ort.dump();
   EXPECT_NE(ov.dump().find("LATENCY"), std::string::npos) << ov.dump();
+}
+
+// The precision in effect is the one asked for, on every CPU. OpenVINO's CPU plugin runs bf16
+// by default where the CPU has it (avx512_bf16, or AVX2 with avx_vnni_int8 and avx_ne_convert),
+// so f32 is asked for explicitly and must stay f32 there. bf16 runs on those CPUs, with bf16's
+// error (more than f32's, within `infermark check`'s bf16 tolerance), and is refused on the
+// others, where OpenVINO would silently run f32.
+TEST_F(Backends, OpenVinoRunsThePrecisionAskedForOnEveryCpu) {
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  const Tensor ref = run("onnxruntime", model, input);
+  auto relative = [&](const Tensor& out) {
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < ref.data.size(); ++i) {
+      range = std::max(range, double(std::fabs(ref.data[i])));
+      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
+    }
+    return diff / range;
+  };
+  nlohmann::json f32;
+  const Tensor a = run("openvino", model, input, {}, &f32);
+  EXPECT_EQ(f32.at("inference_precision"), "f32") << f32.dump();
+  EXPECT_LT(relative(a), 1e-3);
+
+  const Machine m = read_machine();
+  auto has = [&](const char* flag) {
+    auto it = m.isa.find(flag);
+    return it != m.isa.end() && it->second;
+  };
+  const bool bf16_cpu = has("avx512_bf16") || (has("avx_vnni_int8") && has("avx_ne_convert"));
+  if (bf16_cpu) {
+    nlohmann::json bf16;
+    const Tensor b = run("openvino", model, input, {{"precision", "bf16"}}, &bf16);
+    EXPECT_EQ(bf16.at("inference_precision"), "bf16") << bf16.dump();
+    std::printf("openvino bf16: relative difference %.3g (f32: %.3g)\n", relative(b), relative(a));
+    EXPECT_GT(relative(b), 1e-4) << "no more error than f32: did bf16 run?";
+    EXPECT_LT(relative(b), 5e-2);
+  } else {
+    try {
+      load("openvino", model, 2, {{"precision", "bf16"}});
+      ADD_FAILURE() << "bf16 accepted on a CPU without avx512_bf16 or avx_ne_convert";
+    } catch (const Unsupported& e) {
+      EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(Backends, CacheMakesTheSecondLoadWarm) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +15,7 @@
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/machine.h"
 #include "core/npy.h"
 #include "tests/backends/backend_fixture.h"
 #include "zoo/zoo.h"
@@ -43,6 +45,62 @@ class TensorFlow : public BackendTest {
       const float* pb = b.data.data() + img * classes;
       EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
           << label << " image " << img;
+    }
+  }
+
+  // Whether TensorFlow runs oneDNN's custom operations in this process: TF_ENABLE_ONEDNN_OPTS
+  // when set, else TensorFlow's default on Linux x86 (DefaultOneDnnPolicy), which turns them on
+  // for CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX and leaves them off on AVX2-only
+  // ones.
+  static bool onednn_expected() {
+    if (const char* v = std::getenv("TF_ENABLE_ONEDNN_OPTS")) {
+      const std::string value = v;
+      if (value == "1" || value == "true" || value == "TRUE" || value == "True") return true;
+      if (value == "0" || value == "false" || value == "FALSE" || value == "False") return false;
+    }
+    const Machine m = read_machine();
+    for (const char* f :
+         {"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16"}) {
+      if (m.isa.count(f) && m.isa.at(f)) return true;
+    }
+    return false;
+  }
+
+  // What the traced first run recorded. Without XLA: the model's convolutions ran in the
+  // executor (the function is inlined, no call), under the names of the kernels in use:
+  // oneDNN's (_MklNativeFusedConv2D, _MklNativeDepthwiseConv2dNative...) or TensorFlow's own
+  // (Conv2D, DepthwiseConv2dNative, Grappler's _FusedConv2D). With XLA: one call of the
+  // compiled function (the XLA launch) and no convolution beside it.
+  static void expect_trace(const nlohmann::json& effect, bool xla, const std::string& label) {
+    const int conv_kernels = effect.at("executor_conv_kernels").get<int>();
+    const nlohmann::json& conv_ops = effect.at("executor_conv_ops");
+    int by_op = 0;
+    for (const auto& [op, n] : conv_ops.items()) by_op += n.get<int>();
+    EXPECT_EQ(by_op, conv_kernels) << label << ": " << effect.dump();
+    if (xla) {
+      EXPECT_EQ(conv_kernels, 0) << label << ": " << effect.dump();
+      EXPECT_GE(effect.at("executor_function_calls").get<int>(), 1)
+          << label << ": " << effect.dump();
+      EXPECT_EQ(effect.at("xla_compiled"), true) << label << ": " << effect.dump();
+      return;
+    }
+    EXPECT_GT(conv_kernels, 0) << label << ": " << effect.dump();
+    EXPECT_EQ(effect.at("executor_function_calls"), 0) << label << ": " << effect.dump();
+    EXPECT_EQ(effect.at("xla_compiled"), false) << label << ": " << effect.dump();
+    const bool onednn = onednn_expected();
+    for (const auto& [op, n] : conv_ops.items()) {
+      if (onednn) {
+        EXPECT_EQ(op.rfind("_Mkl", 0), 0u) << label << ": oneDNN on, yet " << op;
+      } else {
+        EXPECT_TRUE(op == "Conv2D" || op == "DepthwiseConv2dNative" || op == "_FusedConv2D")
+            << label << ": oneDNN off, yet " << op;
+      }
+    }
+    if (onednn) {
+      EXPECT_GT(effect.at("executor_onednn_kernels").get<int>(), 0)
+          << label << ": " << effect.dump();
+    } else {
+      EXPECT_EQ(effect.at("executor_onednn_kernels"), 0) << label << ": " << effect.dump();
     }
   }
 };
@@ -89,15 +147,38 @@ TEST_F(TensorFlow, ParityWithOnnxRuntimeWithAndWithoutXla) {
       EXPECT_EQ(effect.at("xla"), std::string(xla) == "true") << effect.dump();
       EXPECT_EQ(effect.at("cache").get<std::string>(), std::string(xla) == "true" ? "hit" : "miss")
           << effect.dump();
-      if (std::string(xla) == "true") {
-        EXPECT_EQ(effect.at("signature"), "serving_xla") << effect.dump();
-        EXPECT_EQ(effect.at("executor_conv_kernels"), 0) << effect.dump();
-        EXPECT_EQ(effect.at("xla_compiled"), true) << effect.dump();
-      } else {
-        EXPECT_EQ(effect.at("signature"), "serving_default") << effect.dump();
-        EXPECT_GT(effect.at("executor_conv_kernels").get<int>(), 0) << effect.dump();
-        EXPECT_EQ(effect.at("xla_compiled"), false) << effect.dump();
-      }
+      EXPECT_EQ(effect.at("signature"),
+                std::string(xla) == "true" ? "serving_xla" : "serving_default")
+          << effect.dump();
+      expect_trace(effect, std::string(xla) == "true", label);
+    }
+  }
+}
+
+// The executor's convolutions are found under either of TensorFlow's namings: ctest also runs
+// this test with TF_ENABLE_ONEDNN_OPTS=0 and =1 (oneDNN's kernels run on AVX2-only CPUs too
+// when asked for), so both are checked on every CPU, not only the one its default picks.
+// EfficientNet has both kinds of convolution, plain and depthwise.
+TEST_F(TensorFlow, ConvolutionsFoundUnderEitherKernelNaming) {
+  const fs::path model = small_model("efficientnet_b0");
+  const Tensor input = random_input({1, 3, 64, 64}, 7);
+  const Tensor a = run("onnxruntime", model, input);
+  const std::string onednn = onednn_expected() ? "oneDNN on" : "oneDNN off";
+  for (const bool xla : {false, true}) {
+    const std::string label =
+        "efficientnet_b0 xla=" + std::string(xla ? "true" : "false") + ", " + onednn;
+    nlohmann::json effect;
+    const Tensor b = run("tensorflow", model, input, {{"xla", xla ? "true" : "false"}}, &effect);
+    expect_parity(a, b, label);
+    expect_trace(effect, xla, label);
+    std::printf("%s: executor convolutions %s\n", label.c_str(),
+                effect.at("executor_conv_ops").dump().c_str());
+    if (!xla) {
+      bool depthwise = false;
+      for (const auto& [op, n] : effect.at("executor_conv_ops").items())
+        depthwise = depthwise || op.find("Depthwise") != std::string::npos;
+      EXPECT_TRUE(depthwise) << effect.dump();
+      EXPECT_GE(effect.at("executor_conv_ops").size(), 2u) << effect.dump();
     }
   }
 }

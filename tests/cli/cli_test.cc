@@ -1,15 +1,34 @@
 // The program as a user meets it: exit codes, one-line errors, JSON that parses.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 namespace {
 namespace fs = std::filesystem;
+
+// The program's caches (zoo models, frameworks' compiled models) go to a folder of this test
+// process, removed at its end: never the user's ~/.cache/infermark.
+class PrivateCache : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    fs::create_directories(dir_);
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
+    unsetenv("INFERMARK_CACHE_DIR");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+ private:
+  const fs::path dir_ =
+      fs::temp_directory_path() / ("infermark_cli_cache_" + std::to_string(getpid()));
+};
+::testing::Environment* const kPrivateCache = ::testing::AddGlobalTestEnvironment(new PrivateCache);
 
 struct Result {
   int code = -1;

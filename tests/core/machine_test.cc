@@ -41,7 +41,8 @@ TEST_F(MachineTest, ReadsThisMachine) {
        {"cpu_model", "cores_used", "isa", "memory_bytes", "os", "compiler", "tool_version",
         "git_revision", "peak_fp32_flops", "peak_bf16_flops", "peak_method"})
     EXPECT_TRUE(j.contains(key)) << key;
-  for (const char* flag : {"avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"})
+  for (const char* flag :
+       {"avx2", "fma", "avx_vnni", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"})
     EXPECT_TRUE(j["isa"].contains(flag)) << flag;
   const std::string text = format_machine(m);
   EXPECT_NE(text.find("GFLOP/s"), std::string::npos) << text;
