@@ -15,11 +15,13 @@ build: configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 # The main job, its report in reports/quick/report/index.html:
-# - the paper's quick study on the frameworks that load in seconds (about ten minutes on
-#   2 cores);
-# - ResNet50 offline at batches 1 and 8 with cold and warm load time on every framework,
+# - the paper's quick study on the frameworks that load in seconds, its comparisons in
+#   3 rounds (about fifteen minutes on 2 cores);
+# - ResNet50 cold and warm load time on every framework, then offline at batches 1 and 8 in
+#   3 rounds (each round in a new order; the report pairs frameworks round by round),
 #   including those that compile ahead of time (TVM, IREE, TensorFlow's conversion), whose
-#   compiles of all four models would take hours here (about 25 minutes).
+#   compiles of all four models would take hours here (about 30 minutes: the first round
+#   compiles into the frameworks' caches, later rounds find what it compiled).
 # Rerunning continues where it stopped; `rm -rf reports/quick` starts anew.
 QUICK_BACKENDS ?= onnxruntime,openvino,opencv,libtorch
 ALL_BACKENDS ?= onnxruntime,openvino,tvm,iree,tensorflow,libtorch,opencv
@@ -29,7 +31,9 @@ run: build
 	@$(BUILD_DIR)/infermark backends
 	@$(BUILD_DIR)/infermark paper --quick --backends $(QUICK_BACKENDS) --out reports/quick
 	@$(BUILD_DIR)/infermark bench --models resnet50 --backends $(ALL_BACKENDS) --batches 1,8 \
-	  --scenario offline,load --warmup 1 --min-duration 3 --min-iterations 3 --cell-timeout 1200 \
+	  --scenario load --cell-timeout 1200 --resume --out reports/quick/frameworks.jsonl
+	@$(BUILD_DIR)/infermark bench --models resnet50 --backends $(ALL_BACKENDS) --batches 1,8 \
+	  --scenario offline --rounds 3 --warmup 1 --min-duration 2 --min-iterations 3 --cell-timeout 1200 \
 	  --resume --out reports/quick/frameworks.jsonl
 	@$(BUILD_DIR)/infermark report reports/quick/results.jsonl reports/quick/frameworks.jsonl \
 	  --out reports/quick/report

@@ -140,6 +140,23 @@ std::optional<Aggregate> aggregate(const std::vector<double>& values) {
   return a;
 }
 
+Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b) {
+  Ratio r;
+  std::vector<double> log_ratios;
+  for (const auto& [a, b] : a_b) log_ratios.push_back(std::log(b / a));
+  r.pairs = static_cast<int>(log_ratios.size());
+  if (log_ratios.empty()) return r;
+  const double m = mean_of(log_ratios);
+  r.ratio = r.low = r.high = std::exp(m);
+  if (log_ratios.size() >= 2) {
+    const double se = std::sqrt(variance_of(log_ratios) / static_cast<double>(log_ratios.size()));
+    const double t = t_quantile_95(static_cast<int64_t>(log_ratios.size()) - 1);
+    r.low = std::exp(m - t * se);
+    r.high = std::exp(m + t * se);
+  }
+  return r;
+}
+
 std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vector<ResultRow>& b) {
   // identity -> the headlines of its rows (all statuses), in file order
   auto by_identity = [](const std::vector<ResultRow>& rows, std::vector<std::string>* order) {
@@ -257,7 +274,7 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
   std::vector<Comparison> out;
   for (const auto& id : order) {
     std::vector<Headline> ha, hb;
-    std::vector<double> log_ratios;
+    std::vector<std::pair<double, double>> pairs;
     const ResultRow* first_a = nullptr;
     const ResultRow* first_b = nullptr;
     for (const auto& [visit, p] : groups[id]) {
@@ -267,14 +284,14 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
       const Headline x = headline(*p.a), y = headline(*p.b);
       if (x.ok) ha.push_back(x);
       if (y.ok) hb.push_back(y);
-      if (x.ok && y.ok) log_ratios.push_back(std::log(y.value / x.value));
+      if (x.ok && y.ok) pairs.push_back({x.value, y.value});
     }
     if (!first_a || !first_b) continue;  // only one side has this configuration
     Comparison c;
     c.cell = describe(first_a->cell, by);
     c.a_label = va;
     c.b_label = vb;
-    if (log_ratios.empty()) {
+    if (pairs.empty()) {
       c.a = headline(*first_a);
       c.b = headline(*first_b);
       c.verdict = "not comparable (" + first_a->status + " vs " + first_b->status + ")";
@@ -283,18 +300,15 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
     }
     c.a = median_headline(ha);
     c.b = median_headline(hb);
-    c.pairs = static_cast<int>(log_ratios.size());
-    if (log_ratios.size() >= 2) {
-      const double m = mean_of(log_ratios);
-      const double se = std::sqrt(variance_of(log_ratios) / static_cast<double>(log_ratios.size()));
-      const double t = t_quantile_95(static_cast<int64_t>(log_ratios.size()) - 1);
-      c.ratio = std::exp(m);
-      c.ratio_low = std::exp(m - t * se);
-      c.ratio_high = std::exp(m + t * se);
+    if (pairs.size() >= 2) {
+      const Ratio r = paired_ratio(pairs);
+      c.pairs = r.pairs;
+      c.ratio = r.ratio;
+      c.ratio_low = r.low;
+      c.ratio_high = r.high;
     } else {
       c.a = ha.front();
       c.b = hb.front();
-      c.pairs = 0;
       from_cell_intervals(c);
     }
     c.verdict = verdict(c);

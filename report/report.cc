@@ -193,7 +193,9 @@ Table ensemble(const std::vector<ResultRow>& rows) {
 Table best(const std::vector<ResultRow>& rows) {
   Table t{"best_framework", "Which framework wins where",
           {"question", "model", "best", "figure", "runner-up", "runner-up figure", "advantage"}, {},
-          "medians over repeats and, for throughput, over the best batch size"};
+          "medians over rounds and repeats and, for throughput, at each framework's best batch size; with rounds, "
+          "the advantage is the geometric mean of the per-round ratios with its 95% interval, and a tie where it "
+          "contains 1"};
   struct Q {
     std::string question, scenario, unit;
     bool higher;
@@ -212,32 +214,55 @@ Table best(const std::vector<ResultRow>& rows) {
       {"fastest cold load", "load", "ms", false, [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
        [](const ResultRow&) { return true; }},
   };
+  using Visits = std::map<std::pair<int, int>, double>;  // (round, repeat) -> value
   for (const auto& q : questions) {
-    std::map<std::string, std::map<std::string, std::vector<double>>> by;  // model -> label -> values
+    // model -> label -> batch -> visits; throughput takes each framework's best batch.
+    std::map<std::string, std::map<std::string, std::map<int64_t, Visits>>> by;
     for (const auto& [id, g] : groups(rows, q.scenario))
       for (const ResultRow* r : g)
-        if (r->ok() && q.use(*r) && !std::isnan(q.f(*r)))
-        {
-          std::string key = label(*r);
-          if (q.scenario == "offline" && q.higher) key.append("|").append(std::to_string(r->cell.batch));
-          by[model(*r)][key].push_back(q.f(*r));
+        if (r->ok() && q.use(*r) && !std::isnan(q.f(*r))) {
+          const int64_t batch = q.scenario == "offline" && q.higher ? r->cell.batch : 0;
+          by[model(*r)][label(*r)][batch][{r->cell.round, r->cell.repeat}] = q.f(*r);
         }
     for (const auto& [m, labels] : by) {
-      std::map<std::string, double> per_fw;  // best over batches
-      for (const auto& [l, v] : labels) {
-        const std::string name = l.substr(0, l.find('|'));
-        const double x = median(v);
-        auto it = per_fw.find(name);
-        if (it == per_fw.end() || (q.higher ? x > it->second : x < it->second)) per_fw[name] = x;
+      struct Entry {
+        std::string label;
+        double median;
+        const Visits* visits;
+      };
+      std::vector<Entry> ranked;
+      for (const auto& [l, batches] : labels) {
+        std::optional<Entry> best_batch;
+        for (const auto& [b, visits] : batches) {
+          std::vector<double> v;
+          for (const auto& [k, x] : visits) v.push_back(x);
+          const double x = median(v);
+          if (!best_batch || (q.higher ? x > best_batch->median : x < best_batch->median))
+            best_batch = Entry{l, x, &visits};
+        }
+        ranked.push_back(*best_batch);
       }
-      std::vector<std::pair<std::string, double>> ranked(per_fw.begin(), per_fw.end());
-      std::sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) { return q.higher ? a.second > b.second : a.second < b.second; });
-      std::vector<std::string> row = {q.question, m, ranked[0].first, fmt(ranked[0].second) + " " + q.unit, "", "", ""};
+      std::sort(ranked.begin(), ranked.end(), [&](const Entry& a, const Entry& b) {
+        return q.higher ? a.median > b.median : a.median < b.median;
+      });
+      std::vector<std::string> row = {q.question, m, ranked[0].label, fmt(ranked[0].median) + " " + q.unit, "", "", ""};
       if (ranked.size() > 1) {
-        row[4] = ranked[1].first;
-        row[5] = fmt(ranked[1].second) + " " + q.unit;
-        const double adv = q.higher ? ranked[0].second / ranked[1].second : ranked[1].second / ranked[0].second;
-        row[6] = fmt(adv, 2) + "x";
+        row[4] = ranked[1].label;
+        row[5] = fmt(ranked[1].median) + " " + q.unit;
+        // Paired by round: the runner-up's value over the winner's (or the inverse where lower
+        // is better), so the advantage is >= 1 and its interval says whether it is real.
+        std::vector<std::pair<double, double>> pairs;
+        for (const auto& [k, w] : *ranked[0].visits)
+          if (auto it = ranked[1].visits->find(k); it != ranked[1].visits->end())
+            pairs.push_back(q.higher ? std::pair{it->second, w} : std::pair{w, it->second});
+        const Ratio r = paired_ratio(pairs);
+        if (r.pairs >= 2) {
+          row[6] = fmt(r.ratio, 2) + "x [" + fmt(r.low, 2) + ", " + fmt(r.high, 2) + "]" +
+                   (r.low <= 1 ? " same within noise" : "");
+        } else {
+          const double adv = q.higher ? ranked[0].median / ranked[1].median : ranked[1].median / ranked[0].median;
+          row[6] = fmt(adv, 2) + "x";
+        }
       }
       t.rows.push_back(row);
     }

@@ -51,6 +51,14 @@ struct Aggregate {
 };
 std::optional<Aggregate> aggregate(const std::vector<double>& values);
 
+// The geometric mean of b/a over paired values (a, b), with its 95% interval: Student's t on
+// the per-pair log ratios. Fewer than 2 pairs: no interval (low == high == ratio).
+struct Ratio {
+  double ratio = 0, low = 0, high = 0;
+  int pairs = 0;
+};
+Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b);
+
 // A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {
   std::string cell;         // what was compared (the identity dimensions that vary shown)

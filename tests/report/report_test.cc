@@ -223,6 +223,18 @@ TEST(Compare, TwoFilesWithRoundsUseTheRoundsSpread) {
   EXPECT_LT(c[0].ratio_high, 2.5);
 }
 
+// With rounds, the best-framework table pairs the winner and the runner-up round by round:
+// a 10% lead under a 30% drift of the machine is an advantage with an interval; two equal
+// frameworks are a tie, whichever median happens to lead.
+TEST(Report, BestFrameworkAdvantageHasAnIntervalWithRounds) {
+  std::string md = to_markdown(find(make_tables(drifting_rounds(1 / 1.1, "backend")), "best_framework"));
+  EXPECT_NE(md.find("| highest throughput (batch applications) | resnet50 | onnxruntime |"), std::string::npos) << md;
+  EXPECT_NE(md.find("1.10x ["), std::string::npos) << md;
+  EXPECT_EQ(md.find("same within noise"), std::string::npos) << md;
+  md = to_markdown(find(make_tables(drifting_rounds(1.0, "backend")), "best_framework"));
+  EXPECT_NE(md.find("same within noise"), std::string::npos) << md;
+}
+
 TEST(Report, ReadResultsNamesTheBadLine) {
   const fs::path f = fs::temp_directory_path() / ("infermark_rr_" + std::to_string(getpid()) + ".jsonl");
   std::ofstream(f) << row("openvino", "offline", 1, 1).dump() << "\n{not json\n";
