@@ -16,14 +16,17 @@ struct Figure {
   std::vector<std::string> series;  // the series drawn (framework names, "fit", ...)
 };
 
-// The figures of the paper from result rows (one JSON object per cell, schema
-// infermark.result/1, docs/results.md), each only when the rows hold data for it:
-// - throughput against batch size, one figure per model, grouped bars per framework, log2
-//   batch axis; a failed cell drawn as its status label (oom, error...), never as a zero bar
-//   (Figures 1 and 2);
+// The figures of the paper from result rows (docs/results.md), each only when the rows hold
+// data for it. Rows of one configuration (rounds, repeats) are one cell, drawn as its median
+// with whiskers where it ran more than once (the 95% interval of the median from 6 rounds on,
+// min-max below; the caption says which). A framework has one colour in every figure of a
+// report, its configurations shades of it.
+// - throughput against batch size, one figure per model, grouped bars per configuration, one
+//   slot per batch size measured; a failed cell drawn as its status label (oom, error...),
+//   never as a zero bar (Figures 1 and 2);
 // - single-stream latency per framework and model (p50 bar with p90/p99 marks);
-// - server: p50 and p99 latency against offered rate per framework, batching vs none, with
-//   the latency target line when a find-peak ran;
+// - server: p50 (solid) and p99 (dashed) latency against offered load per configuration, one
+//   panel per batching mode, with the find-peak probes, the peak found and the latency target;
 // - ensemble memory (rss_peak_bytes) against batch size per framework (Figure 3);
 // - energy per image against throughput with the power-law fit y = a x^b and its R^2, where
 //   energy was measured (Figure 4);

@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numbers>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -162,6 +165,61 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+// The rows (fields split on blanks) of the data block whose header comment starts with `what`
+// ("# [N] what..."), and N; none when no block has that header.
+std::vector<std::vector<std::string>> block_rows(const std::string& dat, const std::string& what,
+                                                 int* index = nullptr) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(dat);
+  bool inside = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("# [", 0) == 0) {
+      const size_t close = line.find("] ");
+      inside = close != std::string::npos && line.compare(close + 2, what.size(), what) == 0;
+      if (inside && index) *index = std::stoi(line.substr(3, close - 3));
+      continue;
+    }
+    if (!inside || line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    rows.emplace_back();
+    for (std::string f; fields >> f;) rows.back().push_back(f);
+  }
+  return rows;
+}
+
+// The lines of a gnuplot script that contain `what`.
+std::vector<std::string> lines_with(const std::string& gp, const std::string& what) {
+  std::vector<std::string> out;
+  std::istringstream in(gp);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(what) != std::string::npos) out.push_back(line);
+  return out;
+}
+
+// The colour ("#RRGGBB") of the plot element titled `title` in a gnuplot script; empty when
+// no element has that title.
+std::string colour_of(const std::string& gp, const std::string& title) {
+  for (const std::string& line : lines_with(gp, "title '" + title + "'")) {
+    const size_t at = line.find("title '" + title + "'");
+    const size_t lc = line.rfind("lc rgb '#", at);
+    if (lc != std::string::npos) return line.substr(lc + 8, 7);
+  }
+  return "";
+}
+
+// The hue of "#RRGGBB" in degrees: the angle of the colour around the grey axis, which
+// mixing with white or black (a shade) keeps.
+double hue(const std::string& hex) {
+  unsigned r = 0, g = 0, b = 0;
+  std::sscanf(hex.c_str(), "#%02x%02x%02x", &r, &g, &b);
+  return std::atan2(std::sqrt(3.0) * (double(g) - b), 2.0 * r - g - b) * 180 / std::numbers::pi;
+}
+
+double hue_distance(double a, double b) {
+  const double d = std::fabs(a - b);
+  return std::min(d, 360 - d);
+}
+
 // ---------------------------------------------------------------------------------------
 // draw_figures
 
@@ -190,10 +248,15 @@ TEST(DrawFigures, ThroughputBarsWithAFailedCell) {
   const std::string svg = slurp(dir / (f->name + ".svg"));
   EXPECT_NE(svg.find("oom"), std::string::npos) << "the failed cell is drawn as its status";
 
-  // Repeats are folded into their median: 20 images/s for onnxruntime at batch 8.
+  // Repeats are folded into their median: 20 images/s for onnxruntime at batch 8 (the second
+  // slot), the bar; 10 and 100 only as the ends of its whisker (min-max of 3 rounds, kind 2).
   const std::string dat = slurp(dir / (f->name + ".dat"));
-  EXPECT_NE(dat.find(" 20 "), std::string::npos) << dat;
-  EXPECT_EQ(dat.find(" 100 "), std::string::npos) << dat;
+  const auto onnx = block_rows(dat, "series onnxruntime:");
+  ASSERT_EQ(onnx.size(), 3u) << dat;
+  EXPECT_EQ(std::vector<std::string>(onnx[1].begin() + 1, onnx[1].begin() + 5),
+            (std::vector<std::string>{"20", "10", "100", "2"}))
+      << dat;
+  for (const auto& r : onnx) EXPECT_NE(r[1], "100") << dat;
 
   // Single-stream is present, the share of peak too; nothing for absent scenarios or energy.
   EXPECT_NE(find(figures, "fig_latency_single_stream"), nullptr);
@@ -240,10 +303,9 @@ TEST(DrawFigures, OnlyScenariosPresentAreDrawn) {
 
 TEST(DrawFigures, AModelWhoseEveryCellFailed) {
   const fs::path dir = fresh_dir("allfailed");
-  const auto figures =
-      draw({row("onnxruntime", "corrupt", "offline", 1, "error"),
-                               row("openvino", "corrupt", "offline", 1, "unsupported")},
-                              dir);
+  const auto figures = draw({row("onnxruntime", "corrupt", "offline", 1, "error"),
+                             row("openvino", "corrupt", "offline", 1, "unsupported")},
+                            dir);
   const Figure* f = find(figures, "fig1_throughput_corrupt");
   ASSERT_NE(f, nullptr);
   expect_png(dir / (f->name + ".png"));
@@ -280,33 +342,41 @@ TEST(DrawFigures, EnergyFigureWithItsFitOnlyWhereEnergyWasMeasured) {
   fs::remove_all(dir);
 }
 
+json server(const std::string& fw, double max_batch, double rate, double p50) {
+  json r = row(fw, "resnet50", "server", 1, "ok",
+               {{"throughput_ips", rate},
+                {"offered_qps", rate},
+                {"achieved_qps", rate},
+                {"max_batch", max_batch},
+                {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0}},
+               p50);
+  // What identifies a server cell: its batcher and offered rate.
+  r["server"] = {{"max_batch", max_batch},
+                 {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0},
+                 {"rate_qps", rate}};
+  return r;
+}
+
+// A find-peak cell that found `peak` q/s under a p99 target of 200 ms.
+json find_peak(const std::string& fw, double max_batch, double peak, double p50) {
+  json r = server(fw, max_batch, peak, p50);
+  r["server"]["rate_qps"] = 2.0;  // where the search started
+  r["metrics"]["peak_qps"] = peak;
+  r["peak"] = {{"slo_p99_ms", 200.0}};
+  r["metrics"]["slo_p99_ms"] = 200.0;
+  r["metrics"]["probes"] = {{{"rate_qps", 2}, {"p99_ms", 80}, {"meets", true}},
+                            {{"rate_qps", 16}, {"p99_ms", 900}, {"meets", false}},
+                            {{"rate_qps", peak}, {"p99_ms", 150}, {"meets", true}}};
+  return r;
+}
+
 TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
-  auto server = [](const std::string& fw, double max_batch, double rate, double p50) {
-    json r = row(fw, "resnet50", "server", 1, "ok",
-                 {{"throughput_ips", rate},
-                  {"offered_qps", rate},
-                  {"achieved_qps", rate},
-                  {"max_batch", max_batch},
-                  {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0}},
-                 p50);
-    // What identifies a server cell: its batcher and offered rate.
-    r["server"] = {{"max_batch", max_batch}, {"max_queue_delay_ms", max_batch > 1 ? 10.0 : 0.0},
-                   {"rate_qps", rate}};
-    return r;
-  };
   std::vector<json> rows;
   for (double rate : {2.0, 4.0, 8.0}) {
     rows.push_back(server("onnxruntime", 8, rate, 60 + rate));
     rows.push_back(server("onnxruntime", 1, rate, 60 + 3 * rate));
   }
-  json peak = server("openvino", 8, 11.5, 90);
-  peak["metrics"]["peak_qps"] = 11.5;
-  peak["peak"] = {{"slo_p99_ms", 200.0}};
-  peak["metrics"]["slo_p99_ms"] = 200.0;
-  peak["metrics"]["probes"] = {{{"rate_qps", 2}, {"p99_ms", 80}, {"meets", true}},
-                               {{"rate_qps", 16}, {"p99_ms", 900}, {"meets", false}},
-                               {{"rate_qps", 11.5}, {"p99_ms", 150}, {"meets", true}}};
-  rows.push_back(peak);
+  rows.push_back(find_peak("openvino", 8, 11.5, 90));
   for (int64_t b : {1, 8, 32})
     rows.push_back(row("onnxruntime", "ens3", "ensemble", b, "ok",
                        {{"throughput_ips", 5.0}, {"rss_peak_bytes", 3e8 * double(b)}}));
@@ -332,6 +402,152 @@ TEST(DrawFigures, ServerLatencyAndEnsembleMemory) {
   svg = slurp(dir / (m->name + ".svg"));
   EXPECT_NE(svg.find("oom"), std::string::npos);
   EXPECT_NE(svg.find("MiB"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// The colour of a framework comes from its name over the whole report: the same in every
+// figure, its configurations shades of it, and other frameworks keep theirs when one of them
+// adds configurations (an ablation).
+TEST(DrawFigures, AFrameworkHasOneColourInEveryFigure) {
+  json basic = offline("onnxruntime", 1, 10), all = offline("onnxruntime", 1, 30);
+  basic["backend"]["settings_asked"] = {{"graph_optimization_level", "basic"}};
+  all["backend"]["settings_asked"] = {{"graph_optimization_level", "all"}};
+  const std::vector<json> rows = {
+      basic,
+      all,
+      offline("openvino", 1, 20),
+      row("onnxruntime", "resnet50", "single-stream", 1, "ok", {{"throughput_ips", 15}}, 66),
+      row("openvino", "resnet50", "single-stream", 1, "ok", {{"throughput_ips", 15}}, 64),
+      server("onnxruntime", 8, 4, 60),
+      server("openvino", 8, 4, 50)};
+  const fs::path dir = fresh_dir("colours");
+  draw(rows, dir);
+  const std::string bars = slurp(dir / "fig1_throughput_resnet50.gp");
+  const std::string single = slurp(dir / "fig_latency_single_stream.gp");
+  const std::string lines = slurp(dir / "fig_server_latency_resnet50.gp");
+
+  // Without the ablation, openvino has the same colour: it comes from its name alone.
+  const fs::path plain = fresh_dir("colours_plain");
+  draw({offline("onnxruntime", 1, 20), offline("openvino", 1, 20)}, plain);
+  const std::string openvino = colour_of(slurp(plain / "fig1_throughput_resnet50.gp"), "openvino");
+  ASSERT_FALSE(openvino.empty());
+  EXPECT_EQ(colour_of(bars, "openvino"), openvino) << bars;
+  EXPECT_EQ(colour_of(single, "openvino"), openvino) << single;
+  EXPECT_EQ(colour_of(lines, "openvino"), openvino) << lines;
+
+  // Three configurations of onnxruntime: three shades of one hue, far from openvino's, the
+  // default configuration the same in every figure.
+  const std::string onnx = colour_of(single, "onnxruntime");
+  const std::string onnx_basic = colour_of(bars, "onnxruntime (graph_optimization_level=basic)");
+  const std::string onnx_all = colour_of(bars, "onnxruntime (graph_optimization_level=all)");
+  ASSERT_TRUE(!onnx.empty() && !onnx_basic.empty() && !onnx_all.empty()) << bars << single;
+  EXPECT_EQ(colour_of(lines, "onnxruntime"), onnx) << lines;
+  EXPECT_EQ((std::set<std::string>{onnx, onnx_basic, onnx_all}).size(), 3u);
+  for (const std::string& shade : {onnx_basic, onnx_all})
+    EXPECT_LT(hue_distance(hue(shade), hue(onnx)), 3) << shade << " vs " << onnx;
+  EXPECT_GT(hue_distance(hue(openvino), hue(onnx)), 30) << openvino << " vs " << onnx;
+  fs::remove_all(dir);
+  fs::remove_all(plain);
+}
+
+// Batch sizes that were not measured get no slot: batches 1, 8 and 32 give three tics.
+TEST(DrawFigures, OnlyMeasuredBatchesAreTics) {
+  const fs::path dir = fresh_dir("tics");
+  draw(throughput_rows(), dir);
+  const auto tics = lines_with(slurp(dir / "fig1_throughput_resnet50.gp"), "set xtics (");
+  ASSERT_EQ(tics.size(), 1u);
+  EXPECT_EQ(tics[0], "set xtics ('1' 0, '8' 1, '32' 2)");
+  fs::remove_all(dir);
+}
+
+// A cell measured in rounds is drawn with its spread: the 95% interval of the median from 6
+// rounds on, min-max below, nothing for one round; the caption says which is which.
+TEST(DrawFigures, ACellWithRoundsGetsWhiskers) {
+  auto in_round = [](json r, int round) {
+    r["round"] = round;
+    return r;
+  };
+  std::vector<json> rows = {offline("tvm", 1, 40)};
+  for (int i = 0; i < 7; ++i) rows.push_back(in_round(offline("onnxruntime", 1, 10 + i), i));
+  for (int i = 0; i < 3; ++i) rows.push_back(in_round(offline("openvino", 1, 20 + 5 * i), i));
+  const fs::path dir = fresh_dir("rounds");
+  const auto figures = draw(rows, dir);
+  const Figure* f = find(figures, "fig1_throughput_resnet50");
+  ASSERT_NE(f, nullptr);
+  const std::string gp = slurp(dir / (f->name + ".gp"));
+  const std::string dat = slurp(dir / (f->name + ".dat"));
+
+  // x median low high kind: 7 values give [min, max] as their 95% interval (kind 1); 3 give
+  // min-max (kind 2); one gives none (kind 0).
+  auto fields = [&](const std::string& series) {
+    const auto rows = block_rows(dat, "series " + series + ":");
+    return rows.size() == 1 ? std::vector<std::string>(rows[0].begin() + 1, rows[0].begin() + 5)
+                            : std::vector<std::string>{};
+  };
+  EXPECT_EQ(fields("onnxruntime"), (std::vector<std::string>{"13", "10", "16", "1"})) << dat;
+  EXPECT_EQ(fields("openvino"), (std::vector<std::string>{"25", "20", "30", "2"})) << dat;
+  EXPECT_EQ(fields("tvm"), (std::vector<std::string>{"40", "40", "40", "0"})) << dat;
+
+  // Both kinds drawn as error bars, each in the legend.
+  EXPECT_FALSE(lines_with(gp, "with yerrorbars").empty()) << gp;
+  EXPECT_FALSE(lines_with(gp, "title '95% interval of the median'").empty()) << gp;
+  EXPECT_FALSE(lines_with(gp, "title 'min-max (2-5 rounds)'").empty()) << gp;
+  EXPECT_NE(f->caption.find("95%"), std::string::npos) << f->caption;
+  EXPECT_NE(f->caption.find("min to max"), std::string::npos) << f->caption;
+  fs::remove_all(dir);
+}
+
+// One panel per batching mode; in each, a configuration's p50 curve solid and its p99 curve
+// dashed, as the legend says.
+TEST(DrawFigures, ServerPanelsDrawP50SolidAndP99Dashed) {
+  std::vector<json> rows;
+  for (double rate : {2.0, 4.0, 8.0}) {
+    rows.push_back(server("onnxruntime", 8, rate, 60 + rate));
+    rows.push_back(server("onnxruntime", 1, rate, 60 + 3 * rate));
+  }
+  const fs::path dir = fresh_dir("server_styles");
+  draw(rows, dir);
+  const std::string gp = slurp(dir / "fig_server_latency_resnet50.gp");
+  const std::string dat = slurp(dir / "fig_server_latency_resnet50.dat");
+  EXPECT_EQ(lines_with(gp, "set multiplot title").size(), 1u) << gp;
+  EXPECT_EQ(lines_with(gp, "set title 'dynamic batching (max 8, 10 ms)'").size(), 1u) << gp;
+  EXPECT_EQ(lines_with(gp, "set title 'no batching'").size(), 1u) << gp;
+  for (const char* mode : {"dynamic batching (max 8, 10 ms)", "no batching"})
+    for (const char* q : {"p50", "p99"}) {
+      SCOPED_TRACE(std::string(mode) + " " + q);
+      int index = -1;
+      const auto points = block_rows(dat, std::string("onnxruntime, ") + mode + ", " + q, &index);
+      EXPECT_EQ(points.size(), 3u) << dat;
+      const auto curve =
+          lines_with(gp, "index " + std::to_string(index) + " using 1:2 with linespoints");
+      ASSERT_EQ(curve.size(), 1u) << gp;
+      EXPECT_NE(curve[0].find(std::string(" dt ") + (q[1] == '5' ? "1 " : "2 ")), std::string::npos)
+          << curve[0];
+    }
+  EXPECT_EQ(lines_with(gp, "dt 1 lw 2 title 'p50 (solid)'").size(), 2u) << gp;
+  EXPECT_EQ(lines_with(gp, "dt 2 lw 2 title 'p99 (dashed)'").size(), 2u) << gp;
+  fs::remove_all(dir);
+}
+
+// Two frameworks that found the same peak rate at the same latency: both peaks are labelled,
+// and the labels are apart.
+TEST(DrawFigures, PeakLabelsOfTwoFrameworksDoNotOverlap) {
+  const fs::path dir = fresh_dir("peaks");
+  draw({find_peak("onnxruntime", 8, 11.5, 90), find_peak("openvino", 8, 11.5, 90)}, dir);
+  const std::string gp = slurp(dir / "fig_server_latency_resnet50.gp");
+  const auto labels = lines_with(gp, "'peak 11.5 q/s' at ");
+  ASSERT_EQ(labels.size(), 2u) << gp;
+  // Apart by more than a line of text (about 5% of a panel's height) or a label's width.
+  double x[2] = {}, y[2] = {};
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(std::sscanf(labels[i].c_str() + labels[i].find(" at ") + 4, "graph %lf, graph %lf",
+                          &x[i], &y[i]),
+              2)
+        << labels[i];
+  EXPECT_TRUE(std::fabs(y[0] - y[1]) > 0.04 || std::fabs(x[0] - x[1]) > 0.15) << labels[0] << "\n"
+                                                                              << labels[1];
+  EXPECT_NE(slurp(dir / "fig_server_latency_resnet50.svg").find("peak 11.5 q/s"),
+            std::string::npos);
   fs::remove_all(dir);
 }
 
