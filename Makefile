@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build run test clean
+.PHONY: deps configure build run test format format-check test-sanitize lint clean
 
 deps:
 	@scripts/bootstrap.sh
@@ -38,8 +38,34 @@ run: build
 	@$(BUILD_DIR)/infermark report reports/quick/results.jsonl reports/quick/frameworks.jsonl \
 	  --out reports/quick/report
 
-test: build
+test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
+# Our C++ sources in the style of .clang-format (clang-format as Debian ships it).
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
+format: deps
+	@clang-format -i $(CXX_SOURCES)
+format-check: deps
+	@clang-format --dry-run -Werror $(CXX_SOURCES) || { echo "make format-check: run 'make format'"; exit 1; }
+
+# AddressSanitizer and UndefinedBehaviorSanitizer over the suites that load no framework
+# (frameworks opened with RTLD_DEEPBIND cannot run under ASan): core, zoo, meters, scenarios,
+# report, the sweep with the fake plugin, the child process, the command line.
+SANITIZE_DIR ?= build-sanitize
+NO_FRAMEWORKS = $(foreach f,ONNXRUNTIME OPENVINO OPENCV LIBTORCH TVM IREE TENSORFLOW,-DINFERMARK_WITH_$(f)=OFF)
+SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|sweep_test|child_process_test|cli_test
+# The command-line tests that run a real framework (built OFF here).
+NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine)
+test-sanitize: deps
+	@cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERMARK_SANITIZE=ON \
+	  $(NO_FRAMEWORKS) > $(SANITIZE_DIR).configure.log 2>&1 || { cat $(SANITIZE_DIR).configure.log; exit 1; }
+	@cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) -L '$(SANITIZE_SUITES)' -E '$(NEEDS_FRAMEWORK)'
+
+# clang-tidy's bugprone, performance and concurrency checks (.clang-tidy) over our sources.
+lint: configure
+	@run-clang-tidy -quiet -p $(BUILD_DIR) -j $(JOBS) '^$(CURDIR)/(core|zoo|meters|scenarios|sweep|report|cli|backends)/'
+
 clean:
-	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log
+	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log $(SANITIZE_DIR) $(SANITIZE_DIR).configure.log

@@ -134,8 +134,10 @@ BackendRegistry::BackendRegistry(std::vector<fs::path> plugin_dirs,
       const std::string file = entry.path().filename().string();
       if (file.rfind(prefix, 0) != 0 || entry.path().extension() != ".so") continue;
       const std::string name = file.substr(prefix.size(), file.size() - prefix.size() - 3);
-      const bool known = std::any_of(kKnown.begin(), kKnown.end(), [&](const Known& k) { return name == k.name; });
-      if (!known && std::find(extra_.begin(), extra_.end(), name) == extra_.end()) extra_.push_back(name);
+      const bool known =
+          std::any_of(kKnown.begin(), kKnown.end(), [&](const Known& k) { return name == k.name; });
+      if (!known && std::find(extra_.begin(), extra_.end(), name) == extra_.end())
+        extra_.push_back(name);
     }
   }
   std::sort(extra_.begin(), extra_.end());

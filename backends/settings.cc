@@ -24,8 +24,7 @@ std::string lower(std::string s) {
 SettingAssignment parse_assignment(const std::string& text) {
   const auto eq = text.find('=');
   const auto dot = text.find('.');
-  if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 ||
-      dot + 1 == eq)
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 || dot + 1 == eq)
     throw Error("--set '" + text + "' is malformed: expected BACKEND.KEY=VALUE (e.g. " +
                 "openvino.hint=latency)");
   return {text.substr(0, dot), text.substr(dot + 1, eq - dot - 1), text.substr(eq + 1)};
@@ -36,8 +35,7 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
   for (const auto& s : backend.settings) keys.push_back(s.key);
   for (const auto& [key, value] : given)
     if (std::find(keys.begin(), keys.end(), key) == keys.end())
-      throw Error("unknown setting '" + backend.name + "." + key + "' (valid: " + join(keys) +
-                  ")");
+      throw Error("unknown setting '" + backend.name + "." + key + "' (valid: " + join(keys) + ")");
 
   Settings out;
   for (const auto& spec : backend.settings) {
@@ -74,8 +72,8 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
       }
       case SettingSpec::Type::kEnum:
         if (std::find(spec.allowed.begin(), spec.allowed.end(), value) == spec.allowed.end())
-          throw Error("setting " + name + "='" + value + "' is not allowed (valid: " +
-                      join(spec.allowed) + ")");
+          throw Error("setting " + name + "='" + value +
+                      "' is not allowed (valid: " + join(spec.allowed) + ")");
         break;
       case SettingSpec::Type::kPath:
       case SettingSpec::Type::kText:  // free text the plugin checks itself at load

@@ -10,11 +10,16 @@ namespace {
 
 const char* type_name(SettingSpec::Type t) {
   switch (t) {
-    case SettingSpec::Type::kBool: return "bool";
-    case SettingSpec::Type::kInt: return "int";
-    case SettingSpec::Type::kEnum: return "enum";
-    case SettingSpec::Type::kPath: return "path";
-    case SettingSpec::Type::kText: return "text";
+    case SettingSpec::Type::kBool:
+      return "bool";
+    case SettingSpec::Type::kInt:
+      return "int";
+    case SettingSpec::Type::kEnum:
+      return "enum";
+    case SettingSpec::Type::kPath:
+      return "path";
+    case SettingSpec::Type::kText:
+      return "text";
   }
   return "?";
 }
@@ -22,14 +27,19 @@ const char* type_name(SettingSpec::Type t) {
 nlohmann::json to_json(const BackendInfo& b) {
   nlohmann::json settings = nlohmann::json::array();
   for (const auto& s : b.settings) {
-    nlohmann::json j = {{"key", s.key}, {"type", type_name(s.type)},
-                        {"default", s.default_value}, {"help", s.help}};
+    nlohmann::json j = {{"key", s.key},
+                        {"type", type_name(s.type)},
+                        {"default", s.default_value},
+                        {"help", s.help}};
     if (s.type == SettingSpec::Type::kEnum) j["allowed"] = s.allowed;
     if (s.type == SettingSpec::Type::kInt) j["range"] = {s.min, s.max};
     settings.push_back(j);
   }
-  nlohmann::json j = {{"name", b.name}, {"available", b.available}, {"version", b.version},
-                      {"devices", b.devices}, {"settings", settings}};
+  nlohmann::json j = {{"name", b.name},
+                      {"available", b.available},
+                      {"version", b.version},
+                      {"devices", b.devices},
+                      {"settings", settings}};
   if (!b.available) j["reason"] = b.reason;
   return j;
 }
@@ -49,7 +59,8 @@ void print_output(const std::string& output) {
 }  // namespace
 
 void add_backends_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("backends", "Frameworks of this build: availability, versions, settings");
+  auto* cmd =
+      app.add_subcommand("backends", "Frameworks of this build: availability, versions, settings");
   auto json = std::make_shared<bool>(false);
   auto verbose = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print JSON");

@@ -1,6 +1,6 @@
 #include <fstream>
-#include <sstream>
 #include <iostream>
+#include <sstream>
 
 #include "backends/settings.h"
 #include "cli/commands.h"
@@ -15,7 +15,7 @@ namespace {
 struct BenchArgs {
   Study study;
   std::vector<std::string> sets;
-  std::string memory_limit;  // "4G", "512M", or bytes
+  std::string memory_limit;   // "4G", "512M", or bytes
   std::filesystem::path csv;  // also write the whole result file as CSV
 };
 
@@ -29,10 +29,14 @@ int64_t parse_bytes(const std::string& text) {
   }
   std::string unit = text.substr(used);
   double scale = 1;
-  if (unit == "K" || unit == "KiB") scale = 1024.0;
-  else if (unit == "M" || unit == "MiB") scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") scale = 1024.0 * 1024 * 1024;
-  else if (!unit.empty()) used = 0;
+  if (unit == "K" || unit == "KiB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty())
+    used = 0;
   if (used == 0 || v < 0)
     throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
   return static_cast<int64_t>(v * scale);
@@ -57,35 +61,55 @@ int bench(BenchArgs& a) {
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Run a study: models x backends x settings x batches x scenarios");
+  auto* cmd = app.add_subcommand("bench",
+                                 "Run a study: models x backends x settings x batches x scenarios");
   auto a = std::make_shared<BenchArgs>();
   Study& s = a->study;
 
-  cmd->add_option("--models", s.models, "Zoo names or ONNX files, comma-separated")->delimiter(',')->required();
-  cmd->add_option("--backends", s.backends, "Frameworks, comma-separated")->delimiter(',')->required();
+  cmd->add_option("--models", s.models, "Zoo names or ONNX files, comma-separated")
+      ->delimiter(',')
+      ->required();
+  cmd->add_option("--backends", s.backends, "Frameworks, comma-separated")
+      ->delimiter(',')
+      ->required();
   cmd->add_option("--scenario,--scenarios", s.scenarios,
-                  "offline, single-stream, server, ensemble, load (comma-separated)")->delimiter(',');
-  cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")->delimiter(',');
+                  "offline, single-stream, server, ensemble, load (comma-separated)")
+      ->delimiter(',');
+  cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")
+      ->delimiter(',');
   cmd->add_option("--set", a->sets, "BACKEND.KEY=V1,V2: a list sweeps the setting (repeatable)");
-  cmd->add_option("--threads", s.threads, "Threads for every framework (default 0: all usable cores)");
+  cmd->add_option("--threads", s.threads,
+                  "Threads for every framework (default 0: all usable cores)");
   cmd->add_option("--warmup", s.limits.warmup_s, "Untimed warm-up, seconds")->capture_default_str();
-  cmd->add_option("--min-duration", s.limits.min_duration_s, "Minimum timed seconds per cell")->capture_default_str();
-  cmd->add_option("--min-iterations", s.limits.min_iterations, "Minimum timed iterations")->capture_default_str();
-  cmd->add_option("--max-duration", s.limits.max_duration_s, "Cap on timed seconds per cell")->capture_default_str();
-  cmd->add_option("--rate", s.rates, "Server: offered rates, queries/s, comma-separated")->delimiter(',');
-  cmd->add_option("--max-batch", s.max_batch, "Server: dynamic batcher's largest batch (default 8)");
-  cmd->add_option("--max-queue-delay-ms", s.max_queue_delay_ms, "Server: longest wait to fill a batch (default 5)");
-  cmd->add_option("--server-duration", s.server_duration_s, "Server: seconds of arrivals per run (default 10)");
+  cmd->add_option("--min-duration", s.limits.min_duration_s, "Minimum timed seconds per cell")
+      ->capture_default_str();
+  cmd->add_option("--min-iterations", s.limits.min_iterations, "Minimum timed iterations")
+      ->capture_default_str();
+  cmd->add_option("--max-duration", s.limits.max_duration_s, "Cap on timed seconds per cell")
+      ->capture_default_str();
+  cmd->add_option("--rate", s.rates, "Server: offered rates, queries/s, comma-separated")
+      ->delimiter(',');
+  cmd->add_option("--max-batch", s.max_batch,
+                  "Server: dynamic batcher's largest batch (default 8)");
+  cmd->add_option("--max-queue-delay-ms", s.max_queue_delay_ms,
+                  "Server: longest wait to fill a batch (default 5)");
+  cmd->add_option("--server-duration", s.server_duration_s,
+                  "Server: seconds of arrivals per run (default 10)");
   cmd->add_flag("--find-peak", s.find_peak, "Server: search the highest rate meeting --slo-p99-ms");
-  cmd->add_option("--slo-p99-ms", s.slo_p99_ms, "Server: p99 latency target for --find-peak (default 100)");
-  cmd->add_option("--cell-timeout", s.cell_timeout_s, "Seconds before a cell is stopped as timeout (default 600)");
-  cmd->add_option("--memory-limit", a->memory_limit, "Stop a cell as oom past this resident memory (e.g. 4G)");
+  cmd->add_option("--slo-p99-ms", s.slo_p99_ms,
+                  "Server: p99 latency target for --find-peak (default 100)");
+  cmd->add_option("--cell-timeout", s.cell_timeout_s,
+                  "Seconds before a cell is stopped as timeout (default 600)");
+  cmd->add_option("--memory-limit", a->memory_limit,
+                  "Stop a cell as oom past this resident memory (e.g. 4G)");
   cmd->add_option("--repeat", s.repeat, "Run each cell this many times in a row (default 1)");
-  cmd->add_option("--rounds", s.rounds,
-                  "Visit every cell this many times, each round in a new shuffled order (default 1)");
+  cmd->add_option(
+      "--rounds", s.rounds,
+      "Visit every cell this many times, each round in a new shuffled order (default 1)");
   cmd->add_option("--shuffle-seed", s.shuffle_seed, "Seed of the rounds' order (default 1)");
   cmd->add_option("--arms", s.arms,
-                  "Enter every configuration once per label, e.g. a,b for an A/A test")->delimiter(',');
+                  "Enter every configuration once per label, e.g. a,b for an A/A test")
+      ->delimiter(',');
   cmd->add_option("--input-size", s.zoo.input_size, "Image side of zoo models (default 224)");
   cmd->add_option("--width", s.zoo.width, "Channel width multiplier of zoo models (default 1.0)");
   cmd->add_option("--seed", s.zoo.seed, "Seed of zoo weights, inputs and arrivals (default 1)");

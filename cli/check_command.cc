@@ -96,10 +96,10 @@ int check(const CheckArgs& a) {
     rows.push_back(row);
   }
   if (!outputs.count(ref_name))
-    throw Error("reference backend '" + ref_name + "' failed: " +
-                std::find_if(rows.begin(), rows.end(), [&](const Row& r) {
-                  return r.backend == ref_name;
-                })->error);
+    throw Error("reference backend '" + ref_name +
+                "' failed: " + std::find_if(rows.begin(), rows.end(), [&](const Row& r) {
+                                 return r.backend == ref_name;
+                               })->error);
 
   std::printf("check %s, batch %lld, reference %s\n", a.model.model.c_str(),
               static_cast<long long>(a.batch), ref_name.c_str());
@@ -107,7 +107,8 @@ int check(const CheckArgs& a) {
               "tolerance", "verdict");
   bool all_ok = true;
   for (auto& row : rows) {
-    if (row.error.empty() && row.backend != ref_name) compare(outputs[row.backend], outputs[ref_name], row);
+    if (row.error.empty() && row.backend != ref_name)
+      compare(outputs[row.backend], outputs[ref_name], row);
     if (row.backend == ref_name) {
       row.ok = true;
       row.top1 = 1;
@@ -129,7 +130,8 @@ int check(const CheckArgs& a) {
 }  // namespace
 
 void add_check_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("check", "Run one input through several frameworks and compare outputs");
+  auto* cmd =
+      app.add_subcommand("check", "Run one input through several frameworks and compare outputs");
   auto args = std::make_shared<CheckArgs>();
   args->model.add_to(*cmd);
   cmd->add_option("--backends", args->backends, "Comma-separated frameworks")->required();
@@ -137,7 +139,8 @@ void add_check_command(CLI::App& app) {
   cmd->add_option("--tolerance", args->tolerance,
                   "Max relative difference, max|out-ref|/max|ref| (default 1e-3 fp32, 5e-2 bf16)");
   cmd->add_option("--batch", args->batch, "Batch size (default 2)");
-  cmd->add_option("--threads", args->threads, "Threads (default 0: every core this process may use)");
+  cmd->add_option("--threads", args->threads,
+                  "Threads (default 0: every core this process may use)");
   cmd->callback([args] {
     if (check(*args) != 0) throw ExitCode(1);
   });

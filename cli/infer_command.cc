@@ -62,14 +62,16 @@ void infer(const InferArgs& a) {
 }  // namespace
 
 void add_infer_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("infer", "Run one batch through one framework and write the outputs");
+  auto* cmd =
+      app.add_subcommand("infer", "Run one batch through one framework and write the outputs");
   auto args = std::make_shared<InferArgs>();
   args->model.add_to(*cmd);
   cmd->add_option("--backend", args->backend, "Framework (see infermark backends)")->required();
   cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
   cmd->add_option("--output", args->output, "Write the outputs to this .npy");
   args->batch_option = cmd->add_option("--batch", args->batch, "Batch size (default 1)");
-  cmd->add_option("--threads", args->threads, "Threads (default 0: every core this process may use)");
+  cmd->add_option("--threads", args->threads,
+                  "Threads (default 0: every core this process may use)");
   cmd->callback([args] { infer(*args); });
 }
 

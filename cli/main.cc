@@ -37,8 +37,8 @@ int main(int argc, char** argv) {
         commands += (commands.empty() ? "" : ", ") + sub->get_name();
       }
       if (!known)
-        throw infermark::Error(std::string("unknown command '") + argv[1] + "' (commands: " +
-                               commands + ")");
+        throw infermark::Error(std::string("unknown command '") + argv[1] +
+                               "' (commands: " + commands + ")");
     }
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -11,7 +11,8 @@ namespace {
 
 // The paper's study on every available framework: Table 1 models and the ensemble, the
 // batch sweep and single-stream in rounds, server with peak search, load time, memory;
-// energy where measurable. Each part is a study appending to one result file, so rerunning continues.
+// energy where measurable. Each part is a study appending to one result file, so rerunning
+// continues.
 std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& backends,
                                  const std::filesystem::path& results) {
   Study base;
@@ -33,7 +34,8 @@ std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& bac
   Study loading = base;
   loading.models = models.models;
   loading.scenarios = {"load"};
-  models.batches = quick ? std::vector<int64_t>{1, 8} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64};
+  models.batches =
+      quick ? std::vector<int64_t>{1, 8} : std::vector<int64_t>{1, 2, 4, 8, 16, 32, 64};
   Study ensemble = base;
   ensemble.models = {"ensemble3"};
   ensemble.scenarios = {"ensemble"};
@@ -53,13 +55,16 @@ std::vector<Study> paper_studies(bool quick, const std::vector<std::string>& bac
 }  // namespace
 
 void add_paper_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("paper", "Run the paper's study on every available framework and write the report");
+  auto* cmd = app.add_subcommand(
+      "paper", "Run the paper's study on every available framework and write the report");
   auto quick = std::make_shared<bool>(false);
   auto out = std::make_shared<std::string>("paper");
   auto only = std::make_shared<std::vector<std::string>>();
-  cmd->add_flag("--quick", *quick, "Short durations, fewer batch sizes, 3 rounds (about fifteen minutes on 2 cores)");
+  cmd->add_flag("--quick", *quick,
+                "Short durations, fewer batch sizes, 3 rounds (about fifteen minutes on 2 cores)");
   cmd->add_option("--out", *out, "Folder for results.jsonl and the report (default ./paper)");
-  cmd->add_option("--backends", *only, "Frameworks to study, comma-separated (default: every available one)")
+  cmd->add_option("--backends", *only,
+                  "Frameworks to study, comma-separated (default: every available one)")
       ->delimiter(',');
   cmd->callback([quick, out, only] {
     std::vector<std::string> backends;
@@ -69,18 +74,23 @@ void add_paper_command(CLI::App& app) {
       if (std::find(known.begin(), known.end(), name) == known.end())
         throw Error("--backends: unknown framework '" + name + "' (see infermark backends)");
     for (const auto& b : registry.list()) {
-      const bool asked = only->empty() || std::find(only->begin(), only->end(), b.name) != only->end();
+      const bool asked =
+          only->empty() || std::find(only->begin(), only->end(), b.name) != only->end();
       if (!asked) continue;
-      if (b.available) backends.push_back(b.name);
-      else std::fprintf(stderr, "skipping %s: %s\n", b.name.c_str(), b.reason.c_str());
+      if (b.available)
+        backends.push_back(b.name);
+      else
+        std::fprintf(stderr, "skipping %s: %s\n", b.name.c_str(), b.reason.c_str());
     }
-    if (backends.empty()) throw Error("no framework is available in this build (see infermark backends)");
+    if (backends.empty())
+      throw Error("no framework is available in this build (see infermark backends)");
     const std::filesystem::path dir = *out;
     std::filesystem::create_directories(dir);
     const auto studies = paper_studies(*quick, backends, dir / "results.jsonl");
     double seconds = 0;
     for (const auto& s : studies) seconds += estimate_seconds(s);
-    std::fprintf(stderr, "%s study on %zu frameworks: expected about %.0f minutes (rerun to continue)\n",
+    std::fprintf(stderr,
+                 "%s study on %zu frameworks: expected about %.0f minutes (rerun to continue)\n",
                  *quick ? "quick" : "full", backends.size(), seconds / 60);
     for (const auto& s : studies) {
       const int code = run_study(s);

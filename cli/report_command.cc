@@ -19,18 +19,20 @@ void add_report_commands(CLI::App& app) {
     std::printf("report of %zu cells: %s\n", rows.size(), index.c_str());
   });
 
-  auto* cmp = app.add_subcommand(
-      "compare",
-      "Compare two result files cell by cell, or two configurations of one file (--by) round by round");
+  auto* cmp = app.add_subcommand("compare",
+                                 "Compare two result files cell by cell, or two configurations of "
+                                 "one file (--by) round by round");
   auto inputs = std::make_shared<std::vector<std::string>>();
   auto by = std::make_shared<std::string>();
   auto va = std::make_shared<std::string>();
   auto vb = std::make_shared<std::string>();
-  cmp->add_option("results", *inputs, "A B (two files: B against baseline A), or one file with --by")
+  cmp->add_option("results", *inputs,
+                  "A B (two files: B against baseline A), or one file with --by")
       ->required();
-  cmp->add_option("--by", *by,
-                  "Compare inside one file along this dimension: backend, arm, settings, precision, "
-                  "threads, ...");
+  cmp->add_option(
+      "--by", *by,
+      "Compare inside one file along this dimension: backend, arm, settings, precision, "
+      "threads, ...");
   cmp->add_option("--a", *va, "With --by: the baseline value (default: the first of two)");
   cmp->add_option("--b", *vb, "With --by: the value compared with the baseline");
   cmp->callback([inputs, by, va, vb] {
@@ -39,7 +41,8 @@ void add_report_commands(CLI::App& app) {
     if (!by->empty()) {
       if (inputs->size() != 1)
         throw Error("compare --by takes one result file, not " + std::to_string(inputs->size()));
-      if (va->empty() != vb->empty()) throw Error("compare --by: give both --a and --b, or neither");
+      if (va->empty() != vb->empty())
+        throw Error("compare --by: give both --a and --b, or neither");
       rows = compare_within(read_results({inputs->front()}), *by, *va, *vb);
       if (!rows.empty()) {
         a_name = *by + " " + rows.front().a_label;

@@ -66,7 +66,8 @@ void append_stats(const std::string& what, const ZooArgs& a, std::vector<ModelSt
   const bool is_zoo = std::any_of(zoo::entries().begin(), zoo::entries().end(),
                                   [&](const zoo::Entry& e) { return e.name == what; });
   if (!is_zoo) {
-    if (!fs::exists(what) && what.find('.') == std::string::npos && what.find('/') == std::string::npos)
+    if (!fs::exists(what) && what.find('.') == std::string::npos &&
+        what.find('/') == std::string::npos)
       zoo::find(what);  // throws: unknown name, with the list of known ones
     rows.push_back(compute_stats(load_onnx(what), what, size));
     return;
@@ -115,7 +116,8 @@ void stats(const ZooArgs& a) {
 }  // namespace
 
 void add_zoo_command(CLI::App& app) {
-  auto* zoo_cmd = app.add_subcommand("zoo", "The paper's models, built in C++, and their statistics");
+  auto* zoo_cmd =
+      app.add_subcommand("zoo", "The paper's models, built in C++, and their statistics");
   zoo_cmd->require_subcommand(1);
   auto args = std::make_shared<ZooArgs>();
 
@@ -134,8 +136,9 @@ void add_zoo_command(CLI::App& app) {
   auto* stats_cmd =
       zoo_cmd->add_subcommand("stats", "Table 1 statistics of zoo models or ONNX files");
   stats_cmd->add_option("models", args->models, "Zoo names or .onnx files")->required();
-  args->input_size_option = stats_cmd->add_option(
-      "--input-size", args->input_size, "Image side in pixels (default: the model's own, else 224)");
+  args->input_size_option =
+      stats_cmd->add_option("--input-size", args->input_size,
+                            "Image side in pixels (default: the model's own, else 224)");
   stats_cmd->add_option("--width", args->width, "Channel width multiplier of zoo models");
   stats_cmd->add_flag("--json", args->json, "Print JSON");
   stats_cmd->callback([args] { stats(*args); });

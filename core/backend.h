@@ -17,10 +17,10 @@ struct SettingSpec {
   enum class Type { kBool, kInt, kEnum, kPath, kText };
   std::string key;
   Type type = Type::kEnum;
-  std::string default_value;          // as text; "" means the framework's own default
-  std::vector<std::string> allowed;   // kEnum: the valid values
-  int64_t min = 0, max = 0;           // kInt: inclusive range
-  std::string help;                   // one line: what it does and why the default
+  std::string default_value;         // as text; "" means the framework's own default
+  std::vector<std::string> allowed;  // kEnum: the valid values
+  int64_t min = 0, max = 0;          // kInt: inclusive range
+  std::string help;                  // one line: what it does and why the default
 };
 
 // Values by key, validated against the specs (validate_settings fills in defaults).
@@ -30,7 +30,7 @@ using Settings = std::map<std::string, std::string>;
 struct BackendInfo {
   std::string name;
   bool available = false;
-  std::string reason;                 // why not available
+  std::string reason;  // why not available
   std::string version;
   std::vector<std::string> devices;
   std::vector<SettingSpec> settings;
@@ -39,10 +39,10 @@ struct BackendInfo {
 // What to load and how. Threads and batch are the harness's, applied to every framework
 // the same way; settings are the framework's own.
 struct LoadRequest {
-  std::filesystem::path model;        // an ONNX file
-  Settings settings;                  // validated, defaults filled in
-  int threads = 0;                    // 0: every core this process may use
-  int64_t batch = 0;                  // batch the engine will run; 0: any (dynamic)
+  std::filesystem::path model;  // an ONNX file
+  Settings settings;            // validated, defaults filled in
+  int threads = 0;              // 0: every core this process may use
+  int64_t batch = 0;            // batch the engine will run; 0: any (dynamic)
 };
 
 // A model loaded and compiled by one framework, ready to run batches.

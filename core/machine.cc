@@ -35,7 +35,8 @@ std::string field(const std::string& path, const std::string& key, char sep = ':
   std::string line;
   while (std::getline(in, line)) {
     const auto pos = line.find(sep);
-    if (pos != std::string::npos && trim(line.substr(0, pos)) == key) return trim(line.substr(pos + 1));
+    if (pos != std::string::npos && trim(line.substr(0, pos)) == key)
+      return trim(line.substr(pos + 1));
   }
   return "";
 }

@@ -12,9 +12,9 @@ namespace infermark {
 // The machine as a result file records it.
 struct Machine {
   std::string cpu_model;
-  int logical_cores = 0;  // online CPUs
-  int cores_used = 0;     // CPUs this process may run on (affinity mask)
-  double cpu_mhz = 0;     // nominal or current clock as the kernel reports it
+  int logical_cores = 0;            // online CPUs
+  int cores_used = 0;               // CPUs this process may run on (affinity mask)
+  double cpu_mhz = 0;               // nominal or current clock as the kernel reports it
   std::map<std::string, bool> isa;  // features that matter for inference
   int64_t memory_bytes = 0;
   std::string os;

@@ -53,17 +53,18 @@ void save_onnx(const onnx::ModelProto& model, const fs::path& path) {
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec)
-      throw Error("cannot create directory '" + path.parent_path().string() +
-                  "': " + ec.message());
+      throw Error("cannot create directory '" + path.parent_path().string() + "': " + ec.message());
   }
   const fs::path tmp = path.string() + ".partial";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write model file '" + path.string() + "': " + std::strerror(errno));
+    if (!out)
+      throw Error("cannot write model file '" + path.string() + "': " + std::strerror(errno));
     if (!model.SerializeToOstream(&out))
       throw Error("cannot serialize model to '" + path.string() + "' (over 2 GiB?)");
     out.close();
-    if (!out) throw Error("cannot write model file '" + path.string() + "': " + std::strerror(errno));
+    if (!out)
+      throw Error("cannot write model file '" + path.string() + "': " + std::strerror(errno));
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);

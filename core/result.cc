@@ -25,9 +25,12 @@ T get_or(const json& j, const char* key, T fallback) {
 }
 
 json limits_json(const RunLimits& l) {
-  return {{"warmup_s", l.warmup_s},           {"warmup_iterations", l.warmup_iterations},
-          {"min_duration_s", l.min_duration_s}, {"min_iterations", l.min_iterations},
-          {"max_duration_s", l.max_duration_s}, {"cv_threshold", l.cv_threshold}};
+  return {{"warmup_s", l.warmup_s},
+          {"warmup_iterations", l.warmup_iterations},
+          {"min_duration_s", l.min_duration_s},
+          {"min_iterations", l.min_iterations},
+          {"max_duration_s", l.max_duration_s},
+          {"cv_threshold", l.cv_threshold}};
 }
 
 RunLimits limits_from(const json& j) {
@@ -42,9 +45,12 @@ RunLimits limits_from(const json& j) {
 }
 
 json server_json(const ServerConfig& s) {
-  return {{"rate_qps", s.rate_qps},     {"max_batch", s.max_batch},
-          {"max_queue_delay_ms", s.max_queue_delay_ms}, {"duration_s", s.duration_s},
-          {"min_queries", s.min_queries}, {"seed", s.seed}};
+  return {{"rate_qps", s.rate_qps},
+          {"max_batch", s.max_batch},
+          {"max_queue_delay_ms", s.max_queue_delay_ms},
+          {"duration_s", s.duration_s},
+          {"min_queries", s.min_queries},
+          {"seed", s.seed}};
 }
 
 ServerConfig server_from(const json& j) {
@@ -191,7 +197,8 @@ std::string dimension_value(const CellSpec& c, const std::string& d) {
   if (d == "arm") return c.arm;
   if (d == "server") return c.server ? server_json(*c.server).dump() : "";
   if (d == "peak") return c.peak_slo_p99_ms ? json(*c.peak_slo_p99_ms).dump() : "";
-  throw Error("unknown dimension '" + d + "' (valid: model, backend, settings, scenario, batch, "
+  throw Error("unknown dimension '" + d +
+              "' (valid: model, backend, settings, scenario, batch, "
               "threads, precision, concurrency, preparation, arm, server, peak)");
 }
 
@@ -204,8 +211,11 @@ std::string identity(const CellSpec& c, const std::set<std::string>& without) {
 }
 
 std::string cell_key(const CellSpec& c) {
-  const json key = {{"identity", identity(c)}, {"round", c.round},   {"repeat", c.repeat},
-                    {"seed", c.seed},          {"limits", limits_json(c.limits)},
+  const json key = {{"identity", identity(c)},
+                    {"round", c.round},
+                    {"repeat", c.repeat},
+                    {"seed", c.seed},
+                    {"limits", limits_json(c.limits)},
                     {"model_hash", c.model.hash}};
   return hex64(fnv1a(key.dump()));
 }
@@ -228,8 +238,10 @@ std::string ResultRow::label() const {
   std::vector<std::string> parts;
   if (!cell.settings.empty()) parts.push_back(settings_text());
   if (cell.precision != "fp32") parts.push_back(cell.precision);
-  if (cell.threads != 0) parts.push_back(std::string("threads ").append(std::to_string(cell.threads)));
-  if (cell.concurrency != 1) parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
+  if (cell.threads != 0)
+    parts.push_back(std::string("threads ").append(std::to_string(cell.threads)));
+  if (cell.concurrency != 1)
+    parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
   if (!cell.arm.empty()) parts.push_back(std::string("arm ").append(cell.arm));
   std::string l = cell.backend;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -268,8 +280,8 @@ ResultRow row_from_json(const json& j) {
   ResultRow r;
   r.schema = get_or<std::string>(j, "schema", kResultSchemaV1);
   if (r.schema != kResultSchema && r.schema != kResultSchemaV1)
-    throw Error("schema '" + r.schema + "' is not one this version reads (" + kResultSchema +
-                ", " + kResultSchemaV1 + ")");
+    throw Error("schema '" + r.schema + "' is not one this version reads (" + kResultSchema + ", " +
+                kResultSchemaV1 + ")");
   r.cell_key = get_or<std::string>(j, "cell_key", "");
   r.time_utc = get_or<std::string>(j, "time_utc", "");
   const json& b = j["backend"];

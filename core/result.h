@@ -20,8 +20,8 @@ inline constexpr const char* kResultSchema = "infermark.result/2";
 inline constexpr const char* kResultSchemaV1 = "infermark.result/1";
 
 // Statuses a cell can end with. A failure is a result, never a lost cell.
-inline constexpr const char* kStatuses[] = {"ok", "oom", "crash", "timeout", "unsupported",
-                                            "error"};
+inline constexpr const char* kStatuses[] = {"ok",      "oom",         "crash",
+                                            "timeout", "unsupported", "error"};
 
 inline constexpr double kDefaultCvThreshold = 0.10;
 
@@ -45,8 +45,8 @@ struct ServerConfig {
   double rate_qps = 10;
   int64_t max_batch = 8;
   double max_queue_delay_ms = 5;
-  double duration_s = 10;      // length of the arrival schedule
-  int64_t min_queries = 100;   // the schedule is extended to at least this many
+  double duration_s = 10;     // length of the arrival schedule
+  int64_t min_queries = 100;  // the schedule is extended to at least this many
   uint64_t seed = 1;
   bool operator==(const ServerConfig&) const = default;
 };
@@ -56,14 +56,14 @@ struct ServerConfig {
 struct ModelRef {
   std::string name;
   std::string path;
-  std::string hash;                 // "fnv1a64:..." of the file
+  std::string hash;  // "fnv1a64:..." of the file
   int64_t file_bytes = 0;
-  std::vector<int64_t> input_shape; // C, H, W
+  std::vector<int64_t> input_shape;  // C, H, W
   int64_t parameters = 0;
   double flops_per_image = 0;
-  nlohmann::json stats;             // Table 1 statistics (core/stats.h to_json), or null
-  std::vector<ModelRef> members;    // an ensemble's models
-  std::string error;                // why it cannot be read
+  nlohmann::json stats;           // Table 1 statistics (core/stats.h to_json), or null
+  std::vector<ModelRef> members;  // an ensemble's models
+  std::string error;              // why it cannot be read
 
   // FLOPs of one image through the model, or through every member of an ensemble.
   double total_flops_per_image() const;
@@ -88,15 +88,15 @@ struct CellSpec {
   std::optional<ServerConfig> server;
   std::optional<double> peak_slo_p99_ms;  // server: search the highest rate meeting it
 
-  int round = 0;                     // which visit of every cell (bench --rounds)
-  int repeat = 0;                    // repetition inside a round (bench --repeat)
-  uint64_t seed = 1;                 // inputs and arrivals
+  int round = 0;      // which visit of every cell (bench --rounds)
+  int repeat = 0;     // repetition inside a round (bench --repeat)
+  uint64_t seed = 1;  // inputs and arrivals
   RunLimits limits;
 
   // Filled in by the sweep for the child process, not part of the cell's definition.
-  std::string load_phase;            // load scenario: "cold" or "warm"
-  std::string load_cache_dir;        // the private framework cache both phases share
-  double peak_fp32_flops = 0;        // of the cores the cell uses
+  std::string load_phase;      // load scenario: "cold" or "warm"
+  std::string load_cache_dir;  // the private framework cache both phases share
+  double peak_fp32_flops = 0;  // of the cores the cell uses
 };
 
 nlohmann::json to_json(const CellSpec& c);
@@ -107,8 +107,8 @@ ModelRef model_from_json(const nlohmann::json& j);
 
 // The dimensions of a cell's identity, by name, as `compare --by` and `without` take them.
 inline const std::vector<std::string> kIdentityDimensions = {
-    "model", "backend", "settings", "scenario", "batch", "threads", "precision",
-    "concurrency", "preparation", "arm", "server", "peak"};
+    "model",     "backend",     "settings",    "scenario", "batch",  "threads",
+    "precision", "concurrency", "preparation", "arm",      "server", "peak"};
 
 // The identity of a cell as canonical text: equal for every round and repeat of one
 // configuration, different for anything else. `without` drops dimensions (for example
@@ -130,16 +130,16 @@ struct ResultRow {
   CellSpec cell;
   std::string backend_version;
   nlohmann::json settings_in_effect = nlohmann::json::object();  // read back from the framework
-  std::string precision_in_effect;   // what the framework ran in; empty when it cannot say
-  std::optional<bool> batched;       // whether the engine ran a batch as one call
+  std::string precision_in_effect;  // what the framework ran in; empty when it cannot say
+  std::optional<bool> batched;      // whether the engine ran a batch as one call
   std::string status = "ok";
-  std::string message;               // why, when not ok
-  std::string warning;               // present when the cell is unstable
-  std::string output_tail;           // the end of the cell process's output, when not ok
+  std::string message;      // why, when not ok
+  std::string warning;      // present when the cell is unstable
+  std::string output_tail;  // the end of the cell process's output, when not ok
   nlohmann::json latency_ms = nlohmann::json::object();  // Summary (meters/summary.h)
   nlohmann::json metrics = nlohmann::json::object();     // figures with units in their names
-  double wall_s = 0;                 // the cell process's wall time
-  std::string node;                  // host name of the machine that ran it
+  double wall_s = 0;                                     // the cell process's wall time
+  std::string node;                                      // host name of the machine that ran it
   nlohmann::json env = nlohmann::json::object();         // the machine (infermark env --json)
 
   bool ok() const { return status == "ok"; }

@@ -18,15 +18,71 @@ namespace {
 
 // Operators that do no multiply-accumulate work the statistics count; any other operator
 // of the default domain is refused, so that a number is never silently wrong.
-const std::unordered_set<std::string> kZeroMacOps = {
-    "Abs", "Add", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip", "Concat",
-    "Constant", "ConstantOfShape", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand",
-    "Flatten", "Floor", "Gather", "GlobalAveragePool", "GlobalMaxPool", "HardSigmoid",
-    "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log",
-    "LogSoftmax", "LRN", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Pad", "Pow", "PRelu",
-    "Range", "Reciprocal", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Resize",
-    "Selu", "Shape", "Sigmoid", "Slice", "Softmax", "Softplus", "Split", "Sqrt", "Squeeze", "Sub",
-    "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze", "Upsample", "Where"};
+const std::unordered_set<std::string> kZeroMacOps = {"Abs",
+                                                     "Add",
+                                                     "AveragePool",
+                                                     "BatchNormalization",
+                                                     "Cast",
+                                                     "Ceil",
+                                                     "Clip",
+                                                     "Concat",
+                                                     "Constant",
+                                                     "ConstantOfShape",
+                                                     "Div",
+                                                     "Dropout",
+                                                     "Elu",
+                                                     "Equal",
+                                                     "Erf",
+                                                     "Exp",
+                                                     "Expand",
+                                                     "Flatten",
+                                                     "Floor",
+                                                     "Gather",
+                                                     "GlobalAveragePool",
+                                                     "GlobalMaxPool",
+                                                     "HardSigmoid",
+                                                     "HardSwish",
+                                                     "Identity",
+                                                     "InstanceNormalization",
+                                                     "LayerNormalization",
+                                                     "LeakyRelu",
+                                                     "Log",
+                                                     "LogSoftmax",
+                                                     "LRN",
+                                                     "Max",
+                                                     "MaxPool",
+                                                     "Mean",
+                                                     "Min",
+                                                     "Mul",
+                                                     "Neg",
+                                                     "Pad",
+                                                     "Pow",
+                                                     "PRelu",
+                                                     "Range",
+                                                     "Reciprocal",
+                                                     "ReduceMax",
+                                                     "ReduceMean",
+                                                     "ReduceSum",
+                                                     "Relu",
+                                                     "Reshape",
+                                                     "Resize",
+                                                     "Selu",
+                                                     "Shape",
+                                                     "Sigmoid",
+                                                     "Slice",
+                                                     "Softmax",
+                                                     "Softplus",
+                                                     "Split",
+                                                     "Sqrt",
+                                                     "Squeeze",
+                                                     "Sub",
+                                                     "Sum",
+                                                     "Tanh",
+                                                     "Tile",
+                                                     "Transpose",
+                                                     "Unsqueeze",
+                                                     "Upsample",
+                                                     "Where"};
 const std::unordered_set<std::string> kWeightedOps = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
 const std::unordered_set<std::string> kMergeOps = {"Add", "Sum", "Mul", "Concat"};
 
@@ -39,10 +95,21 @@ bool is_float(int32_t elem_type) {
 int64_t element_bytes(int32_t elem_type) {
   using T = onnx::TensorProto;
   switch (elem_type) {
-    case T::DOUBLE: case T::INT64: case T::UINT64: return 8;
-    case T::FLOAT: case T::INT32: case T::UINT32: return 4;
-    case T::FLOAT16: case T::BFLOAT16: case T::INT16: case T::UINT16: return 2;
-    default: return 1;
+    case T::DOUBLE:
+    case T::INT64:
+    case T::UINT64:
+      return 8;
+    case T::FLOAT:
+    case T::INT32:
+    case T::UINT32:
+      return 4;
+    case T::FLOAT16:
+    case T::BFLOAT16:
+    case T::INT16:
+    case T::UINT16:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -93,7 +160,10 @@ struct Tensor {
 }  // namespace
 
 int max_supported_opset() {
-  return onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at(onnx::ONNX_DOMAIN).second;
+  return onnx::OpSchemaRegistry::DomainToVersionRange::Instance()
+      .Map()
+      .at(onnx::ONNX_DOMAIN)
+      .second;
 }
 
 ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
@@ -129,7 +199,8 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   if (!image)
     throw Error("model '" + name + "' has no image-like input (a rank-4 float tensor, NCHW)");
   if (real_inputs > 1)
-    throw fail("has " + std::to_string(real_inputs) + " inputs; statistics need a single image input");
+    throw fail("has " + std::to_string(real_inputs) +
+               " inputs; statistics need a single image input");
   const auto& idims = image->type().tensor_type().shape().dim();
   if (!idims[1].has_dim_value())
     throw fail("input '" + image->name() + "' has no fixed channel count");
@@ -150,7 +221,8 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
     if (in.name() != image->name()) continue;
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
     shape->clear_dim();
-    for (int64_t d : {int64_t{1}, st.input_shape[0], size, size}) shape->add_dim()->set_dim_value(d);
+    for (int64_t d : {int64_t{1}, st.input_shape[0], size, size})
+      shape->add_dim()->set_dim_value(d);
   }
   for (auto& out : *shaped.mutable_graph()->mutable_output())
     out.mutable_type()->mutable_tensor_type()->clear_shape();
@@ -208,7 +280,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   std::unordered_map<std::string, int> depth;   // weighted layers on the longest path
   std::unordered_map<std::string, int> anchor;  // last weighted layer or merge a value comes from
   for (int i = 0; i < graph.input_size(); ++i) anchor[graph.input(i).name()] = -1 - i;
-  std::unordered_set<std::string> counted;      // each initializer once, even if shared
+  std::unordered_set<std::string> counted;  // each initializer once, even if shared
 
   for (int idx : order) {
     const auto& node = graph.node(idx);
@@ -300,10 +372,10 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   }
 
   for (const auto& out : graph.output())
-    if (auto it = depth.find(out.name()); it != depth.end()) st.layers = std::max(st.layers, it->second);
+    if (auto it = depth.find(out.name()); it != depth.end())
+      st.layers = std::max(st.layers, it->second);
   st.flops = 2 * st.macs;
-  st.parameters_per_layer =
-      st.layers > 0 ? static_cast<double>(st.parameters) / st.layers : 0.0;
+  st.parameters_per_layer = st.layers > 0 ? static_cast<double>(st.parameters) / st.layers : 0.0;
   return st;
 }
 
@@ -341,9 +413,11 @@ std::string format_stats_table(const std::vector<ModelStats>& rows) {
       }
       jumps += ")";
     }
-    const std::string input = std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]);
-    std::snprintf(line, sizeof line, "%-18s %7s %14lld %10lld %6d %-18s %12.0f %9.3f %9.3f %10.1f\n",
-                  s.name.c_str(), input.c_str(), static_cast<long long>(s.parameters),
+    const std::string input =
+        std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]);
+    std::snprintf(line, sizeof line,
+                  "%-18s %7s %14lld %10lld %6d %-18s %12.0f %9.3f %9.3f %10.1f\n", s.name.c_str(),
+                  input.c_str(), static_cast<long long>(s.parameters),
                   static_cast<long long>(s.buffers), s.layers, jumps.c_str(),
                   s.parameters_per_layer, s.macs / 1e9, s.flops / 1e9, s.weight_bytes / 1e6);
     out << line;

@@ -28,7 +28,8 @@ std::string read_line(const std::filesystem::path& path) {
   const bool got = std::fgets(buf, sizeof buf, f) != nullptr;
   const int err = errno;
   std::fclose(f);
-  if (!got) throw Error(path.string() + ": cannot read (" + (err ? std::strerror(err) : "empty") + ")");
+  if (!got)
+    throw Error(path.string() + ": cannot read (" + (err ? std::strerror(err) : "empty") + ")");
   std::string s(buf);
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -51,9 +52,10 @@ uint64_t read_u64(const std::filesystem::path& path) {
 // "intel-rapl:N" or "amd-rapl:N": a package, not a subzone (intel-rapl:N:M) nor mmio.
 bool is_package_zone(const std::string& dir_name) {
   for (const std::string prefix : {"intel-rapl:", "amd-rapl:"}) {
-    if (dir_name.size() <= prefix.size() || dir_name.compare(0, prefix.size(), prefix) != 0) continue;
-    return std::all_of(dir_name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), dir_name.end(),
-                       [](char c) { return c >= '0' && c <= '9'; });
+    if (dir_name.size() <= prefix.size() || dir_name.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    return std::all_of(dir_name.begin() + static_cast<std::ptrdiff_t>(prefix.size()),
+                       dir_name.end(), [](char c) { return c >= '0' && c <= '9'; });
   }
   return false;
 }
@@ -201,15 +203,20 @@ bool NvmlMeter::load() {
   }
   api_ = std::make_unique<Api>();
   const char* missing = nullptr;
-  if (!bind(handle_, "nvmlInit_v2", api_->init)) missing = "nvmlInit_v2";
-  else if (!bind(handle_, "nvmlShutdown", api_->shutdown)) missing = "nvmlShutdown";
-  else if (!bind(handle_, "nvmlDeviceGetCount_v2", api_->device_count)) missing = "nvmlDeviceGetCount_v2";
+  if (!bind(handle_, "nvmlInit_v2", api_->init))
+    missing = "nvmlInit_v2";
+  else if (!bind(handle_, "nvmlShutdown", api_->shutdown))
+    missing = "nvmlShutdown";
+  else if (!bind(handle_, "nvmlDeviceGetCount_v2", api_->device_count))
+    missing = "nvmlDeviceGetCount_v2";
   else if (!bind(handle_, "nvmlDeviceGetHandleByIndex_v2", api_->device_handle))
     missing = "nvmlDeviceGetHandleByIndex_v2";
   else if (!bind(handle_, "nvmlDeviceGetTotalEnergyConsumption", api_->total_energy))
     missing = "nvmlDeviceGetTotalEnergyConsumption";
-  else if (!bind(handle_, "nvmlDeviceGetMemoryInfo", api_->memory_info)) missing = "nvmlDeviceGetMemoryInfo";
-  else if (!bind(handle_, "nvmlDeviceGetName", api_->device_name)) missing = "nvmlDeviceGetName";
+  else if (!bind(handle_, "nvmlDeviceGetMemoryInfo", api_->memory_info))
+    missing = "nvmlDeviceGetMemoryInfo";
+  else if (!bind(handle_, "nvmlDeviceGetName", api_->device_name))
+    missing = "nvmlDeviceGetName";
   bind(handle_, "nvmlErrorString", api_->error_string);
   if (missing) {
     error_ = library_ + " lacks " + missing + " (driver too old)";
@@ -241,7 +248,8 @@ void NvmlMeter::start() {
     Api::Device dev = nullptr;
     unsigned long long mj = 0;
     if (const auto r = api_->device_handle(i, &dev); r != 0) {
-      energy_error_ = "nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) + ") failed: " + api_->describe(r);
+      energy_error_ =
+          "nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) + ") failed: " + api_->describe(r);
       return;
     }
     if (const auto r = api_->total_energy(dev, &mj); r != 0) {
@@ -277,17 +285,19 @@ void NvmlMeter::stop(nlohmann::json& metrics) {
   for (unsigned int i = 0; i < count; ++i) {
     Api::Device dev = nullptr;
     if (const auto r = api_->device_handle(i, &dev); r != 0) {
-      return unmeasured("nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) + ") failed: " +
-                        api_->describe(r));
+      return unmeasured("nvmlDeviceGetHandleByIndex_v2(" + std::to_string(i) +
+                        ") failed: " + api_->describe(r));
     }
     char name[96] = {};
-    if (api_->device_name(dev, name, sizeof name) != 0) std::snprintf(name, sizeof name, "GPU %u", i);
+    if (api_->device_name(dev, name, sizeof name) != 0)
+      std::snprintf(name, sizeof name, "GPU %u", i);
     names.push_back(std::string(name));
 
     Api::Memory mem{};
     if (const auto r = api_->memory_info(dev, &mem); r != 0) {
       if (memory_error.empty())
-        memory_error = "nvmlDeviceGetMemoryInfo on GPU " + std::to_string(i) + " failed: " + api_->describe(r);
+        memory_error =
+            "nvmlDeviceGetMemoryInfo on GPU " + std::to_string(i) + " failed: " + api_->describe(r);
     } else {
       used += mem.used;
     }
@@ -298,7 +308,8 @@ void NvmlMeter::stop(nlohmann::json& metrics) {
         energy_error = "nvmlDeviceGetTotalEnergyConsumption on GPU " + std::to_string(i) +
                        " failed: " + api_->describe(r);
       else if (mj < start_mj_[i])
-        energy_error = "GPU " + std::to_string(i) + " energy counter went backwards (driver reloaded?)";
+        energy_error =
+            "GPU " + std::to_string(i) + " energy counter went backwards (driver reloaded?)";
       else
         energy_mj += mj - start_mj_[i];
     }
@@ -325,7 +336,8 @@ std::vector<std::unique_ptr<Meter>> make_energy_meters(const std::filesystem::pa
 }
 
 void add_energy_per_image(nlohmann::json& m) {
-  const double images = m.contains("images") && m["images"].is_number() ? m["images"].get<double>() : 0;
+  const double images =
+      m.contains("images") && m["images"].is_number() ? m["images"].get<double>() : 0;
   if (!(images > 0)) return;
   for (const auto& [energy, per_image] : {std::pair{"energy_j", "energy_per_image_j"},
                                           std::pair{"gpu_energy_j", "gpu_energy_per_image_j"}})

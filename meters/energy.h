@@ -17,9 +17,9 @@ namespace infermark {
 // "amd-rapl:N" is accepted as well). Subzones (intel-rapl:0:0) and the mmio duplicates
 // (intel-rapl-mmio:0) are not packages and are left out.
 struct RaplZone {
-  std::string name;                   // the zone's `name` file (package-0), else the dir name
+  std::string name;  // the zone's `name` file (package-0), else the dir name
   std::filesystem::path dir;
-  uint64_t max_energy_range_uj = 0;   // 0 when unreadable
+  uint64_t max_energy_range_uj = 0;  // 0 when unreadable
 };
 
 // The package zones under root, sorted by directory name; empty when there are none.
@@ -78,9 +78,9 @@ class NvmlMeter : public Meter {
   std::unique_ptr<Api> api_;
   bool initialized_ = false;
   bool started_ = false;
-  std::string error_;                // why NVML is unusable (library, init, no device)
-  std::string energy_error_;         // why energy is unusable (e.g. not supported)
-  std::vector<uint64_t> start_mj_;   // per device
+  std::string error_;               // why NVML is unusable (library, init, no device)
+  std::string energy_error_;        // why energy is unusable (e.g. not supported)
+  std::vector<uint64_t> start_mj_;  // per device
 };
 
 // energy_per_image_j (and gpu_energy_per_image_j) from energy_j and images in the same

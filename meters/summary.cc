@@ -92,7 +92,8 @@ double sample_stddev(const std::vector<double>& x) {
 
 double percentile(const std::vector<double>& sorted, double q) {
   if (sorted.empty()) throw Error("percentile: no samples");
-  if (!(q >= 0 && q <= 1)) throw Error("percentile: q = " + std::to_string(q) + " is outside [0, 1]");
+  if (!(q >= 0 && q <= 1))
+    throw Error("percentile: q = " + std::to_string(q) + " is outside [0, 1]");
   const double h = static_cast<double>(sorted.size() - 1) * q;
   const double lo = std::floor(h);
   const auto i = static_cast<size_t>(lo);
@@ -135,7 +136,8 @@ Summary summarize(std::vector<double> samples, double cv_threshold) {
     s.cv = s.stddev == 0 ? 0 : INFINITY;
 
   if (s.count >= 2) {
-    const double half = t_quantile_95(s.count - 1) * s.stddev / std::sqrt(static_cast<double>(s.count));
+    const double half =
+        t_quantile_95(s.count - 1) * s.stddev / std::sqrt(static_cast<double>(s.count));
     s.ci95_low = s.mean - half;
     s.ci95_high = s.mean + half;
     s.stable = s.cv <= cv_threshold;
@@ -157,10 +159,12 @@ Summary summarize(std::vector<double> samples, double cv_threshold) {
 }
 
 nlohmann::json to_json(const Summary& s) {
-  nlohmann::json j = {{"count", s.count},   {"mean", s.mean}, {"median", s.median},
-                      {"std", s.stddev},    {"min", s.min},   {"max", s.max},
-                      {"p50", s.p50},       {"p90", s.p90},   {"p95", s.p95},
-                      {"p99", s.p99},       {"p999", s.p999}, {"cv", s.cv},
+  nlohmann::json j = {{"count", s.count},       {"mean", s.mean},
+                      {"median", s.median},     {"std", s.stddev},
+                      {"min", s.min},           {"max", s.max},
+                      {"p50", s.p50},           {"p90", s.p90},
+                      {"p95", s.p95},           {"p99", s.p99},
+                      {"p999", s.p999},         {"cv", s.cv},
                       {"ci95_low", s.ci95_low}, {"ci95_high", s.ci95_high},
                       {"stable", s.stable}};
   if (!s.stable) j["warning"] = s.warning;

@@ -187,8 +187,8 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
     if (ha.empty() || hb.empty()) {
       c.a = ga.front().first;
       c.b = gb.front().first;
-      c.verdict = "not comparable (" + ga.front().second->status + " vs " +
-                  gb.front().second->status + ")";
+      c.verdict =
+          "not comparable (" + ga.front().second->status + " vs " + gb.front().second->status + ")";
       out.push_back(c);
       continue;
     }
@@ -204,9 +204,8 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
       const double d = mean_of(lb) - mean_of(la);
       const double se = std::sqrt(sa + sb);
       // Welch-Satterthwaite degrees of freedom.
-      const double dof = se > 0 ? (sa + sb) * (sa + sb) /
-                                      (sa * sa / (na - 1) + sb * sb / (nb - 1))
-                                : na + nb - 2;
+      const double dof =
+          se > 0 ? (sa + sb) * (sa + sb) / (sa * sa / (na - 1) + sb * sb / (nb - 1)) : na + nb - 2;
       const double t = t_quantile_95(static_cast<int64_t>(std::max(1.0, std::floor(dof))));
       c.ratio = std::exp(d);
       c.ratio_low = std::exp(d - t * se);
@@ -216,8 +215,9 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
     } else {
       c.ratio = c.b.value / c.a.value;
       c.ratio_low = c.ratio_high = c.ratio;
-      c.verdict = "no verdict: one side has a single value, the other several (run both with "
-                  "the same --rounds)";
+      c.verdict =
+          "no verdict: one side has a single value, the other several (run both with "
+          "the same --rounds)";
       out.push_back(c);
       continue;
     }
@@ -253,8 +253,8 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
   }
   for (const auto& v : {va, vb})
     if (std::find(values.begin(), values.end(), v) == values.end())
-      throw Error("compare --by " + by + ": no cell has " + by + " '" + v + "' (present: " +
-                  list() + ")");
+      throw Error("compare --by " + by + ": no cell has " + by + " '" + v +
+                  "' (present: " + list() + ")");
 
   // group (identity without `by`) -> round/repeat -> the a and b rows
   struct Pair {

@@ -7,7 +7,8 @@
 
 namespace infermark {
 
-void write_csv(const std::vector<std::filesystem::path>& results, const std::filesystem::path& csv) {
+void write_csv(const std::vector<std::filesystem::path>& results,
+               const std::filesystem::path& csv) {
   const std::vector<ResultRow> rows = read_results(results);
   std::ofstream out(csv);
   if (!out) throw Error("cannot write '" + csv.string() + "'");
@@ -26,8 +27,8 @@ void write_csv(const std::vector<std::filesystem::path>& results, const std::fil
     const CellSpec& c = r.cell;
     const nlohmann::json& l = r.latency_ms;
     out << field(c.model.name) << "," << field(c.backend) << "," << field(r.backend_version) << ","
-        << field(r.settings_text()) << "," << c.scenario << "," << c.batch << "," << c.threads << ","
-        << field(c.precision) << "," << c.concurrency << "," << field(c.preparation) << ","
+        << field(r.settings_text()) << "," << c.scenario << "," << c.batch << "," << c.threads
+        << "," << field(c.precision) << "," << c.concurrency << "," << field(c.preparation) << ","
         << field(c.arm) << "," << c.round << "," << c.repeat << "," << field(r.node) << ","
         << r.status << "," << num(r.metric("throughput_ips")) << "," << num(r.latency("mean"))
         << "," << num(r.latency("p50")) << "," << num(r.latency("p99")) << ","

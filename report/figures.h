@@ -10,9 +10,9 @@ namespace infermark {
 
 // One figure of a report, drawn by gnuplot into out_dir as NAME.png and NAME.svg.
 struct Figure {
-  std::string name;         // file stem, e.g. "fig1_throughput_resnet50"
-  std::string title;        // what it shows, one line
-  std::string caption;      // how to read it (what a failed cell looks like, the fit, ...)
+  std::string name;                 // file stem, e.g. "fig1_throughput_resnet50"
+  std::string title;                // what it shows, one line
+  std::string caption;              // how to read it (what a failed cell looks like, the fit, ...)
   std::vector<std::string> series;  // the series drawn (framework names, "fit", ...)
 };
 

@@ -39,7 +39,8 @@ using Group = std::vector<const ResultRow*>;
 using Value = std::function<double(const ResultRow&)>;
 
 // Rows of one scenario grouped by identity (rounds and repeats together), in a stable order.
-std::map<std::string, Group> groups(const std::vector<ResultRow>& rows, const std::string& scenario) {
+std::map<std::string, Group> groups(const std::vector<ResultRow>& rows,
+                                    const std::string& scenario) {
   std::map<std::string, Group> out;
   for (const auto& r : rows)
     if (r.cell.scenario == scenario) out[identity(r)].push_back(&r);
@@ -69,9 +70,13 @@ double median_of(const Group& g, const Value& f) {
 }
 
 Table table1(const std::vector<ResultRow>& rows) {
-  Table t{"table1_models", "Table 1: the models (per image)",
-          {"model", "input", "parameters", "buffers", "layers", "jumps", "params/layer", "GMACs", "GFLOPs", "weights MB"},
-          {}, "layers: weighted layers on the longest path; jumps: merges of branches (docs/statistics.md)"};
+  Table t{"table1_models",
+          "Table 1: the models (per image)",
+          {"model", "input", "parameters", "buffers", "layers", "jumps", "params/layer", "GMACs",
+           "GFLOPs", "weights MB"},
+          {},
+          "layers: weighted layers on the longest path; jumps: merges of branches "
+          "(docs/statistics.md)"};
   std::map<std::string, json> stats;
   for (const auto& r : rows) {
     const ModelRef& m = r.cell.model;
@@ -81,35 +86,51 @@ Table table1(const std::vector<ResultRow>& rows) {
   }
   for (const auto& [name, s] : stats) {
     std::string jumps = std::to_string(s["jumps"]["total"].get<int>());
-    for (const auto& [op, n] : s["jumps"]["by_type"].items()) jumps += " " + op + ":" + std::to_string(n.get<int>());
+    for (const auto& [op, n] : s["jumps"]["by_type"].items())
+      jumps += " " + op + ":" + std::to_string(n.get<int>());
     const auto shape = s["input"]["shape_chw"];
-    t.rows.push_back({name, std::to_string(shape[1].get<int>()) + "x" + std::to_string(shape[2].get<int>()),
-                      std::to_string(s["parameters"].get<int64_t>()), std::to_string(s["buffers"].get<int64_t>()),
-                      std::to_string(s["layers"].get<int>()), jumps, fmt(s["parameters_per_layer"].get<double>(), 0),
-                      fmt(s["macs_per_image"].get<double>() / 1e9, 3), fmt(s["flops_per_image"].get<double>() / 1e9, 3),
-                      fmt(s["weight_bytes"].get<double>() / 1e6, 1)});
+    t.rows.push_back(
+        {name, std::to_string(shape[1].get<int>()) + "x" + std::to_string(shape[2].get<int>()),
+         std::to_string(s["parameters"].get<int64_t>()),
+         std::to_string(s["buffers"].get<int64_t>()), std::to_string(s["layers"].get<int>()), jumps,
+         fmt(s["parameters_per_layer"].get<double>(), 0),
+         fmt(s["macs_per_image"].get<double>() / 1e9, 3),
+         fmt(s["flops_per_image"].get<double>() / 1e9, 3),
+         fmt(s["weight_bytes"].get<double>() / 1e6, 1)});
   }
   return t;
 }
 
 Table table3(const std::vector<ResultRow>& rows) {
-  Table t{"table3_loading", "Table 3: loading time by framework (device CPU)",
-          {"model", "framework", "device", "load cold ms", "load warm ms", "first inference ms", "warm/cold", "cache",
-           "framework start-up ms"},
-          {}, "load: from asking the started framework to load the model file to an engine ready to run (reading, "
-              "converting, compiling); cold: the framework's cache empty, in a fresh process; warm: its cache filled, "
-              "in another fresh process; the OS file cache is warm in both; framework start-up (opening its libraries "
-              "and starting its runtime, once per process) is not load time and is shown apart"};
+  Table t{"table3_loading",
+          "Table 3: loading time by framework (device CPU)",
+          {"model", "framework", "device", "load cold ms", "load warm ms", "first inference ms",
+           "warm/cold", "cache", "framework start-up ms"},
+          {},
+          "load: from asking the started framework to load the model file to an engine ready to "
+          "run (reading, "
+          "converting, compiling); cold: the framework's cache empty, in a fresh process; warm: "
+          "its cache filled, "
+          "in another fresh process; the OS file cache is warm in both; framework start-up "
+          "(opening its libraries "
+          "and starting its runtime, once per process) is not load time and is shown apart"};
   for (const auto& [id, g] : groups(rows, "load")) {
     const ResultRow& r = *g.front();
-    const std::string cold = cell_value(g, [](const ResultRow& x) { return metric(x, "load_cold_ms"); }, 0);
-    const std::string warm = cell_value(g, [](const ResultRow& x) { return metric(x, "load_warm_ms"); }, 0);
-    const std::string ratio = cell_value(g, [](const ResultRow& x) { return metric(x, "load_warm_ms") / metric(x, "load_cold_ms"); });
-    const std::string first = cell_value(g, [](const ResultRow& x) { return metric(x, "first_inference_cold_ms"); }, 1);
+    const std::string cold = cell_value(
+        g, [](const ResultRow& x) { return metric(x, "load_cold_ms"); }, 0);
+    const std::string warm = cell_value(
+        g, [](const ResultRow& x) { return metric(x, "load_warm_ms"); }, 0);
+    const std::string ratio = cell_value(g, [](const ResultRow& x) {
+      return metric(x, "load_warm_ms") / metric(x, "load_cold_ms");
+    });
+    const std::string first = cell_value(
+        g, [](const ResultRow& x) { return metric(x, "first_inference_cold_ms"); }, 1);
     const json& m = r.metrics;
-    t.rows.push_back({model(r), label(r), "CPU", cold, warm, first, ratio,
-                      m.value("cache_cold", std::string()) + "/" + m.value("cache_warm", std::string()),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "framework_startup_cold_ms"); }, 0)});
+    t.rows.push_back(
+        {model(r), label(r), "CPU", cold, warm, first, ratio,
+         m.value("cache_cold", std::string()) + "/" + m.value("cache_warm", std::string()),
+         cell_value(
+             g, [](const ResultRow& x) { return metric(x, "framework_startup_cold_ms"); }, 0)});
   }
   return t;
 }
@@ -118,8 +139,12 @@ Table offline(const std::vector<ResultRow>& rows) {
   std::set<int64_t> batches;
   for (const auto& r : rows)
     if (r.cell.scenario == "offline") batches.insert(r.cell.batch);
-  Table t{"offline_throughput", "Offline throughput (images/s) by batch size", {"model", "framework"}, {},
-          "median over rounds and repeats, with its 95% interval [low, high] where there were at least 6; a failed cell shows its status"};
+  Table t{"offline_throughput",
+          "Offline throughput (images/s) by batch size",
+          {"model", "framework"},
+          {},
+          "median over rounds and repeats, with its 95% interval [low, high] where there were at "
+          "least 6; a failed cell shows its status"};
   for (int64_t b : batches) t.columns.push_back("batch " + std::to_string(b));
   t.columns.push_back("best share of peak");
   std::map<std::pair<std::string, std::string>, std::map<int64_t, Group>> by;
@@ -130,9 +155,12 @@ Table offline(const std::vector<ResultRow>& rows) {
     double share = NAN;
     for (int64_t b : batches) {
       auto it = cells.find(b);
-      row.push_back(it == cells.end() ? "" : cell_value(it->second, [](const ResultRow& x) { return metric(x, "throughput_ips"); }));
+      row.push_back(it == cells.end() ? "" : cell_value(it->second, [](const ResultRow& x) {
+        return metric(x, "throughput_ips");
+      }));
       if (it != cells.end())
-        if (const double x = median_of(it->second, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
+        if (const double x = median_of(
+                it->second, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
             !(x <= share))
           share = x;
     }
@@ -143,27 +171,38 @@ Table offline(const std::vector<ResultRow>& rows) {
 }
 
 Table single_stream(const std::vector<ResultRow>& rows) {
-  Table t{"single_stream_latency", "Single-stream latency (batch 1, one query after another)",
-          {"model", "framework", "p50 ms", "p90 ms", "p99 ms", "images/s"}, {}, ""};
+  Table t{"single_stream_latency",
+          "Single-stream latency (batch 1, one query after another)",
+          {"model", "framework", "p50 ms", "p90 ms", "p99 ms", "images/s"},
+          {},
+          ""};
   for (const auto& [id, g] : groups(rows, "single-stream")) {
     const ResultRow& r = *g.front();
-    t.rows.push_back({model(r), label(r), cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
-                      cell_value(g, [](const ResultRow& x) { return latency(x, "p90"); }),
-                      cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
+    t.rows.push_back(
+        {model(r), label(r), cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
+         cell_value(g, [](const ResultRow& x) { return latency(x, "p90"); }),
+         cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
+         cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
   }
   return t;
 }
 
 Table server(const std::vector<ResultRow>& rows) {
-  Table t{"server", "Server: Poisson arrivals, dynamic batching vs none",
-          {"model", "framework", "max batch", "queue delay ms", "offered qps", "achieved qps", "p50 ms", "p99 ms", "mean batch", "peak qps at p99 target"},
-          {}, "latency from each request's scheduled arrival to its completion; mean batch: requests per batch the batcher formed, marked where the framework ran each batch as one call per image"};
+  Table t{
+      "server",
+      "Server: Poisson arrivals, dynamic batching vs none",
+      {"model", "framework", "max batch", "queue delay ms", "offered qps", "achieved qps", "p50 ms",
+       "p99 ms", "mean batch", "peak qps at p99 target"},
+      {},
+      "latency from each request's scheduled arrival to its completion; mean batch: requests per "
+      "batch the batcher formed, marked where the framework ran each batch as one call per image"};
   for (const auto& [id, g] : groups(rows, "server")) {
     const ResultRow& r = *g.front();
-    const std::string peak = cell_value(g, [](const ResultRow& x) { return metric(x, "peak_qps"); });
+    const std::string peak =
+        cell_value(g, [](const ResultRow& x) { return metric(x, "peak_qps"); });
     const std::string slo = fmt(metric(r, "slo_p99_ms"), 0);
-    t.rows.push_back({model(r), label(r), fmt(metric(r, "max_batch"), 0), fmt(metric(r, "max_queue_delay_ms"), 1),
+    t.rows.push_back({model(r), label(r), fmt(metric(r, "max_batch"), 0),
+                      fmt(metric(r, "max_queue_delay_ms"), 1),
                       cell_value(g, [](const ResultRow& x) { return metric(x, "offered_qps"); }),
                       cell_value(g, [](const ResultRow& x) { return metric(x, "achieved_qps"); }),
                       cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
@@ -176,14 +215,21 @@ Table server(const std::vector<ResultRow>& rows) {
 }
 
 Table ensemble(const std::vector<ResultRow>& rows) {
-  Table t{"ensemble_memory", "Ensemble: memory and throughput of several models in one process",
-          {"ensemble", "framework", "batch", "peak RSS MiB", "RSS after load MiB", "images/s"}, {}, ""};
+  Table t{"ensemble_memory",
+          "Ensemble: memory and throughput of several models in one process",
+          {"ensemble", "framework", "batch", "peak RSS MiB", "RSS after load MiB", "images/s"},
+          {},
+          ""};
   for (const auto& [id, g] : groups(rows, "ensemble")) {
     const ResultRow& r = *g.front();
-    t.rows.push_back({model(r), label(r), std::to_string(r.cell.batch),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "rss_peak_bytes") / 1048576.0; }, 0),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "rss_after_load_bytes") / 1048576.0; }, 0),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
+    t.rows.push_back(
+        {model(r), label(r), std::to_string(r.cell.batch),
+         cell_value(
+             g, [](const ResultRow& x) { return metric(x, "rss_peak_bytes") / 1048576.0; }, 0),
+         cell_value(
+             g, [](const ResultRow& x) { return metric(x, "rss_after_load_bytes") / 1048576.0; },
+             0),
+         cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
   }
   return t;
 }
@@ -191,10 +237,14 @@ Table ensemble(const std::vector<ResultRow>& rows) {
 // For each scenario and model, the framework with the best median figure and how far the
 // runner-up is behind: the paper's key takeaways, computed from the data.
 Table best(const std::vector<ResultRow>& rows) {
-  Table t{"best_framework", "Which framework wins where",
-          {"question", "model", "best", "figure", "runner-up", "runner-up figure", "advantage"}, {},
-          "medians over rounds and repeats and, for throughput, at each framework's best batch size; with rounds, "
-          "the advantage is the geometric mean of the per-round ratios with its 95% interval, and a tie where it "
+  Table t{"best_framework",
+          "Which framework wins where",
+          {"question", "model", "best", "figure", "runner-up", "runner-up figure", "advantage"},
+          {},
+          "medians over rounds and repeats and, for throughput, at each framework's best batch "
+          "size; with rounds, "
+          "the advantage is the geometric mean of the per-round ratios with its 95% interval, and "
+          "a tie where it "
           "contains 1"};
   struct Q {
     std::string question, scenario, unit;
@@ -204,14 +254,18 @@ Table best(const std::vector<ResultRow>& rows) {
   };
   const std::vector<Q> questions = {
       {"highest throughput (batch applications)", "offline", "images/s", true,
-       [](const ResultRow& r) { return metric(r, "throughput_ips"); }, [](const ResultRow&) { return true; }},
+       [](const ResultRow& r) { return metric(r, "throughput_ips"); },
+       [](const ResultRow&) { return true; }},
       {"lowest latency (data-flow applications)", "single-stream", "ms p50", false,
        [](const ResultRow& r) { return latency(r, "p50"); }, [](const ResultRow&) { return true; }},
       {"highest load under the p99 target (web service)", "server", "qps", true,
-       [](const ResultRow& r) { return metric(r, "peak_qps"); }, [](const ResultRow& r) { return !std::isnan(metric(r, "peak_qps")); }},
+       [](const ResultRow& r) { return metric(r, "peak_qps"); },
+       [](const ResultRow& r) { return !std::isnan(metric(r, "peak_qps")); }},
       {"least memory (batch 1)", "offline", "MiB peak RSS", false,
-       [](const ResultRow& r) { return metric(r, "rss_peak_bytes") / 1048576.0; }, [](const ResultRow& r) { return r.cell.batch == 1; }},
-      {"fastest cold load", "load", "ms", false, [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
+       [](const ResultRow& r) { return metric(r, "rss_peak_bytes") / 1048576.0; },
+       [](const ResultRow& r) { return r.cell.batch == 1; }},
+      {"fastest cold load", "load", "ms", false,
+       [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
        [](const ResultRow&) { return true; }},
   };
   using Visits = std::map<std::pair<int, int>, double>;  // (round, repeat) -> value
@@ -245,7 +299,8 @@ Table best(const std::vector<ResultRow>& rows) {
       std::sort(ranked.begin(), ranked.end(), [&](const Entry& a, const Entry& b) {
         return q.higher ? a.median > b.median : a.median < b.median;
       });
-      std::vector<std::string> row = {q.question, m, ranked[0].label, fmt(ranked[0].median) + " " + q.unit, "", "", ""};
+      std::vector<std::string> row = {
+          q.question, m, ranked[0].label, fmt(ranked[0].median) + " " + q.unit, "", "", ""};
       if (ranked.size() > 1) {
         row[4] = ranked[1].label;
         row[5] = fmt(ranked[1].median) + " " + q.unit;
@@ -260,7 +315,8 @@ Table best(const std::vector<ResultRow>& rows) {
           row[6] = fmt(r.ratio, 2) + "x [" + fmt(r.low, 2) + ", " + fmt(r.high, 2) + "]" +
                    (r.low <= 1 ? " same within noise" : "");
         } else {
-          const double adv = q.higher ? ranked[0].median / ranked[1].median : ranked[1].median / ranked[0].median;
+          const double adv =
+              q.higher ? ranked[0].median / ranked[1].median : ranked[1].median / ranked[0].median;
           row[6] = fmt(adv, 2) + "x";
         }
       }
@@ -271,15 +327,18 @@ Table best(const std::vector<ResultRow>& rows) {
 }
 
 Table problems(const std::vector<ResultRow>& rows) {
-  Table t{"unstable_or_failed", "Cells to read with care: failed or unstable",
-          {"model", "framework", "scenario", "batch", "status", "cv", "why"}, {}, ""};
+  Table t{"unstable_or_failed",
+          "Cells to read with care: failed or unstable",
+          {"model", "framework", "scenario", "batch", "status", "cv", "why"},
+          {},
+          ""};
   for (const auto& r : rows) {
     const bool unstable = !r.warning.empty();
     if (r.ok() && !unstable) continue;
     std::string why = r.ok() ? r.warning : r.message;
     why.erase(std::remove(why.begin(), why.end(), '\n'), why.end());
-    t.rows.push_back({model(r), label(r), r.cell.scenario, std::to_string(r.cell.batch),
-                      r.status, fmt(latency(r, "cv"), 3), why});
+    t.rows.push_back({model(r), label(r), r.cell.scenario, std::to_string(r.cell.batch), r.status,
+                      fmt(latency(r, "cv"), 3), why});
   }
   return t;
 }
@@ -287,11 +346,16 @@ Table problems(const std::vector<ResultRow>& rows) {
 std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -320,7 +384,8 @@ std::string html_table(const Table& t) {
   for (const auto& row : t.rows) {
     o << "<tr>";
     for (const auto& cell : row) {
-      const bool failed = cell == "oom" || cell == "crash" || cell == "timeout" || cell == "error" || cell == "unsupported";
+      const bool failed = cell == "oom" || cell == "crash" || cell == "timeout" ||
+                          cell == "error" || cell == "unsupported";
       o << (failed ? "<td class=\"failed\">" : "<td>") << html_escape(cell) << "</td>";
     }
     o << "</tr>\n";
@@ -367,8 +432,8 @@ std::string to_csv(const Table& t) {
 }
 
 std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
-  return {table1(rows), table3(rows), offline(rows), single_stream(rows), server(rows),
-          ensemble(rows), best(rows), problems(rows)};
+  return {table1(rows), table3(rows),   offline(rows), single_stream(rows),
+          server(rows), ensemble(rows), best(rows),    problems(rows)};
 }
 
 fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
@@ -405,9 +470,10 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
     std::ifstream svg(dir / (f.name + ".svg"));
     std::string content((std::istreambuf_iterator<char>(svg)), {});
     const auto start = content.find("<svg");
-    h << "<figure id=\"" << f.name << "\">" << (start == std::string::npos ? "" : content.substr(start))
-      << "<figcaption><b>" << html_escape(f.title) << "</b> " << html_escape(f.caption) << " (<a href=\""
-      << f.name << ".png\">PNG</a>, <a href=\"" << f.name << ".svg\">SVG</a>)</figcaption></figure>\n";
+    h << "<figure id=\"" << f.name << "\">"
+      << (start == std::string::npos ? "" : content.substr(start)) << "<figcaption><b>"
+      << html_escape(f.title) << "</b> " << html_escape(f.caption) << " (<a href=\"" << f.name
+      << ".png\">PNG</a>, <a href=\"" << f.name << ".svg\">SVG</a>)</figcaption></figure>\n";
   }
   h << "<h2>Tables</h2>\n";
   for (const auto& t : tables)

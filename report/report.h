@@ -11,11 +11,11 @@ namespace infermark {
 
 // A table of a report, written as Markdown and CSV.
 struct Table {
-  std::string name;   // file stem
+  std::string name;  // file stem
   std::string title;
   std::vector<std::string> columns;
   std::vector<std::vector<std::string>> rows;
-  std::string note;   // how to read it
+  std::string note;  // how to read it
 };
 std::string to_markdown(const Table& t);
 std::string to_csv(const Table& t);
@@ -33,9 +33,9 @@ std::filesystem::path write_report(const std::vector<ResultRow>& rows,
 
 // The figure a scenario is judged by, and whether larger is better.
 struct Headline {
-  std::string metric;       // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
+  std::string metric;  // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
   double value = 0;
-  double rel_half_ci = 0;   // half-width of its 95% interval within the cell, relative; 0: none
+  double rel_half_ci = 0;  // half-width of its 95% interval within the cell, relative; 0: none
   bool higher_is_better = true;
   bool ok = false;
 };
@@ -61,10 +61,10 @@ Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b);
 
 // A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {
-  std::string cell;         // what was compared (the identity dimensions that vary shown)
+  std::string cell;  // what was compared (the identity dimensions that vary shown)
   std::string a_label, b_label;
-  Headline a, b;            // a's and b's headline (medians when there were rounds)
-  int pairs = 0;            // rounds paired; 0 when the interval comes from within-cell spread
+  Headline a, b;  // a's and b's headline (medians when there were rounds)
+  int pairs = 0;  // rounds paired; 0 when the interval comes from within-cell spread
   double ratio = 0, ratio_low = 0, ratio_high = 0;
   // faster, slower, same within noise, or "no verdict: ..." when there is no interval
   std::string verdict;

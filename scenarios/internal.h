@@ -45,7 +45,8 @@ inline void check_limits(const RunLimits& l) {
   if (!(l.warmup_s >= 0) || !std::isfinite(l.warmup_s))
     throw Error("limits warmup_s must be finite and >= 0, got " + num(l.warmup_s));
   if (l.warmup_iterations < 0)
-    throw Error("limits warmup_iterations must be >= 0, got " + std::to_string(l.warmup_iterations));
+    throw Error("limits warmup_iterations must be >= 0, got " +
+                std::to_string(l.warmup_iterations));
   if (!(l.min_duration_s >= 0) || !std::isfinite(l.min_duration_s))
     throw Error("limits min_duration_s must be finite and >= 0, got " + num(l.min_duration_s));
   if (!(l.max_duration_s >= l.min_duration_s) || !std::isfinite(l.max_duration_s))
@@ -62,9 +63,9 @@ struct LoopResult {
   std::vector<double> latencies_ms;  // one per timed iteration, engine work only
   int64_t warmup_iterations = 0;
   double warmup_s = 0;
-  double timed_s = 0;                // first timed iteration's start to last one's end
-  double busy_s = 0;                 // sum of per-iteration times
-  bool hit_max_duration = false;     // stopped by max_duration_s before min_iterations/min_duration
+  double timed_s = 0;             // first timed iteration's start to last one's end
+  double busy_s = 0;              // sum of per-iteration times
+  bool hit_max_duration = false;  // stopped by max_duration_s before min_iterations/min_duration
   nlohmann::json window_metrics = nlohmann::json::object();  // the window meters' figures
 };
 
@@ -156,8 +157,8 @@ inline double uniform_open0(std::mt19937_64& rng) {
 // Arrival times (seconds from 0, ascending) of a Poisson process of rate_qps: exponential
 // inter-arrival times by inverse CDF, -ln(u) / rate, until duration_s has passed and at least
 // min_queries have arrived.
-inline std::vector<double> poisson_arrivals(double rate_qps, double duration_s,
-                                            int64_t min_queries, uint64_t seed) {
+inline std::vector<double> poisson_arrivals(double rate_qps, double duration_s, int64_t min_queries,
+                                            uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<double> arrivals;
   arrivals.reserve(static_cast<size_t>(

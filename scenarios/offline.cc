@@ -11,7 +11,8 @@ ScenarioResult run_offline(Engine& engine, const Tensor& input, const RunLimits&
   check_limits(limits);
   const TensorView in = view(input);
   Tensor output;
-  LoopResult loop = timed_loop(clock, limits, [&] { engine.run(in, output); }, window);
+  LoopResult loop = timed_loop(
+      clock, limits, [&] { engine.run(in, output); }, window);
   return loop_result(std::move(loop), input.shape[0], limits);
 }
 

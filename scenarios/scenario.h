@@ -18,7 +18,7 @@ namespace infermark {
 struct ScenarioResult {
   std::vector<double> latencies_ms;  // per iteration (offline, single-stream) or per request
   Summary latency_ms;
-  nlohmann::json metrics;            // throughput_ips, iterations, timed_s, ... (units in names)
+  nlohmann::json metrics;  // throughput_ips, iterations, timed_s, ... (units in names)
 };
 
 // Meters started where a scenario's timed region begins (after its warm-up) and stopped where
@@ -50,13 +50,13 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
 struct PeakSearch {
   double slo_p99_ms = 100;
   double lo_qps = 1;
-  double hi_qps = 0;           // 0: start from 2x the single-request throughput measured first
+  double hi_qps = 0;  // 0: start from 2x the single-request throughput measured first
   int max_probes = 12;
-  double tolerance = 0.05;     // stop when (hi - lo) / lo < tolerance
+  double tolerance = 0.05;  // stop when (hi - lo) / lo < tolerance
 };
 struct PeakResult {
-  double peak_qps = 0;         // 0 when even lo_qps misses the target
-  nlohmann::json probes;       // [{rate_qps, p99_ms, meets}]
+  double peak_qps = 0;    // 0 when even lo_qps misses the target
+  nlohmann::json probes;  // [{rate_qps, p99_ms, meets}]
 };
 PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
                      const PeakSearch& search, Clock& clock, const WindowMeters& window = {});

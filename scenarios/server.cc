@@ -21,7 +21,8 @@ void check_server_config(const Tensor& images, const ServerConfig& c) {
   scenarios_internal::check_images(images, "server images");
   if (!(c.rate_qps > 0) || !std::isfinite(c.rate_qps))
     throw Error("server rate_qps must be finite and > 0, got " + num(c.rate_qps));
-  if (c.max_batch < 1) throw Error("server max_batch must be >= 1, got " + std::to_string(c.max_batch));
+  if (c.max_batch < 1)
+    throw Error("server max_batch must be >= 1, got " + std::to_string(c.max_batch));
   if (c.max_batch > images.shape[0])
     throw Error("server max_batch " + std::to_string(c.max_batch) + " exceeds the " +
                 std::to_string(images.shape[0]) + " images given " + shape_string(images.shape));
@@ -128,7 +129,8 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
   for (size_t b = 1; b <= max_batch; ++b)
     if (histogram[b] > 0) hist[std::to_string(b)] = histogram[b];
   m["batch_histogram"] = hist;
-  m["mean_batch"] = dispatches > 0 ? static_cast<double>(completed) / static_cast<double>(dispatches) : 0.0;
+  m["mean_batch"] =
+      dispatches > 0 ? static_cast<double>(completed) / static_cast<double>(dispatches) : 0.0;
   m["engine_busy_fraction"] = loop_s > 0 ? engine_s / loop_s : 0.0;
   // Loop time neither in engine.run nor asleep (admission, batching decisions, clock reads,
   // latency bookkeeping), per dispatched batch; and how late the harness woke for an event.

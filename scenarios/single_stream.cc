@@ -12,7 +12,8 @@ ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunL
   check_limits(limits);
   const TensorView in = view(image, 1);
   Tensor output;
-  LoopResult loop = timed_loop(clock, limits, [&] { engine.run(in, output); }, window);
+  LoopResult loop = timed_loop(
+      clock, limits, [&] { engine.run(in, output); }, window);
   return loop_result(std::move(loop), 1, limits);
 }
 

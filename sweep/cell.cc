@@ -100,8 +100,9 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
       quick.min_duration_s = 0.5;
       quick.min_iterations = 3;
       quick.max_duration_s = 5;
-      const double single =
-          run_single_stream(*raw.front(), input, quick, clock).metrics["throughput_ips"].get<double>();
+      const double single = run_single_stream(*raw.front(), input, quick, clock)
+                                .metrics["throughput_ips"]
+                                .get<double>();
       search.lo_qps = std::max(0.1, 0.25 * single);
       search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
       const PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
@@ -127,13 +128,15 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
   add_energy_per_image(metrics);
   // Whether the framework ran each batch as one call: a scenario's batch (or the server's
   // largest) that the engine splits into several calls was not batched by the framework.
-  const int64_t largest = scenario == "server" ? shape[0] : (scenario == "single-stream" ? 1 : spec.batch);
+  const int64_t largest =
+      scenario == "server" ? shape[0] : (scenario == "single-stream" ? 1 : spec.batch);
   const int64_t calls = raw.front()->framework_calls_per_batch(largest);
   metrics["framework_calls_per_batch"] = calls;
   result.batched = calls == 1;
   const double flops = spec.model.total_flops_per_image();
   if (metrics.contains("throughput_ips") && flops > 0 && spec.peak_fp32_flops > 0)
-    metrics["share_of_peak"] = metrics["throughput_ips"].get<double>() * flops / spec.peak_fp32_flops;
+    metrics["share_of_peak"] =
+        metrics["throughput_ips"].get<double>() * flops / spec.peak_fp32_flops;
   result.settings_in_effect = raw.front()->settings_in_effect();
 }
 
@@ -196,11 +199,16 @@ int run_cell_process(const std::filesystem::path& spec_file,
 
 std::string status_of_exit_code(int code) {
   switch (code) {
-    case kExitOk: return "ok";
-    case kExitError: return "error";
-    case kExitUnsupported: return "unsupported";
-    case kExitOom: return "oom";
-    default: return "";
+    case kExitOk:
+      return "ok";
+    case kExitError:
+      return "error";
+    case kExitUnsupported:
+      return "unsupported";
+    case kExitOom:
+      return "oom";
+    default:
+      return "";
   }
 }
 

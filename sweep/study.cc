@@ -95,7 +95,8 @@ std::string describe(const CellSpec& c) {
   std::string s = c.model.name + " " + c.backend + " " + c.scenario;
   if (c.scenario == "offline" || c.scenario == "ensemble") s += " batch " + std::to_string(c.batch);
   if (c.scenario == "server" && c.server) {
-    s += c.peak_slo_p99_ms ? " find-peak" : " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
+    s += c.peak_slo_p99_ms ? " find-peak"
+                           : " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
     s += c.server->max_batch > 1 ? " batching" : " no batching";
   }
   for (const auto& [k, v] : c.settings) s += " " + k + "=" + v;
@@ -107,9 +108,12 @@ std::string describe(const CellSpec& c) {
 
 std::string duration(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
   return buf;
 }
 
@@ -117,9 +121,10 @@ std::string duration(double s) {
 void append_line(const fs::path& file, const ResultRow& row) {
   const std::string line = to_json(row).dump() + "\n";
   FILE* f = std::fopen(file.c_str(), "a");
-  if (!f) throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() && std::fflush(f) == 0 &&
-                  fsync(fileno(f)) == 0;
+  if (!f)
+    throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
+  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
+                  std::fflush(f) == 0 && fsync(fileno(f)) == 0;
   std::fclose(f);
   if (!ok) throw Error("cannot write result file '" + file.string() + "': " + std::strerror(errno));
 }
@@ -158,7 +163,8 @@ ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::pa
   switch (child.kind) {
     case K::kTimedOut:
       r.status = "timeout";
-      r.message = "no result after --cell-timeout " + std::to_string(int(study.cell_timeout_s)) + " s";
+      r.message =
+          "no result after --cell-timeout " + std::to_string(int(study.cell_timeout_s)) + " s";
       break;
     case K::kMemoryExceeded:
       r.status = "oom";
@@ -198,9 +204,9 @@ void print_summary(const std::vector<ResultRow>& rows) {
               "batch", "status", "images/s", "p50_ms", "p99_ms");
   for (const auto& r : rows) {
     std::printf("%-16s %-12s %-14s %6lld %-11s %12.2f %10.2f %10.2f%s\n", r.cell.model.name.c_str(),
-                r.cell.backend.c_str(), r.cell.scenario.c_str(), static_cast<long long>(r.cell.batch),
-                r.status.c_str(), r.metric("throughput_ips"), r.latency("p50"), r.latency("p99"),
-                r.warning.empty() ? "" : "  (unstable)");
+                r.cell.backend.c_str(), r.cell.scenario.c_str(),
+                static_cast<long long>(r.cell.batch), r.status.c_str(), r.metric("throughput_ips"),
+                r.latency("p50"), r.latency("p99"), r.warning.empty() ? "" : "  (unstable)");
   }
 }
 
@@ -218,15 +224,17 @@ void Study::validate() const {
       throw Error("unknown scenario '" + s +
                   "' (valid: offline, single-stream, server, ensemble, load)");
   for (const auto& [flag, v] : {std::pair{"--warmup", limits.warmup_s},
-                                 {"--min-duration", limits.min_duration_s},
-                                 {"--max-duration", limits.max_duration_s}})
-    if (!(v >= 0)) throw Error(std::string(flag) + " " + std::to_string(v) + " is invalid: must be >= 0");
+                                {"--min-duration", limits.min_duration_s},
+                                {"--max-duration", limits.max_duration_s}})
+    if (!(v >= 0))
+      throw Error(std::string(flag) + " " + std::to_string(v) + " is invalid: must be >= 0");
   if (limits.min_iterations < 1) throw Error("--min-iterations must be >= 1");
   if (limits.max_duration_s < limits.min_duration_s)
     throw Error("--max-duration is below --min-duration");
   for (double r : rates)
     if (!(r > 0)) throw Error("--rate " + std::to_string(r) + " is invalid: must be > 0");
-  if (max_batch < 1) throw Error("--max-batch " + std::to_string(max_batch) + " is invalid: must be >= 1");
+  if (max_batch < 1)
+    throw Error("--max-batch " + std::to_string(max_batch) + " is invalid: must be >= 1");
   if (max_queue_delay_ms < 0) throw Error("--max-queue-delay-ms must be >= 0");
   if (cell_timeout_s <= 0) throw Error("--cell-timeout must be > 0 seconds");
   if (memory_limit_bytes < 0) throw Error("--memory-limit must be >= 0");
@@ -237,12 +245,14 @@ void Study::validate() const {
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
-  if (threads < 0) throw Error("--threads " + std::to_string(threads) + " is invalid: must be >= 0");
+  if (threads < 0)
+    throw Error("--threads " + std::to_string(threads) + " is invalid: must be >= 0");
   zoo.validate();
   BackendRegistry registry;
   for (const auto& b : backends) {
     const BackendInfo& info = registry.info(b);  // throws: unknown or not available
-    for (const auto& [key, values] : settings.count(b) ? settings.at(b) : decltype(settings)::mapped_type{})
+    for (const auto& [key, values] :
+         settings.count(b) ? settings.at(b) : decltype(settings)::mapped_type{})
       for (const auto& v : values) validate_settings(info, {{key, v}});
   }
   for (const auto& [b, _] : settings)
@@ -261,8 +271,9 @@ std::vector<CellSpec> expand(const Study& study) {
   std::vector<ModelRef> ensembles;
   std::vector<std::string> singles;
   for (const auto& name : study.models) {
-    const bool is_ensemble = std::any_of(zoo::entries().begin(), zoo::entries().end(),
-                                         [&](const zoo::Entry& e) { return e.name == name && !e.members.empty(); });
+    const bool is_ensemble =
+        std::any_of(zoo::entries().begin(), zoo::entries().end(),
+                    [&](const zoo::Entry& e) { return e.name == name && !e.members.empty(); });
     if (is_ensemble) {
       ModelRef e;
       e.name = name;
@@ -273,7 +284,8 @@ std::vector<CellSpec> expand(const Study& study) {
       singles.push_back(name);
     }
   }
-  const bool wants_ensemble = std::count(study.scenarios.begin(), study.scenarios.end(), "ensemble");
+  const bool wants_ensemble =
+      std::count(study.scenarios.begin(), study.scenarios.end(), "ensemble");
   if (wants_ensemble && ensembles.empty() && singles.size() > 1) {
     ModelRef e;
     for (const auto& m : singles) {
@@ -284,11 +296,13 @@ std::vector<CellSpec> expand(const Study& study) {
     ensembles.push_back(e);
   }
 
-  const std::vector<std::string> arms = study.arms.empty() ? std::vector<std::string>{""} : study.arms;
+  const std::vector<std::string> arms =
+      study.arms.empty() ? std::vector<std::string>{""} : study.arms;
   std::vector<CellSpec> round;
   for (const auto& backend : study.backends) {
-    const auto axes = study.settings.count(backend) ? study.settings.at(backend)
-                                                    : std::map<std::string, std::vector<std::string>>{};
+    const auto axes = study.settings.count(backend)
+                          ? study.settings.at(backend)
+                          : std::map<std::string, std::vector<std::string>>{};
     for (const auto& settings : combinations(axes))
       for (const auto& arm : arms)
         for (int rep = 0; rep < study.repeat; ++rep)
@@ -367,7 +381,8 @@ int run_study(const Study& study) {
                 "' already has results: pass --resume to continue it, or choose another --out");
   std::fprintf(stderr, "preparing models...\n");
   const std::vector<CellSpec> cells = expand(study);
-  const std::set<std::string> done = study.resume ? finished_keys(study.out) : std::set<std::string>{};
+  const std::set<std::string> done =
+      study.resume ? finished_keys(study.out) : std::set<std::string>{};
 
   const Machine machine = read_machine();
   const nlohmann::json env = to_json(machine);
@@ -396,8 +411,11 @@ int run_study(const Study& study) {
     const std::string key = cell_key(spec);
     if (done.count(key)) continue;
     if (g_interrupted) break;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::string left = finished > 0 ? "~" + duration(elapsed / finished * (todo - finished)) + " left" : "time left unknown";
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string left = finished > 0
+                                 ? "~" + duration(elapsed / finished * (todo - finished)) + " left"
+                                 : "time left unknown";
     if (tty)
       std::fprintf(stderr, "\r\033[K[%zu/%zu] %s elapsed, %s | %s", finished + 1, todo,
                    duration(elapsed).c_str(), left.c_str(), describe(spec).c_str());
@@ -416,9 +434,10 @@ int run_study(const Study& study) {
       const fs::path spec_file = work / "spec.json", result_file = work / "result.json";
       std::ofstream(spec_file) << to_json(run).dump();
       fs::remove(result_file);
-      const ChildOutcome child = run_child({program.string(), "_cell", "--spec", spec_file.string(),
-                                            "--result", result_file.string()},
-                                           study.cell_timeout_s, study.memory_limit_bytes, g_interrupted);
+      const ChildOutcome child =
+          run_child({program.string(), "_cell", "--spec", spec_file.string(), "--result",
+                     result_file.string()},
+                    study.cell_timeout_s, study.memory_limit_bytes, g_interrupted);
       if (child.kind == ChildOutcome::Kind::kInterrupted) break;
       ResultRow r = classify(run, child, result_file, study);
       if (phase.empty() || phase == phases.front()) result = r;
@@ -464,8 +483,8 @@ int run_study(const Study& study) {
   fs::remove_all(work);
   print_summary(rows);
   if (g_interrupted) {
-    std::fprintf(stderr, "interrupted: %zu finished cells kept in %s; --resume continues\n", finished,
-                 study.out.c_str());
+    std::fprintf(stderr, "interrupted: %zu finished cells kept in %s; --resume continues\n",
+                 finished, study.out.c_str());
     return 130;
   }
   return 0;
@@ -474,16 +493,21 @@ int run_study(const Study& study) {
 double estimate_seconds(const Study& study) {
   const Machine machine = read_machine();
   const int threads = study.threads > 0 ? study.threads : machine.cores_used;
-  const double effective = 0.5 * machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
+  const double effective =
+      0.5 * machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
   const RunLimits& l = study.limits;
   double total = 0;
   for (const auto& c : expand(study)) {
     const double iteration = c.batch * c.model.total_flops_per_image() / effective;
     double cell = 2.0;  // process start and load
-    if (c.scenario == "load") cell = 2 * (2.0 + iteration);
+    if (c.scenario == "load")
+      cell = 2 * (2.0 + iteration);
     else if (c.scenario == "server")
-      cell += (c.peak_slo_p99_ms ? 10 : 1) * std::max(study.server_duration_s, study.server_min_queries * iteration);
-    else cell += std::max(l.warmup_s, iteration) + std::max(l.min_duration_s, l.min_iterations * iteration);
+      cell += (c.peak_slo_p99_ms ? 10 : 1) *
+              std::max(study.server_duration_s, study.server_min_queries * iteration);
+    else
+      cell += std::max(l.warmup_s, iteration) +
+              std::max(l.min_duration_s, l.min_iterations * iteration);
     total += cell;
   }
   return total;

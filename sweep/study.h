@@ -15,7 +15,7 @@ namespace infermark {
 // visited in rounds, how to measure each cell, and where results go. Filled from the command
 // line or a config file.
 struct Study {
-  std::vector<std::string> models;      // zoo names (an ensemble's name for "ensemble") or files
+  std::vector<std::string> models;  // zoo names (an ensemble's name for "ensemble") or files
   std::vector<std::string> backends;
   // backend -> key -> values; a list of values sweeps that setting
   std::map<std::string, std::map<std::string, std::vector<std::string>>> settings;
@@ -24,7 +24,7 @@ struct Study {
   zoo::Options zoo;
   int threads = 0;
   RunLimits limits;
-  std::vector<double> rates = {10};                  // server: offered rates, queries/s
+  std::vector<double> rates = {10};  // server: offered rates, queries/s
   int64_t max_batch = 8;
   double max_queue_delay_ms = 5;
   double server_duration_s = 10;

@@ -15,8 +15,8 @@ struct Stage {
 }  // namespace
 
 onnx::ModelProto build_efficientnet_b0(const Options& o) {
-  const Stage stages[] = {{1, 3, 1, 32, 16, 1},   {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},
-                          {6, 3, 2, 40, 80, 3},   {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4},
+  const Stage stages[] = {{1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},
+                          {6, 3, 2, 40, 80, 3},  {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4},
                           {6, 3, 1, 192, 320, 1}};
   GraphBuilder b("efficientnet_b0", o.seed);
   std::string x = b.input(3, o.input_size);
@@ -25,7 +25,8 @@ onnx::ModelProto build_efficientnet_b0(const Options& o) {
   for (int s = 0; s < 7; ++s) {
     const Stage& st = stages[s];
     for (int j = 0; j < st.layers; ++j) {
-      const std::string p = "features." + std::to_string(s + 1) + "." + std::to_string(j) + ".block";
+      const std::string p =
+          "features." + std::to_string(s + 1) + "." + std::to_string(j) + ".block";
       const int64_t in = scaled_channels(j == 0 ? st.in : st.out, o.width);
       const int64_t out = scaled_channels(st.out, o.width);
       const int64_t expanded = scaled_channels(in * st.expand, 1.0);

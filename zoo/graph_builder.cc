@@ -154,8 +154,8 @@ std::string GraphBuilder::input(int64_t channels, int64_t size) {
   auto* shape = tt->mutable_shape();
   shape->add_dim()->set_dim_param("batch");
   for (int64_t d : {channels, size, size}) shape->add_dim()->set_dim_value(d);
-  values_["input"] = Value{channels, size, std::vector<double>(channels, 0.0),
-                           std::vector<double>(channels, 1.0)};
+  values_["input"] =
+      Value{channels, size, std::vector<double>(channels, 0.0), std::vector<double>(channels, 1.0)};
   return "input";
 }
 

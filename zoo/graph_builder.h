@@ -49,8 +49,8 @@ class GraphBuilder {
  private:
   struct Value {
     int64_t channels = 0;
-    int64_t size = 0;           // height = width; 0 once flattened
-    std::vector<double> mean;   // per channel (per feature once flattened)
+    int64_t size = 0;          // height = width; 0 once flattened
+    std::vector<double> mean;  // per channel (per feature once flattened)
     std::vector<double> var;
   };
 

@@ -22,8 +22,8 @@ onnx::ModelProto build_resnet50(const Options& o) {
       y = b.batch_norm(b.conv(y, p + ".conv3", planes * kExpansion, 1, 1, 0), p + ".bn3");
       std::string shortcut = x;
       if (stride != 1 || b.channels(x) != planes * kExpansion) {
-        shortcut = b.batch_norm(
-            b.conv(x, p + ".downsample.0", planes * kExpansion, 1, stride, 0), p + ".downsample.1");
+        shortcut = b.batch_norm(b.conv(x, p + ".downsample.0", planes * kExpansion, 1, stride, 0),
+                                p + ".downsample.1");
       }
       x = b.relu(b.add(y, shortcut));
     }

@@ -6,8 +6,8 @@ namespace infermark::zoo {
 
 onnx::ModelProto build_vgg19(const Options& o) {
   constexpr int kPool = 0;
-  const int cfg[] = {64,  64,  kPool, 128, 128, kPool, 256, 256, 256, 256, kPool,
-                     512, 512, 512,   512, kPool, 512, 512, 512, 512, kPool};
+  const int cfg[] = {64,  64,  kPool, 128, 128,   kPool, 256, 256, 256, 256,  kPool,
+                     512, 512, 512,   512, kPool, 512,   512, 512, 512, kPool};
   GraphBuilder b("vgg19", o.seed);
   std::string x = b.input(3, o.input_size);
   int index = 0;  // torchvision's position in `features`

@@ -31,17 +31,26 @@ int64_t scaled_channels(int64_t channels, double width) {
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> kEntries = {
-      {"vgg19", "VGG19 (torchvision vgg19): 16 conv + 3 fully connected, no jumps", {},
+      {"vgg19",
+       "VGG19 (torchvision vgg19): 16 conv + 3 fully connected, no jumps",
+       {},
        build_vgg19},
-      {"resnet50", "ResNet50 v1.5 (torchvision resnet50): bottlenecks, 16 residual additions",
-       {}, build_resnet50},
-      {"densenet201", "DenseNet201 (torchvision densenet201): 98 concatenations", {},
+      {"resnet50",
+       "ResNet50 v1.5 (torchvision resnet50): bottlenecks, 16 residual additions",
+       {},
+       build_resnet50},
+      {"densenet201",
+       "DenseNet201 (torchvision densenet201): 98 concatenations",
+       {},
        build_densenet201},
       {"efficientnet_b0",
-       "EfficientNetB0 (torchvision efficientnet_b0): MBConv, SiLU, squeeze-excitation", {},
+       "EfficientNetB0 (torchvision efficientnet_b0): MBConv, SiLU, squeeze-excitation",
+       {},
        build_efficientnet_b0},
-      {"ensemble3", "VGG19 + ResNet50 + DenseNet201 in one process (the paper's memory study)",
-       {"vgg19", "resnet50", "densenet201"}, nullptr},
+      {"ensemble3",
+       "VGG19 + ResNet50 + DenseNet201 in one process (the paper's memory study)",
+       {"vgg19", "resnet50", "densenet201"},
+       nullptr},
   };
   return kEntries;
 }
@@ -57,8 +66,7 @@ const Entry& find(const std::string& name) {
 
 onnx::ModelProto build(const std::string& name, const Options& options) {
   const Entry& e = find(name);
-  if (!e.build)
-    throw Error("'" + name + "' is an ensemble of several models; build its members");
+  if (!e.build) throw Error("'" + name + "' is an ensemble of several models; build its members");
   options.validate();
   onnx::ModelProto m = e.build(options);
   auto meta = [&](const std::string& k, const std::string& v) {

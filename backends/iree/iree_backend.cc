@@ -82,9 +82,7 @@ std::string compiler_stamp() {
 }
 
 // The route's own step: a changed prepare_onnx.py may prepare models differently.
-std::string helper_hash() {
-  return hash_hex(read_file(fs::path(kHelperDir) / "prepare_onnx.py"));
-}
+std::string helper_hash() { return hash_hex(read_file(fs::path(kHelperDir) / "prepare_onnx.py")); }
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -725,7 +723,6 @@ class IreeBackend : public Backend {
     fs::remove(mlir, ec);
     return total;
   }
-
 };
 
 }  // namespace

@@ -21,8 +21,6 @@
 // cache); that is how PyTorch runs a model. load() runs one forward on zeros at the load batch
 // so that oneDNN's primitive creation and weight reorders count as load time.
 
-#include <sched.h>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -31,6 +29,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <onnx/onnx_pb.h>
+#include <sched.h>
 #include <torch/version.h>
 #include <unistd.h>
 
@@ -174,8 +173,8 @@ at::Tensor to_tensor(const onnx::TensorProto& t, const std::string& what) {
       std::memcpy(out.data_ptr(), t.raw_data().data(), t.raw_data().size());
     } else {
       if (repeated_n != n)
-        throw Error(what + " has " + std::to_string(repeated_n) + " values, " +
-                    std::to_string(n) + " expected for " + shape_string(dims));
+        throw Error(what + " has " + std::to_string(repeated_n) + " values, " + std::to_string(n) +
+                    " expected for " + shape_string(dims));
       if (n) std::memcpy(out.data_ptr(), repeated, static_cast<size_t>(n) * elem);
     }
     return out;
@@ -186,8 +185,8 @@ at::Tensor to_tensor(const onnx::TensorProto& t, const std::string& what) {
     case onnx::TensorProto::INT64:
       return copy(at::kLong, sizeof(int64_t), t.int64_data().data(), t.int64_data_size());
     default:
-      throw Unsupported(what + " has ONNX data type " + std::to_string(t.data_type()) +
-                        "; " + kRoute + " reads float32 and int64 tensors only");
+      throw Unsupported(what + " has ONNX data type " + std::to_string(t.data_type()) + "; " +
+                        kRoute + " reads float32 and int64 tensors only");
   }
 }
 
@@ -220,20 +219,20 @@ struct Operand {
 
 struct Step {
   Op op = Op::kRelu;
-  std::string node;                // the ONNX node's name, for messages
-  std::string produces;            // the ONNX value it writes
-  std::vector<Operand> in;         // run-time operands (data inputs)
-  int out = -1;                    // slot written
+  std::string node;         // the ONNX node's name, for messages
+  std::string produces;     // the ONNX value it writes
+  std::vector<Operand> in;  // run-time operands (data inputs)
+  int out = -1;             // slot written
   // Parameters, by operator.
   at::Tensor weight, bias, mean, var;
   std::vector<int64_t> kernel, stride, pad, dilation, shape;
-  std::vector<int64_t> pre_pad;    // asymmetric pads applied first (at::constant_pad_nd order)
+  std::vector<int64_t> pre_pad;  // asymmetric pads applied first (at::constant_pad_nd order)
   double pad_value = 0;
   int64_t group = 1, axis = 1;
   bool ceil_mode = false, count_include_pad = false, allow_zero = false;
   double eps = 1e-5, alpha = 1, beta = 0, lo = 0, hi = 0;
   bool has_lo = false, has_hi = false;
-  std::vector<int> release;        // slots whose last reader this step is
+  std::vector<int> release;  // slots whose last reader this step is
 };
 
 const at::Tensor& operand(const Operand& o, const std::vector<at::Tensor>& slots) {
@@ -265,8 +264,7 @@ at::Tensor execute(const Step& s, const std::vector<at::Tensor>& slots) {
       return at::cat(parts, s.axis);
     }
     case Op::kMaxPool: {
-      const at::Tensor in =
-          s.pre_pad.empty() ? x : at::constant_pad_nd(x, s.pre_pad, s.pad_value);
+      const at::Tensor in = s.pre_pad.empty() ? x : at::constant_pad_nd(x, s.pre_pad, s.pad_value);
       return at::max_pool2d(in, s.kernel, s.stride, s.pad, s.dilation, s.ceil_mode);
     }
     case Op::kAveragePool:
@@ -338,7 +336,7 @@ struct Program {
   std::vector<Step> steps;
   int slots = 1;
   int output_slot = -1;
-  at::Tensor output_constant;       // a graph whose output is constant (never in practice)
+  at::Tensor output_constant;  // a graph whose output is constant (never in practice)
   int batchnorms_folded = 0;
   std::map<std::string, int> operators;  // ONNX operator -> count, as run (after folding)
 };
@@ -422,12 +420,13 @@ class Translator {
                const std::vector<int64_t>& kernel) {
     const std::string auto_pad = a.s("auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "VALID") unsupported(n, "auto_pad " + auto_pad);
-    if (kernel.size() != 2) unsupported(n, "a kernel of " + std::to_string(kernel.size()) + " dimensions");
+    if (kernel.size() != 2)
+      unsupported(n, "a kernel of " + std::to_string(kernel.size()) + " dimensions");
     s.kernel = kernel;
     s.stride = a.ints("strides", {1, 1});
     s.dilation = has_dilations ? a.ints("dilations", {1, 1}) : std::vector<int64_t>{1, 1};
-    std::vector<int64_t> pads = auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0}
-                                                    : a.ints("pads", {0, 0, 0, 0});
+    std::vector<int64_t> pads =
+        auto_pad == "VALID" ? std::vector<int64_t>{0, 0, 0, 0} : a.ints("pads", {0, 0, 0, 0});
     if (s.stride.size() != 2 || s.dilation.size() != 2 || pads.size() != 4)
       unsupported(n, "strides, dilations or pads not of 2-D size");
     // ONNX: [top, left, bottom, right]; PyTorch pads symmetrically.
@@ -608,7 +607,8 @@ class Translator {
       s.op = Op::kReshape;
       s.in = {input(n, 0)};
       const at::Tensor shape = constant(n, 1);
-      if (shape.scalar_type() != at::kLong || shape.dim() != 1) unsupported(n, "a shape that is not int64 1-D");
+      if (shape.scalar_type() != at::kLong || shape.dim() != 1)
+        unsupported(n, "a shape that is not int64 1-D");
       s.shape.assign(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
       s.allow_zero = a.i("allowzero", 0) != 0;
     } else if (op == "Clip") {
@@ -646,11 +646,10 @@ class Translator {
   // y = gamma (conv(x) + b - mean) / sqrt(var + eps) + beta, in double, as
   // torch.nn.utils.fusion.fuse_conv_bn_weights does in the weights' precision.
   static void fold(Step& conv, const Step& bn) {
-    const at::Tensor scale =
-        bn.weight.to(at::kDouble) * at::rsqrt(bn.var.to(at::kDouble) + bn.eps);
+    const at::Tensor scale = bn.weight.to(at::kDouble) * at::rsqrt(bn.var.to(at::kDouble) + bn.eps);
     const at::Tensor w = conv.weight.to(at::kDouble) * scale.reshape({-1, 1, 1, 1});
-    const at::Tensor b0 = conv.bias.defined() ? conv.bias.to(at::kDouble)
-                                              : at::zeros_like(bn.mean, at::kDouble);
+    const at::Tensor b0 =
+        conv.bias.defined() ? conv.bias.to(at::kDouble) : at::zeros_like(bn.mean, at::kDouble);
     const at::Tensor b = (b0 - bn.mean.to(at::kDouble)) * scale + bn.bias.to(at::kDouble);
     conv.weight = w.to(at::kFloat).contiguous();
     conv.bias = b.to(at::kFloat).contiguous();
@@ -738,8 +737,7 @@ class LibTorchEngine : public Engine {
 
  private:
   static void copy_output(const at::Tensor& result, Tensor& output) {
-    if (result.scalar_type() != at::kFloat)
-      throw Error("libtorch: the output is not float32");
+    if (result.scalar_type() != at::kFloat) throw Error("libtorch: the output is not float32");
     const std::vector<int64_t> shape = result.sizes().vec();
     if (output.shape != shape || output.data.size() != static_cast<size_t>(result.numel()))
       output.resize(shape);
@@ -837,13 +835,13 @@ class LibTorchBackend : public Backend {
       if (!initializers.count(i.name())) inputs.push_back(value_info(i));
     if (inputs.size() != 1 || g.output_size() != 1) {
       throw Unsupported("expected one input and one output, the model has " +
-                        std::to_string(inputs.size()) + " and " +
-                        std::to_string(g.output_size()));
+                        std::to_string(inputs.size()) + " and " + std::to_string(g.output_size()));
     }
     const ValueInfo in = inputs.front();
     const ValueInfo out = value_info(g.output(0));
     if (in.elem_type != onnx::TensorProto::FLOAT || !in.has_shape || in.dims.size() != 4) {
-      throw Unsupported("input '" + in.name + "' must be a float32 tensor of rank 4 (NCHW), it is " +
+      throw Unsupported("input '" + in.name +
+                        "' must be a float32 tensor of rank 4 (NCHW), it is " +
                         (in.elem_type == onnx::TensorProto::FLOAT ? "float32 " : "non-float32 ") +
                         model_shape_string(in));
     }
@@ -893,8 +891,8 @@ class LibTorchBackend : public Backend {
         {"read_ms", read_ms},
         {"translate_ms", translate_ms},
     };
-    auto engine = std::make_unique<LibTorchEngine>(std::move(program), in, threads,
-                                                   channels_last, effect);
+    auto engine =
+        std::make_unique<LibTorchEngine>(std::move(program), in, threads, channels_last, effect);
 
     // ---- one forward on zeros at the load batch: oneDNN's primitives and weight reorders
     // (and any shape error) belong to loading.
@@ -904,7 +902,8 @@ class LibTorchBackend : public Backend {
     if (in.dims[1] > 0 && in.dims[2] > 0 && in.dims[3] > 0) {
       const auto t1 = clock::now();
       const std::vector<int64_t> shape = {setup_batch, in.dims[1], in.dims[2], in.dims[3]};
-      std::vector<float> zeros(static_cast<size_t>(setup_batch * in.dims[1] * in.dims[2] * in.dims[3]));
+      std::vector<float> zeros(
+          static_cast<size_t>(setup_batch * in.dims[1] * in.dims[2] * in.dims[3]));
       try {
         engine->forward(zeros.data(), shape);
       } catch (const c10::Error& e) {
@@ -914,8 +913,8 @@ class LibTorchBackend : public Backend {
       setup_ms = std::chrono::duration<double, std::milli>(clock::now() - t1).count();
       effect["setup_batch"] = setup_batch;
     } else {
-      effect["setup_note"] = "left to the first run: the model's input " +
-                             model_shape_string(in) + " has free image dimensions";
+      effect["setup_note"] = "left to the first run: the model's input " + model_shape_string(in) +
+                             " has free image dimensions";
     }
     effect["setup_ms"] = setup_ms;
     effect["load_ms"] = std::chrono::duration<double, std::milli>(clock::now() - t0).count();

@@ -69,7 +69,6 @@ GraphOptimizationLevel level_of(const std::string& name) {
   throw Error("onnxruntime: unknown graph_optimization_level '" + name + "'");
 }
 
-// "[batch, 3, 224, 224]": the model's dims with symbolic names where they are free.
 // ORT's message without the source location and function signature that ORT_THROW and
 // ORT_ENFORCE put in front ("/src/x.h:46 void f(int, ...) message"), on one line.
 std::string ort_message(const char* what) {

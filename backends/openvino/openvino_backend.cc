@@ -75,7 +75,6 @@ bool about_unsupported_operation(const std::string& what) {
          s.find("opconversionfailure") != std::string::npos;
 }
 
-// Every core this process may run on (taskset/cgroup cpusets included).
 // "~/.cache/..." -> $XDG_CACHE_HOME/... (when set) else $HOME/.cache/...; "~/x" -> $HOME/x.
 std::filesystem::path expand_cache_dir(const std::string& value) {
   if (value.empty() || value[0] != '~') return value;
@@ -155,8 +154,10 @@ class OpenVinoEngine : public Engine {
     output_static_ = out.rank().is_static() && out.rank().get_length() >= 1;
     if (output_static_) {
       for (int64_t i = 1; i < out.rank().get_length(); ++i) {
-        if (out[i].is_dynamic()) output_static_ = false;
-        else output_tail_.push_back(out[i].get_length());
+        if (out[i].is_dynamic())
+          output_static_ = false;
+        else
+          output_tail_.push_back(out[i].get_length());
       }
     }
   }
@@ -165,8 +166,8 @@ class OpenVinoEngine : public Engine {
     check_input(input);
     try {
       if (input.data != bound_input_ || input.shape != bound_input_shape_) {
-        input_tensor_ = ov::Tensor(ov::element::f32, to_ov_shape(input.shape),
-                                   const_cast<float*>(input.data));
+        input_tensor_ =
+            ov::Tensor(ov::element::f32, to_ov_shape(input.shape), const_cast<float*>(input.data));
         request_.set_input_tensor(input_tensor_);
         bound_input_ = input.data;
         bound_input_shape_ = input.shape;
@@ -271,28 +272,58 @@ class OpenVinoBackend : public Backend {
         {"device", T::kEnum, default_device, info.devices, 0, 0,
          "OpenVINO device the model is compiled for; CPU compares like for like with the "
          "other CPU frameworks"},
-        {"hint", T::kEnum, "latency", {"latency", "throughput", "none"}, 0, 0,
+        {"hint",
+         T::kEnum,
+         "latency",
+         {"latency", "throughput", "none"},
+         0,
+         0,
          "ov::hint::performance_mode: latency = 1 stream with all threads for one request, "
          "throughput = several streams meant for parallel requests, none = no hint (OpenVINO's "
          "own default); default latency because the harness runs one synchronous request at "
          "a time, so only latency mode puts every core on it"},
-        {"num_streams", T::kInt, "0", {}, 0, 256,
+        {"num_streams",
+         T::kInt,
+         "0",
+         {},
+         0,
+         256,
          "ov::num_streams: parallel execution streams, each with its share of the threads; "
          "0 = let the hint decide (latency: 1). With one request at a time, extra streams "
          "only idle cores"},
-        {"threads", T::kInt, "0", {}, 0, 1024,
+        {"threads",
+         T::kInt,
+         "0",
+         {},
+         0,
+         1024,
          "ov::inference_num_threads: threads for inference (all streams together); 0 = the "
          "harness's --threads, itself 0 = every core this process may use (sched_getaffinity), "
          "the same count every framework gets"},
-        {"precision", T::kEnum, "f32", {"f32", "bf16"}, 0, 0,
+        {"precision",
+         T::kEnum,
+         "f32",
+         {"f32", "bf16"},
+         0,
+         0,
          "ov::hint::inference_precision: f32 = exact, as the other frameworks (set explicitly "
          "because OpenVINO defaults to bf16 on CPUs that have it); bf16 is refused "
          "on devices that lack it instead of silently running f32"},
-        {"cache_dir", T::kPath, "~/.cache/infermark/openvino", {}, 0, 0,
+        {"cache_dir",
+         T::kPath,
+         "~/.cache/infermark/openvino",
+         {},
+         0,
+         0,
          "ov::cache_dir: OpenVINO's compiled-blob cache, so a second load of the same model "
          "file and settings skips compilation (warm load); '~/.cache' follows "
          "$XDG_CACHE_HOME; 'off' disables it to time cold loads"},
-        {"layout", T::kEnum, "nchw", {"nchw"}, 0, 0,
+        {"layout",
+         T::kEnum,
+         "nchw",
+         {"nchw"},
+         0,
+         0,
          "layout of the input the harness feeds (always NCHW float32); OpenVINO's layout is "
          "only metadata for preprocessing, and the CPU plugin picks its internal layout "
          "(NHWC or blocked) itself, reported in settings_in_effect as internal_input_layout"},
@@ -365,8 +396,7 @@ class OpenVinoBackend : public Backend {
       auto caps = ov_core.get_property(device, ov::device::capabilities);
       if (std::find(caps.begin(), caps.end(), ov::device::capability::BF16) == caps.end()) {
         if (device == "CPU") throw Unsupported(kCpuBf16Unsupported);
-        throw Unsupported("openvino: bf16 inference is not supported by device '" + device +
-                          "'");
+        throw Unsupported("openvino: bf16 inference is not supported by device '" + device + "'");
       }
       props.emplace(ov::hint::inference_precision(ov::element::bf16));
     } else {
@@ -446,7 +476,8 @@ class OpenVinoBackend : public Backend {
     e["batch"] = request.batch > 0 ? "static " + std::to_string(request.batch) : "dynamic";
     e["input_layout"] = "NCHW";
     std::string internal = internal_input_layout(compiled);
-    e["internal_input_layout"] = internal.empty() ? nlohmann::json(nullptr) : nlohmann::json(internal);
+    e["internal_input_layout"] =
+        internal.empty() ? nlohmann::json(nullptr) : nlohmann::json(internal);
     if (device == "CPU") {
       try {
         e["enable_hyper_threading"] = compiled.get_property(ov::hint::enable_hyper_threading);

@@ -674,7 +674,6 @@ class TensorFlowBackend : public Backend {
   }
 
   std::atomic<int> tmp_count_{0};  // loads of this backend object that converted
-
 };
 
 }  // namespace

@@ -28,7 +28,8 @@ class Backends : public BackendTest {};
 TEST_F(Backends, ListedAvailableWithVersionsAndSettings) {
   const auto list = registry_.list();
   for (const char* name : kBackends) {
-    auto it = std::find_if(list.begin(), list.end(), [&](const BackendInfo& b) { return b.name == name; });
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const BackendInfo& b) { return b.name == name; });
     ASSERT_NE(it, list.end()) << name;
     EXPECT_TRUE(it->available) << name << ": " << it->reason;
     EXPECT_FALSE(it->version.empty()) << name;
@@ -167,7 +168,8 @@ TEST_F(Backends, BadSettingsListTheValidOnes) {
     return "";
   };
   EXPECT_NE(message({{"hnit", "latency"}}).find("valid: device, hint"), std::string::npos);
-  EXPECT_NE(message({{"hint", "fast"}}).find("valid: latency, throughput, none"), std::string::npos);
+  EXPECT_NE(message({{"hint", "fast"}}).find("valid: latency, throughput, none"),
+            std::string::npos);
   EXPECT_NE(message({{"threads", "-1"}}).find("out of range"), std::string::npos);
   EXPECT_NE(message({{"threads", "two"}}).find("not an integer"), std::string::npos);
   EXPECT_THROW(parse_assignment("openvino-hint=latency"), Error);
@@ -238,7 +240,8 @@ TEST(Npy, RoundTripAndWrongDtype) {
 // A model rewritten in place makes its older cache entries (same prefix, another key) go;
 // the entry in use, other models' entries and other kinds of files stay.
 TEST(Cache, StaleEntriesOfTheSameModelAreRemoved) {
-  const fs::path dir = fs::temp_directory_path() / ("infermark_cache_test_" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_cache_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
   const std::string prefix = "resnet50-0123abcd-";
   const fs::path keep = dir / (prefix + hash_hex("new key") + ".so");

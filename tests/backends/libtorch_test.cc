@@ -136,8 +136,7 @@ TEST_F(LibTorch, UnknownOperatorIsUnsupportedAndNamed) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("libtorch: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find("operator Relx (node " + first_relu + ")"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("is not supported by infermark's ONNX-to-PyTorch route"),
-              std::string::npos)
+    EXPECT_NE(msg.find("is not supported by infermark's ONNX-to-PyTorch route"), std::string::npos)
         << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }

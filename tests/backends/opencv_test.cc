@@ -29,7 +29,6 @@ class OpenCv : public BackendTest {
     std::copy_n(batch.data.begin() + i * t.numel(), t.numel(), t.data.begin());
     return t;
   }
-
 };
 
 TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {

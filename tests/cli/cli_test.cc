@@ -37,7 +37,8 @@ struct Result {
 
 // `env_vars`: "NAME=value ..." set for the program only.
 Result run(const std::string& args, const std::string& env_vars = "") {
-  const fs::path err_file = fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
+  const fs::path err_file =
+      fs::temp_directory_path() / ("infermark_cli_err_" + std::to_string(getpid()));
   const std::string cmd = (env_vars.empty() ? "" : env_vars + " ") + std::string(INFERMARK_BINARY) +
                           " " + args + " 2>" + err_file.string() + " </dev/null";
   Result r;
@@ -151,8 +152,10 @@ TEST(Cli, ZooStatsJsonOfTheFourModels) {
 }
 
 TEST(Cli, ZooBuildThenStatsOfTheFile) {
-  const fs::path file = fs::temp_directory_path() / ("infermark_cli_" + std::to_string(getpid()) + ".onnx");
-  const Result b = run("zoo build densenet201 --width 0.25 --input-size 64 --seed 3 --out " + file.string());
+  const fs::path file =
+      fs::temp_directory_path() / ("infermark_cli_" + std::to_string(getpid()) + ".onnx");
+  const Result b =
+      run("zoo build densenet201 --width 0.25 --input-size 64 --seed 3 --out " + file.string());
   ASSERT_EQ(b.code, 0) << b.err;
   const Result direct = run("zoo stats densenet201 --width 0.25 --input-size 64 --json");
   const Result from_file = run("zoo stats " + file.string() + " --json");
@@ -271,7 +274,8 @@ TEST(Cli, BackendsJson) {
 }
 
 TEST(Cli, InferWritesOutputsAndCheckAgrees) {
-  const std::string tmp = fs::temp_directory_path() / ("infermark_infer_" + std::to_string(getpid()));
+  const std::string tmp =
+      fs::temp_directory_path() / ("infermark_infer_" + std::to_string(getpid()));
   const std::string small = "--model efficientnet_b0 --input-size 64 --width 0.25";
   const Result r = run("infer " + small + " --backend openvino --batch 3 --output " + tmp + ".npy");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -289,7 +293,8 @@ TEST(Cli, InferWritesOutputsAndCheckAgrees) {
 
 TEST(Cli, BackendErrorsGetOneClearLine) {
   const std::string small = "--model resnet50 --input-size 64 --width 0.25";
-  expect_clear_error("infer " + small + " --backend tensorflowlite", "known: onnxruntime, openvino");
+  expect_clear_error("infer " + small + " --backend tensorflowlite",
+                     "known: onnxruntime, openvino");
   expect_clear_error("infer " + small + " --backend openvino --set openvino.hint=fast",
                      "valid: latency, throughput, none");
   expect_clear_error("infer " + small + " --backend openvino --set openvino.hnit=latency",

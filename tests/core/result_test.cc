@@ -1,12 +1,13 @@
 // The typed cell and result row: what a result line holds survives a round trip, files of
 // schema 1 still load, and one identity function says which rows are the same configuration.
+#include "core/result.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <functional>
 
 #include "core/error.h"
-#include "core/result.h"
 
 namespace infermark {
 namespace {
@@ -95,8 +96,10 @@ TEST(Result, SchemaOneLinesStillLoad) {
   EXPECT_EQ(r.cell.arm, "");
   EXPECT_DOUBLE_EQ(r.metric("throughput_ips"), 3.5);
   EXPECT_THROW(row_from_json(json{{"status", "ok"}}), Error);
-  EXPECT_THROW(row_from_json(json{{"schema", "infermark.result/9"}, {"status", "ok"}, {"backend", json::object()}}),
-               Error);
+  EXPECT_THROW(
+      row_from_json(
+          json{{"schema", "infermark.result/9"}, {"status", "ok"}, {"backend", json::object()}}),
+      Error);
 }
 
 TEST(Result, OneIdentityForEveryReader) {

@@ -72,10 +72,13 @@ class FakeBackend final : public Backend {
     static const char kLine[] = "FAKE-FRAMEWORK-LOG: describing itself, straight to fd 2\n";
     [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, kLine, sizeof kLine - 1);
     using T = SettingSpec::Type;
-    const std::vector<std::string> failures = {"none",  "crash",       "hang",
-                                                 "oom",   "error",       "unsupported",
-                                                 "exit_oom"};
-    return {"fake", true, "", "0.0", {"cpu"},
+    const std::vector<std::string> failures = {"none",  "crash",       "hang",    "oom",
+                                               "error", "unsupported", "exit_oom"};
+    return {"fake",
+            true,
+            "",
+            "0.0",
+            {"cpu"},
             {{"service_ms", T::kInt, "1", {}, 0, 10000, "time per batch"},
              {"fail", T::kEnum, "none", failures, 0, 0, "how to fail"},
              {"fail_at", T::kEnum, "run", {"load", "run"}, 0, 0, "when to fail"},

@@ -59,8 +59,8 @@ TEST_F(EnergyFakePowercap, FindsTopLevelPackagesOnly) {
   fs::create_directories(root_ / "intel-rapl");  // the control type, no counter
   zone("intel-rapl:1", "package-1", 5);
   zone("intel-rapl:0", "package-0", 7);
-  zone("intel-rapl:0:0", "core", 3);            // a subzone
-  zone("intel-rapl-mmio:0", "package-0", 9);    // the mmio duplicate of package 0
+  zone("intel-rapl:0:0", "core", 3);          // a subzone
+  zone("intel-rapl-mmio:0", "package-0", 9);  // the mmio duplicate of package 0
   const auto zones = find_rapl_packages(root_);
   ASSERT_EQ(zones.size(), 2u);
   EXPECT_EQ(zones[0].name, "package-0");
@@ -85,8 +85,8 @@ TEST(Energy, DeltaHandlesWraparound) {
   EXPECT_EQ(energy_delta_uj(100, 350, 1000), 250u);
   EXPECT_EQ(energy_delta_uj(900, 100, 1000), 200u);  // 100 to the wrap, 100 after it
   EXPECT_EQ(energy_delta_uj(5, 5, 0), 0u);
-  EXPECT_THROW(energy_delta_uj(900, 100, 0), Error);     // wrapped, range unknown
-  EXPECT_THROW(energy_delta_uj(2000, 100, 1000), Error); // reading above the range
+  EXPECT_THROW(energy_delta_uj(900, 100, 0), Error);      // wrapped, range unknown
+  EXPECT_THROW(energy_delta_uj(2000, 100, 1000), Error);  // reading above the range
 }
 
 TEST_F(EnergyFakePowercap, TwoPackagesOneWrapsJoulesExact) {
@@ -96,8 +96,8 @@ TEST_F(EnergyFakePowercap, TwoPackagesOneWrapsJoulesExact) {
   RaplMeter meter(root_);
   EXPECT_EQ(meter.name(), "rapl");
   const nlohmann::json m = measure(meter, [&] {
-    set_energy("intel-rapl:0", 3'500'000);  // +2.5 J
-    set_energy("intel-rapl:1", 671'150);    // wrapped: 328850 + 671150 uJ = +1 J
+    set_energy("intel-rapl:0", 3'500'000);     // +2.5 J
+    set_energy("intel-rapl:1", 671'150);       // wrapped: 328850 + 671150 uJ = +1 J
     set_energy("intel-rapl:0:0", 99'000'000);  // a subzone: must not be counted
   });
   ASSERT_TRUE(m["energy_j"].is_number()) << m.dump();
@@ -164,7 +164,8 @@ TEST(Energy, NvmlLibraryMissingGivesNullAndReason) {
   meter.stop(m);
   EXPECT_TRUE(m["gpu_energy_j"].is_null());
   EXPECT_TRUE(m["gpu_memory_used_bytes"].is_null());
-  EXPECT_EQ(m["gpu_energy_reason"], "libnvidia-ml-absent-for-test.so.1 not found (no NVIDIA driver)");
+  EXPECT_EQ(m["gpu_energy_reason"],
+            "libnvidia-ml-absent-for-test.so.1 not found (no NVIDIA driver)");
 }
 
 TEST(Energy, NvmlOnThisMachine) {

@@ -14,8 +14,14 @@ int g_inits = 0;
 
 extern "C" {
 
-int nvmlInit_v2() { ++g_inits; return 0; }
-int nvmlShutdown() { --g_inits; return 0; }
+int nvmlInit_v2() {
+  ++g_inits;
+  return 0;
+}
+int nvmlShutdown() {
+  --g_inits;
+  return 0;
+}
 int nvmlDeviceGetCount_v2(unsigned int* count) {
   if (g_inits <= 0) return 1;  // NVML_ERROR_UNINITIALIZED
   *count = 2;

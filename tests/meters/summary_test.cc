@@ -23,9 +23,15 @@ TEST(Summary, MeanAndSampleStddevOfKnownValues) {
 TEST(Summary, PercentilesMatchNumpyLinear) {
   // Expected values from numpy.percentile([3, 1, 4, 1, 5, 9, 2, 6, 5, 3], q) (numpy 'linear').
   const std::vector<double> sorted = {1, 1, 2, 3, 3, 4, 5, 5, 6, 9};
-  const std::pair<double, double> cases[] = {
-      {0.0, 1.0},    {0.10, 1.0},  {0.25, 2.25},  {0.50, 3.5},   {0.90, 6.299999999999999},
-      {0.95, 7.649999999999997},   {0.99, 8.73},  {0.999, 8.973000000000004}, {1.0, 9.0}};
+  const std::pair<double, double> cases[] = {{0.0, 1.0},
+                                             {0.10, 1.0},
+                                             {0.25, 2.25},
+                                             {0.50, 3.5},
+                                             {0.90, 6.299999999999999},
+                                             {0.95, 7.649999999999997},
+                                             {0.99, 8.73},
+                                             {0.999, 8.973000000000004},
+                                             {1.0, 9.0}};
   for (const auto& [q, expected] : cases) EXPECT_NEAR(percentile(sorted, q), expected, 1e-12) << q;
 
   // numpy.percentile(numpy.arange(1, 101), [50, 90, 95, 99, 99.9])

@@ -1,12 +1,13 @@
 // Reports are pure functions of result rows: tables checked as text, verdicts of compare,
 // and a whole report written from a fixture.
+#include "report/report.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "core/error.h"
-#include "report/report.h"
 
 namespace infermark {
 namespace {
@@ -14,9 +15,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json stats(int64_t params, int layers) {
-  return {{"parameters", params}, {"buffers", 10}, {"layers", layers},
-          {"jumps", {{"total", 16}, {"by_type", {{"add", 16}}}}}, {"parameters_per_layer", 1.0 * params / layers},
-          {"macs_per_image", 4.1e9}, {"flops_per_image", 8.2e9}, {"weight_bytes", 4 * params},
+  return {{"parameters", params},
+          {"buffers", 10},
+          {"layers", layers},
+          {"jumps", {{"total", 16}, {"by_type", {{"add", 16}}}}},
+          {"parameters_per_layer", 1.0 * params / layers},
+          {"macs_per_image", 4.1e9},
+          {"flops_per_image", 8.2e9},
+          {"weight_bytes", 4 * params},
           {"input", {{"shape_chw", {3, 224, 224}}}}};
 }
 
@@ -24,13 +30,23 @@ json stats(int64_t params, int layers) {
 json row(const std::string& fw, const std::string& scenario, int batch, double ips,
          const std::string& status = "ok", double ci = 0.01) {
   const double ms = 1000.0 * batch / ips;
-  json r = {{"schema", "infermark.result/1"},
-            {"model", {{"name", "resnet50"}, {"stats", stats(25557032, 50)}}},
-            {"backend", {{"name", fw}, {"settings_asked", json::object()}}},
-            {"scenario", scenario}, {"batch", batch}, {"threads", 0}, {"status", status},
-            {"metrics", {{"throughput_ips", ips}, {"rss_peak_bytes", 100 << 20}, {"share_of_peak", 0.5}}},
-            {"latency_ms", {{"mean", ms}, {"p50", ms}, {"p90", ms}, {"p99", ms * 1.2}, {"cv", 0.02},
-                            {"ci95_low", ms * (1 - ci)}, {"ci95_high", ms * (1 + ci)}}}};
+  json r = {
+      {"schema", "infermark.result/1"},
+      {"model", {{"name", "resnet50"}, {"stats", stats(25557032, 50)}}},
+      {"backend", {{"name", fw}, {"settings_asked", json::object()}}},
+      {"scenario", scenario},
+      {"batch", batch},
+      {"threads", 0},
+      {"status", status},
+      {"metrics", {{"throughput_ips", ips}, {"rss_peak_bytes", 100 << 20}, {"share_of_peak", 0.5}}},
+      {"latency_ms",
+       {{"mean", ms},
+        {"p50", ms},
+        {"p90", ms},
+        {"p99", ms * 1.2},
+        {"cv", 0.02},
+        {"ci95_low", ms * (1 - ci)},
+        {"ci95_high", ms * (1 + ci)}}}};
   if (status != "ok") {
     r["metrics"] = json::object();
     r["latency_ms"] = json::object();
@@ -46,13 +62,17 @@ std::vector<ResultRow> typed(const std::vector<json>& rows) {
 }
 
 std::vector<json> fixture() {
-  std::vector<json> rows = {row("onnxruntime", "offline", 1, 17), row("onnxruntime", "offline", 8, 19),
-                            row("openvino", "offline", 1, 15), row("openvino", "offline", 8, 14),
-                            row("openvino", "offline", 32, 0, "oom"), row("onnxruntime", "single-stream", 1, 16),
-                            row("openvino", "single-stream", 1, 18)};
+  std::vector<json> rows = {
+      row("onnxruntime", "offline", 1, 17),     row("onnxruntime", "offline", 8, 19),
+      row("openvino", "offline", 1, 15),        row("openvino", "offline", 8, 14),
+      row("openvino", "offline", 32, 0, "oom"), row("onnxruntime", "single-stream", 1, 16),
+      row("openvino", "single-stream", 1, 18)};
   json load = row("openvino", "load", 1, 1);
-  load["metrics"] = {{"load_cold_ms", 900.0}, {"load_warm_ms", 90.0}, {"first_inference_cold_ms", 70.0},
-                     {"cache_cold", "miss"}, {"cache_warm", "hit"}};
+  load["metrics"] = {{"load_cold_ms", 900.0},
+                     {"load_warm_ms", 90.0},
+                     {"first_inference_cold_ms", 70.0},
+                     {"cache_cold", "miss"},
+                     {"cache_warm", "hit"}};
   rows.push_back(load);
   return rows;
 }
@@ -65,7 +85,8 @@ const Table& find(const std::vector<Table>& ts, const std::string& name) {
 
 TEST(Report, Table1FromTheModelStatistics) {
   const std::string md = to_markdown(find(make_tables(typed(fixture())), "table1_models"));
-  EXPECT_NE(md.find("| resnet50 | 224x224 | 25557032 | 10 | 50 | 16 add:16 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| resnet50 | 224x224 | 25557032 | 10 | 50 | 16 add:16 |"), std::string::npos)
+      << md;
 }
 
 TEST(Report, OfflineTableShowsFailuresAsTheirStatus) {
@@ -78,10 +99,14 @@ TEST(Report, OfflineTableShowsFailuresAsTheirStatus) {
 TEST(Report, BestFrameworkPerScenarioFromTheData) {
   const std::string md = to_markdown(find(make_tables(typed(fixture())), "best_framework"));
   // Throughput: ORT's best batch (19) against OpenVINO's best (15).
-  EXPECT_NE(md.find("| highest throughput (batch applications) | resnet50 | onnxruntime | 19.00 images/s | openvino | 15.00 images/s | 1.27x |"),
-            std::string::npos) << md;
+  EXPECT_NE(md.find("| highest throughput (batch applications) | resnet50 | onnxruntime | 19.00 "
+                    "images/s | openvino | 15.00 images/s | 1.27x |"),
+            std::string::npos)
+      << md;
   // Latency: OpenVINO 18 images/s is 55.6 ms against ORT's 62.5 ms.
-  EXPECT_NE(md.find("| lowest latency (data-flow applications) | resnet50 | openvino |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| lowest latency (data-flow applications) | resnet50 | openvino |"),
+            std::string::npos)
+      << md;
 }
 
 TEST(Report, Table3LoadingTime) {
@@ -97,14 +122,18 @@ TEST(Report, SettingsAskedLabelTheRows) {
   rows.push_back(xla);
   json load = rows.back();
   load["scenario"] = "load";
-  load["metrics"] = {{"load_cold_ms", 140000.0}, {"load_warm_ms", 5600.0}, {"first_inference_cold_ms", 115.0},
-                     {"cache_cold", "miss"}, {"cache_warm", "hit"}};
+  load["metrics"] = {{"load_cold_ms", 140000.0},
+                     {"load_warm_ms", 5600.0},
+                     {"first_inference_cold_ms", 115.0},
+                     {"cache_cold", "miss"},
+                     {"cache_warm", "hit"}};
   rows.push_back(load);
   const auto tables = make_tables(typed(rows));
   const std::string offline = to_csv(find(tables, "offline_throughput"));
   EXPECT_NE(offline.find("tensorflow (intra_op_threads=2 xla=true)"), std::string::npos) << offline;
   const std::string loading = to_csv(find(tables, "table3_loading"));
-  EXPECT_NE(loading.find("resnet50,tensorflow (intra_op_threads=2 xla=true),CPU,140000,5600"), std::string::npos)
+  EXPECT_NE(loading.find("resnet50,tensorflow (intra_op_threads=2 xla=true),CPU,140000,5600"),
+            std::string::npos)
       << loading;
 }
 
@@ -120,7 +149,9 @@ TEST(Report, ServerTableSaysWhenTheFrameworkDidNotBatch) {
   t["batched"] = true;
   const std::string md = to_markdown(find(make_tables(typed({s, t})), "server"));
   EXPECT_NE(md.find("| 3.50 (run as 1-image calls) |"), std::string::npos) << md;
-  EXPECT_EQ(md.find("onnxruntime | 8 | 5.0 | 10.00 | 10.00 | 100.00 | 120.00 | 3.50 (run"), std::string::npos) << md;
+  EXPECT_EQ(md.find("onnxruntime | 8 | 5.0 | 10.00 | 10.00 | 100.00 | 120.00 | 3.50 (run"),
+            std::string::npos)
+      << md;
 }
 
 TEST(Report, FailedAndUnstableCellsAreListed) {
@@ -129,10 +160,12 @@ TEST(Report, FailedAndUnstableCellsAreListed) {
 }
 
 TEST(Compare, Verdicts) {
-  const std::vector<json> a = {row("onnxruntime", "offline", 8, 100), row("openvino", "offline", 8, 100),
-                               row("openvino", "single-stream", 1, 20), row("onnxruntime", "offline", 1, 10)};
-  const std::vector<json> b = {row("onnxruntime", "offline", 8, 101), row("openvino", "offline", 8, 130),
-                               row("openvino", "single-stream", 1, 15), row("onnxruntime", "offline", 1, 0, "crash")};
+  const std::vector<json> a = {
+      row("onnxruntime", "offline", 8, 100), row("openvino", "offline", 8, 100),
+      row("openvino", "single-stream", 1, 20), row("onnxruntime", "offline", 1, 10)};
+  const std::vector<json> b = {
+      row("onnxruntime", "offline", 8, 101), row("openvino", "offline", 8, 130),
+      row("openvino", "single-stream", 1, 15), row("onnxruntime", "offline", 1, 0, "crash")};
   const auto c = compare(typed(a), typed(b));
   ASSERT_EQ(c.size(), 4u);
   EXPECT_EQ(c[0].verdict, "same within noise");  // 1% apart, intervals of 1% each
@@ -154,7 +187,8 @@ TEST(Compare, NoVerdictWithoutAnInterval) {
   const auto c = compare(typed({load_a, row("onnxruntime", "offline", 1, 10, "ok", 0)}),
                          typed({load_b, row("onnxruntime", "offline", 1, 20, "ok", 0)}));
   ASSERT_EQ(c.size(), 2u);
-  for (const auto& x : c) EXPECT_EQ(x.verdict.rfind("no verdict", 0), 0u) << x.cell << ": " << x.verdict;
+  for (const auto& x : c)
+    EXPECT_EQ(x.verdict.rfind("no verdict", 0), 0u) << x.cell << ": " << x.verdict;
   EXPECT_NEAR(c[0].ratio, 1.0 / 3, 1e-9);
 }
 
@@ -198,7 +232,8 @@ TEST(Compare, WithinOneFilePairedByRound) {
   EXPECT_LT(aa[0].ratio_high / aa[0].ratio_low, 1.05) << "the drift cancels in the pairs";
   EXPECT_EQ(aa[0].verdict, "same within noise");
 
-  const auto ab = compare_within(drifting_rounds(0.5, "backend"), "backend", "onnxruntime", "opencv");
+  const auto ab =
+      compare_within(drifting_rounds(0.5, "backend"), "backend", "onnxruntime", "opencv");
   ASSERT_EQ(ab.size(), 1u);
   EXPECT_NEAR(ab[0].ratio, 0.5, 0.01);
   EXPECT_EQ(ab[0].verdict, "slower");
@@ -233,7 +268,9 @@ TEST(Report, BestFrameworkAdvantageHasAnIntervalWithRounds) {
     return at == std::string::npos ? md : md.substr(at, md.find('\n', at) - at);
   };
   std::string row = throughput_row(drifting_rounds(1 / 1.1, "backend"));
-  EXPECT_EQ(row.rfind("| highest throughput (batch applications) | resnet50 | onnxruntime |", 0), 0u) << row;
+  EXPECT_EQ(row.rfind("| highest throughput (batch applications) | resnet50 | onnxruntime |", 0),
+            0u)
+      << row;
   EXPECT_NE(row.find("| 1.10x ["), std::string::npos) << row;
   EXPECT_EQ(row.find("same within noise"), std::string::npos) << row;
   row = throughput_row(drifting_rounds(1.0, "backend"));
@@ -241,7 +278,8 @@ TEST(Report, BestFrameworkAdvantageHasAnIntervalWithRounds) {
 }
 
 TEST(Report, ReadResultsNamesTheBadLine) {
-  const fs::path f = fs::temp_directory_path() / ("infermark_rr_" + std::to_string(getpid()) + ".jsonl");
+  const fs::path f =
+      fs::temp_directory_path() / ("infermark_rr_" + std::to_string(getpid()) + ".jsonl");
   std::ofstream(f) << row("openvino", "offline", 1, 1).dump() << "\n{not json\n";
   try {
     read_results({f});
@@ -260,8 +298,8 @@ TEST(Report, WholeReportFromAFixture) {
   const std::string html((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(html.find("<svg"), std::string::npos) << "figures inlined";
   EXPECT_NE(html.find("Which framework wins where"), std::string::npos);
-  for (const char* t : {"table1_models", "table3_loading", "offline_throughput", "single_stream_latency",
-                        "best_framework", "unstable_or_failed"}) {
+  for (const char* t : {"table1_models", "table3_loading", "offline_throughput",
+                        "single_stream_latency", "best_framework", "unstable_or_failed"}) {
     EXPECT_TRUE(fs::exists(dir / (std::string(t) + ".md"))) << t;
     EXPECT_TRUE(fs::exists(dir / (std::string(t) + ".csv"))) << t;
   }

@@ -65,7 +65,8 @@ inline Tensor make_images(int64_t n, int64_t c = 3, int64_t h = 4, int64_t w = 4
   t.resize({n, c, h, w});
   const int64_t per = c * h * w;
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t k = 0; k < per; ++k) t.data[static_cast<size_t>(i * per + k)] = static_cast<float>(i + 1);
+    for (int64_t k = 0; k < per; ++k)
+      t.data[static_cast<size_t>(i * per + k)] = static_cast<float>(i + 1);
   return t;
 }
 

@@ -15,7 +15,8 @@ using namespace infermark;
 class NoopEngine final : public Engine {
  public:
   void run(const TensorView& input, Tensor& output) override {
-    if (output.shape.empty() || output.shape[0] != input.shape[0]) output.resize({input.shape[0], 1});
+    if (output.shape.empty() || output.shape[0] != input.shape[0])
+      output.resize({input.shape[0], 1});
   }
   nlohmann::json settings_in_effect() const override { return {{"engine", "noop"}}; }
 };

@@ -50,7 +50,8 @@ TEST(FindPeak, PeakMeetsSloAndTenPercentMoreMisses) {
   // The search's closest failing probe lies within the tolerance above the peak.
   double lowest_failing = 1e300;
   for (const auto& p : peak.probes) {
-    if (!p["meets"].get<bool>()) lowest_failing = std::min(lowest_failing, p["rate_qps"].get<double>());
+    if (!p["meets"].get<bool>())
+      lowest_failing = std::min(lowest_failing, p["rate_qps"].get<double>());
     if (p["rate_qps"].get<double>() == peak.peak_qps) {
       EXPECT_TRUE(p["meets"].get<bool>());
     }

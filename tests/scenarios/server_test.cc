@@ -40,8 +40,7 @@ void check_md1(double rho) {
   const double mean_ms = r.latency_ms.mean;
   const double wq_ms = mean_ms - d_s * 1e3;
   std::cout << "M/D/1 rho " << rho << ": mean wait " << wq_ms << " ms (theory " << wq_theory_ms
-            << "), mean latency " << mean_ms << " ms (theory " << wq_theory_ms + d_s * 1e3
-            << ")\n";
+            << "), mean latency " << mean_ms << " ms (theory " << wq_theory_ms + d_s * 1e3 << ")\n";
   EXPECT_NEAR(wq_ms, wq_theory_ms, 0.03 * wq_theory_ms);
   EXPECT_NEAR(mean_ms, wq_theory_ms + d_s * 1e3, 0.03 * (wq_theory_ms + d_s * 1e3));
   // No request is faster than the service time; every batch is a single.

@@ -80,7 +80,12 @@ TEST(Validation, BadServerConfigThrows) {
   with([](ServerConfig& c) { c.max_queue_delay_ms = -1; }, "max_queue_delay_ms");
   with([](ServerConfig& c) { c.duration_s = -1; }, "duration_s");
   with([](ServerConfig& c) { c.min_queries = 0; }, "min_queries");
-  with([](ServerConfig& c) { c.rate_qps = 1e9; c.duration_s = 1e3; }, "rate_qps * duration_s");
+  with(
+      [](ServerConfig& c) {
+        c.rate_qps = 1e9;
+        c.duration_s = 1e3;
+      },
+      "rate_qps * duration_s");
   Tensor rank2;
   rank2.resize({4, 3});
   expect_error([&] { run_server(engine, rank2, ServerConfig{}, clock); }, "server images");

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 namespace {
 namespace fs = std::filesystem;
@@ -43,22 +43,25 @@ std::vector<nlohmann::json> lines(const fs::path& file) {
 class Sweep : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("infermark_sweep_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("infermark_sweep_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     setenv("INFERMARK_CACHE_DIR", (dir_ / "cache").c_str(), 1);
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string small() const {
     return "--models resnet50 --input-size 64 --width 0.25 --min-duration 0.05 --min-iterations 3 "
-           "--warmup 0 --out " + (dir_ / "r.jsonl").string();
+           "--warmup 0 --out " +
+           (dir_ / "r.jsonl").string();
   }
   fs::path dir_;
 };
 
 TEST_F(Sweep, EveryFailureIsARecordedResultAndTheSweepGoesOn) {
-  const BenchRun r = bench(small() + " --backends fake --set fake.fail=none,crash,hang,oom,error,unsupported"
-                                " --cell-timeout 5 --memory-limit 300M");
+  const BenchRun r = bench(small() +
+                           " --backends fake --set fake.fail=none,crash,hang,oom,error,unsupported"
+                           " --cell-timeout 5 --memory-limit 300M");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, std::string> status;  // fail setting -> status
   for (const auto& l : lines(dir_ / "r.jsonl"))
@@ -73,16 +76,17 @@ TEST_F(Sweep, EveryFailureIsARecordedResultAndTheSweepGoesOn) {
 }
 
 TEST_F(Sweep, ResultLinesCarryTheSchema) {
-  const BenchRun r = bench(small() + " --backends fake --batches 1,4 --csv " + (dir_ / "r.csv").string());
+  const BenchRun r =
+      bench(small() + " --backends fake --batches 1,4 --csv " + (dir_ / "r.csv").string());
   ASSERT_EQ(r.code, 0) << r.output;
   const auto ls = lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 2u);
   for (const auto& l : ls) {
     EXPECT_EQ(l["schema"], "infermark.result/2");
     EXPECT_EQ(l["status"], "ok") << l.dump();
-    for (const char* k : {"cell_key", "model", "backend", "scenario", "batch", "metrics", "env",
-                          "latency_ms", "time_utc", "round", "arm", "precision", "concurrency",
-                          "preparation", "node", "limits"})
+    for (const char* k :
+         {"cell_key", "model", "backend", "scenario", "batch", "metrics", "env", "latency_ms",
+          "time_utc", "round", "arm", "precision", "concurrency", "preparation", "node", "limits"})
       EXPECT_TRUE(l.contains(k)) << k;
     EXPECT_TRUE(l["model"].contains("hash"));
     EXPECT_GT(l["metrics"]["throughput_ips"].get<double>(), 0);
@@ -173,12 +177,16 @@ TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
 // Ctrl-C (SIGINT to the sweep) stops it cleanly: finished cells stay, the interrupted one
 // is not recorded, and --resume runs only what is left.
 TEST_F(Sweep, InterruptKeepsFinishedCellsAndResumeCompletes) {
-  const std::string args = "--models resnet50 --input-size 64 --width 0.25 --min-duration 1 "
-                           "--min-iterations 3 --warmup 0 --backends fake --batches 1,2,3 "
-                           "--set fake.service_ms=200 --out " + (dir_ / "r.jsonl").string();
+  const std::string args =
+      "--models resnet50 --input-size 64 --width 0.25 --min-duration 1 "
+      "--min-iterations 3 --warmup 0 --backends fake --batches 1,2,3 "
+      "--set fake.service_ms=200 --out " +
+      (dir_ / "r.jsonl").string();
   const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
-                          INFERMARK_BINARY + " bench " + args + " >/dev/null 2>&1 & pid=$!; "
-                          "for i in $(seq 1 100); do [ -s " + (dir_ / "r.jsonl").string() +
+                          INFERMARK_BINARY + " bench " + args +
+                          " >/dev/null 2>&1 & pid=$!; "
+                          "for i in $(seq 1 100); do [ -s " +
+                          (dir_ / "r.jsonl").string() +
                           " ] && break; sleep 0.1; done; kill -INT $pid; wait $pid; echo $?";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[64] = {0};
@@ -200,9 +208,11 @@ TEST_F(Sweep, InterruptKeepsFinishedCellsAndResumeCompletes) {
 TEST_F(Sweep, ACorruptModelIsAnErrorAndTheOthersRun) {
   const fs::path bad = dir_ / "corrupt.onnx";
   std::ofstream(bad) << "not a model";
-  const BenchRun r = bench("--models resnet50," + bad.string() +
-                           " --input-size 64 --width 0.25 --min-duration 0.05 --warmup 0 --backends fake"
-                           " --out " + (dir_ / "r.jsonl").string());
+  const BenchRun r =
+      bench("--models resnet50," + bad.string() +
+            " --input-size 64 --width 0.25 --min-duration 0.05 --warmup 0 --backends fake"
+            " --out " +
+            (dir_ / "r.jsonl").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, std::string> status, message;
   for (const auto& l : lines(dir_ / "r.jsonl")) {
@@ -220,17 +230,19 @@ TEST_F(Sweep, AStudyFromAConfigFile) {
   const fs::path study = dir_ / "study.toml";
   std::ofstream(study) << "[bench]\nmodels = [\"resnet50\"]\nbackends = [\"fake\"]\n"
                           "batches = [1, 2]\ninput-size = 64\nwidth = 0.25\nmin-duration = 0.05\n"
-                          "warmup = 0\nout = \"" << (dir_ / "r.jsonl").string() << "\"\n";
+                          "warmup = 0\nout = \""
+                       << (dir_ / "r.jsonl").string() << "\"\n";
   const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
-                          INFERMARK_BINARY + " --config " + study.string() + " bench >/dev/null 2>&1";
+                          INFERMARK_BINARY + " --config " + study.string() +
+                          " bench >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
 }
 
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
-  for (const std::string bad : {"--batches 0", "--min-duration -1", "--scenario offlin",
-                                "--repeat 0", "--rate -5 --scenario server", "--memory-limit lots",
-                                "--rounds 0", "--arms a,a"}) {
+  for (const std::string bad :
+       {"--batches 0", "--min-duration -1", "--scenario offlin", "--repeat 0",
+        "--rate -5 --scenario server", "--memory-limit lots", "--rounds 0", "--arms a,a"}) {
     const BenchRun r = bench(small() + " --backends fake " + bad);
     EXPECT_NE(r.code, 0) << bad;
     EXPECT_FALSE(fs::exists(dir_ / "r.jsonl")) << bad;
@@ -239,8 +251,9 @@ TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
 }
 
 TEST_F(Sweep, ScenariosOnTheFakeBackend) {
-  const BenchRun r = bench(small() + " --backends fake --scenario single-stream,server,load --rate 50"
-                                " --server-duration 1 --set fake.service_ms=2");
+  const BenchRun r = bench(small() +
+                           " --backends fake --scenario single-stream,server,load --rate 50"
+                           " --server-duration 1 --set fake.service_ms=2");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, int> seen;
   for (const auto& l : lines(dir_ / "r.jsonl")) {

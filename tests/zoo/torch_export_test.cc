@@ -27,8 +27,8 @@ Exported export_torchvision(const std::string& name, int size, const std::string
   const fs::path prefix = dir / (name + (extra.empty() ? "" : "_initial"));
   const std::string cmd = std::string("/usr/bin/python3 ") + INFERMARK_SOURCE_DIR +
                           "/tests/zoo/export_torchvision.py " + name + " --input-size " +
-                          std::to_string(size) + " --out " + prefix.string() + " " + extra +
-                          " > " + prefix.string() + ".log 2>&1";
+                          std::to_string(size) + " --out " + prefix.string() + " " + extra + " > " +
+                          prefix.string() + ".log 2>&1";
   if (std::system(cmd.c_str()) != 0) {
     std::ifstream log(prefix.string() + ".log");
     std::string text((std::istreambuf_iterator<char>(log)), {});
