@@ -50,7 +50,9 @@ format-check: deps
 
 # AddressSanitizer and UndefinedBehaviorSanitizer over the suites that load no framework
 # (frameworks opened with RTLD_DEEPBIND cannot run under ASan): core, zoo, meters, scenarios,
-# report, the sweep with the fake plugin, the child process, the command line.
+# report, the sweep with the fake plugin, the child process, the command line. Without
+# -Werror: GCC warns falsely inside the standard library when sanitizers instrument it
+# (maybe-uninitialized in std::function, as its manual says such builds may).
 SANITIZE_DIR ?= build-sanitize
 NO_FRAMEWORKS = $(foreach f,ONNXRUNTIME OPENVINO OPENCV LIBTORCH TVM IREE TENSORFLOW,-DINFERMARK_WITH_$(f)=OFF)
 SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|sweep_test|child_process_test|cli_test
@@ -58,6 +60,7 @@ SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|swee
 NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine)
 test-sanitize: deps
 	@cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERMARK_SANITIZE=ON \
+	  -DINFERMARK_WERROR=OFF \
 	  $(NO_FRAMEWORKS) > $(SANITIZE_DIR).configure.log 2>&1 || { cat $(SANITIZE_DIR).configure.log; exit 1; }
 	@cmake --build $(SANITIZE_DIR) -j $(JOBS)
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
