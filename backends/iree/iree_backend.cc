@@ -16,7 +16,8 @@
 // the plugin embeds CPython (Debian's libpython, the interpreter .venv-iree is made from) and
 // drives iree.runtime through backends/iree/iree_host.py. The timing loop stays in C++: run()
 // takes the GIL, makes one Python call (one VM invocation on an input imported in place, not
-// copied) and copies the logits out of the returned buffer.
+// copied) and copies the logits out of the returned buffer. The embedded interpreter is in
+// python_host.h/.cc, the compile steps' subprocesses in compile_tools.h/.cc.
 
 #include <Python.h>
 #include <sys/stat.h>

@@ -7,6 +7,7 @@
 // -> at::batch_norm in inference, Gemm -> at::linear, ...). The weights are the file's own, so
 // the same model runs under every framework. Operators outside the list are refused at load
 // (Unsupported naming the operator and the node). Constant subgraphs are evaluated at load.
+// The interpreter is in onnx_to_torch.h/.cc; this file holds the engine and the backend.
 //
 // Settings: threads (at::set_num_threads; the inter-op pool is set to 1 thread once, since
 // the steps run one after the other), channels_last (weights and input in NHWC memory, which

@@ -12,7 +12,8 @@
 //
 // OpenCV does not expose the model's declared input shape (a fully convolutional net runs
 // at any image size), so the input and output descriptions are read from the ONNX file
-// itself with a small protobuf wire-format reader that seeks over the weights.
+// itself with a small protobuf wire-format reader that seeks over the weights (onnx_reader.h).
+// OpenCV's backend and target names and their availability are in dnn_targets.h.
 
 #include <sched.h>
 
