@@ -16,37 +16,30 @@
 // the plugin embeds CPython (Debian's libpython, the interpreter .venv-iree is made from) and
 // drives iree.runtime through backends/iree/iree_host.py. The timing loop stays in C++: run()
 // takes the GIL, makes one Python call (one VM invocation on an input imported in place, not
-// copied) and copies the logits out of the returned buffer.
+// copied) and copies the logits out of the returned buffer. The embedded interpreter is in
+// python_host.h/.cc, the compile steps' subprocesses in compile_tools.h/.cc.
 
 #include <Python.h>
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "backends/cache.h"
+#include "backends/iree/compile_tools.h"
+#include "backends/iree/python_host.h"
 #include "backends/plugin.h"
-
-extern char** environ;
 
 namespace infermark {
 namespace {
@@ -55,6 +48,17 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kName = "iree";
+
+using iree_detail::Gil;
+using iree_detail::import_iree_host;
+using iree_detail::is_unsupported;
+using iree_detail::meaningful;
+using iree_detail::PyRef;
+using iree_detail::python_error;
+using iree_detail::run_tool;
+using iree_detail::start_python;
+using iree_detail::ToolResult;
+
 constexpr const char* kVenv = INFERMARK_IREE_VENV;
 constexpr const char* kSitePackages = INFERMARK_IREE_SITE_PACKAGES;
 constexpr const char* kHelperDir = INFERMARK_IREE_HELPER_DIR;
@@ -88,246 +92,10 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-// ---------------------------------------------------------------- compile steps
-
-struct ToolResult {
-  int exit_code = -1;  // -1: did not start or was killed by a signal
-  std::string output;  // stdout and stderr together
-};
-
-// Runs argv[0] (an absolute path) and collects what it prints. The Python tools get no
-// PYTHONPATH or PYTHONHOME of the caller's: .venv-iree must see only its own packages.
-ToolResult run_tool(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<char*> env;
-  for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "PYTHONPATH=", 11) != 0 && std::strncmp(*e, "PYTHONHOME=", 11) != 0)
-      env.push_back(*e);
-  }
-  env.push_back(nullptr);
-
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    throw Error("iree: cannot create a pipe: " + std::string(std::strerror(errno)));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), env.data());
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  ToolResult r;
-  if (rc != 0) {
-    ::close(fds[0]);
-    r.output = "cannot start " + argv[0] + ": " + std::strerror(rc);
-    return r;
-  }
-  // The first and the last 512 kB: the first MLIR errors and the final Python exception,
-  // bounded when a tool dumps IR.
-  constexpr size_t kKeep = 512 << 10;
-  std::string tail;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    std::string& to = r.output.size() < kKeep ? r.output : tail;
-    to.append(buf, static_cast<size_t>(n));
-    if (tail.size() > 2 * kKeep) tail.erase(0, tail.size() - kKeep);
-  }
-  ::close(fds[0]);
-  if (!tail.empty()) r.output += "\n" + tail;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (WIFSIGNALED(status)) r.output += "\nkilled by signal " + std::to_string(WTERMSIG(status));
-  return r;
-}
-
-// The lines of a tool's output that say what went wrong, on one line:
-//  - a Python traceback: its last exception, without the module path of the exception type
-//    ("onnx.onnx_cpp2py_export.checker.ValidationError: No Op registered for Relx ...");
-//  - MLIR diagnostics: each "error:" line without its location, and the ONNX operators that
-//    the notes show ("torch.operator "onnx.Foo""), deduplicated;
-//  - otherwise the last non-empty lines.
-std::string meaningful(const std::string& output) {
-  std::vector<std::string> lines;
-  {
-    std::istringstream in(output);
-    for (std::string l; std::getline(in, l);) lines.push_back(l);
-  }
-  const auto traceback = output.rfind("Traceback (most recent call last):");
-  if (traceback != std::string::npos) {
-    static const std::regex exc(R"(^([A-Za-z_][\w.]*\.)?(\w*(Error|Exception|Exit)\w*):?(.*)$)");
-    for (size_t i = lines.size(); i-- > 0;) {
-      std::smatch m;
-      if (std::regex_match(lines[i], m, exc)) {
-        std::string rest = m[4].str();
-        for (size_t j = i + 1; j < lines.size(); ++j) rest += "\n" + lines[j];
-        rest = collapse_whitespace(rest);
-        if (rest.rfind("==> ", 0) == 0 || rest.find(" ==> ") != std::string::npos) {
-          const auto arrow = rest.find("==> ");
-          rest = rest.substr(0, arrow) + "(" + rest.substr(arrow + 4) + ")";
-        }
-        return m[2].str() + ": " + collapse_whitespace(rest);
-      }
-    }
-  }
-  std::vector<std::string> errors, ops;
-  static const std::regex diag(R"(^(.*?:\d+:\d+: )?error: (.*)$)");
-  static const std::regex op(R"(torch\.operator\s*"onnx\.(\w+)\")");
-  for (const auto& l : lines) {
-    std::smatch m;
-    if (std::regex_match(l, m, diag)) {
-      // "failed to legalize operation 'torch.operator' ...: %553 = "torch.operator"(...)":
-      // the operation's IR is noise here; its ONNX operator is named below.
-      std::string e = m[2].str();
-      const auto ir = e.find(": %");
-      if (ir != std::string::npos) e.resize(ir);
-      if (std::find(errors.begin(), errors.end(), e) == errors.end()) errors.push_back(e);
-    }
-    for (std::sregex_iterator it(l.begin(), l.end(), op), end; it != end; ++it) {
-      const std::string name = (*it)[1].str();
-      if (std::find(ops.begin(), ops.end(), name) == ops.end()) ops.push_back(name);
-    }
-  }
-  if (!errors.empty()) {
-    constexpr size_t kMaxErrors = 3;
-    std::string s;
-    for (size_t i = 0; i < errors.size() && i < kMaxErrors; ++i) s += (i ? "; " : "") + errors[i];
-    if (errors.size() > kMaxErrors)
-      s += "; (" + std::to_string(errors.size() - kMaxErrors) + " more)";
-    if (!ops.empty()) {
-      s += " (ONNX operator";
-      s += ops.size() > 1 ? "s " : " ";
-      for (size_t i = 0; i < ops.size(); ++i) s += (i ? ", " : "") + ops[i];
-      s += ")";
-    }
-    return s;
-  }
-  std::string tail;
-  for (size_t i = lines.size(), kept = 0; i-- > 0 && kept < 3;) {
-    if (collapse_whitespace(lines[i]).empty()) continue;
-    tail = collapse_whitespace(lines[i]) + (tail.empty() ? "" : " " + tail);
-    ++kept;
-  }
-  return tail.empty() ? "no output" : tail;
-}
-
-// Valid models that use what this IREE cannot compile: operators unknown to ONNX or not
-// lowered by IREE's ONNX import, opsets it does not handle.
-bool is_unsupported(const std::string& message) {
-  for (const char* pattern : {"No Op registered", "failed to legalize", "not supported",
-                              "unsupported", "Unsupported", "not implemented"}) {
-    if (message.find(pattern) != std::string::npos) return true;
-  }
-  return false;
-}
-
 struct Step {
   const char* name;
   double seconds;
 };
-
-// ---------------------------------------------------------------- embedded Python
-
-// Holds the GIL for a scope (from any thread; CPython's own thread state per OS thread).
-class Gil {
- public:
-  Gil() : state_(PyGILState_Ensure()) {}
-  ~Gil() { PyGILState_Release(state_); }
-  Gil(const Gil&) = delete;
-  Gil& operator=(const Gil&) = delete;
-
- private:
-  PyGILState_STATE state_;
-};
-
-// An owned reference.
-struct PyRef {
-  PyObject* p = nullptr;
-  PyRef() = default;
-  explicit PyRef(PyObject* o) : p(o) {}
-  PyRef(PyRef&& o) noexcept : p(std::exchange(o.p, nullptr)) {}
-  PyRef& operator=(PyRef&& o) noexcept {
-    std::swap(p, o.p);
-    return *this;
-  }
-  ~PyRef() { Py_XDECREF(p); }  // callers hold the GIL
-  explicit operator bool() const { return p != nullptr; }
-};
-
-// The pending Python exception as "Type: message" on one line (GIL held), and clears it.
-std::string python_error() {
-  PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
-  PyErr_Fetch(&type, &value, &trace);
-  PyErr_NormalizeException(&type, &value, &trace);
-  std::string msg = "unknown Python error";
-  if (value) {
-    PyRef text(PyObject_Str(value));
-    const char* type_name = type ? reinterpret_cast<PyTypeObject*>(type)->tp_name : "Error";
-    const char* s = text ? PyUnicode_AsUTF8(text.p) : nullptr;
-    msg = std::string(type_name) + ": " + (s ? s : "?");
-  }
-  Py_XDECREF(type);
-  Py_XDECREF(value);
-  Py_XDECREF(trace);
-  PyErr_Clear();
-  return collapse_whitespace(msg);
-}
-
-// CPython exists once per process: the plugin starts it on the first load (or joins the one
-// another component started), and never finalizes it, since extension modules such as IREE's
-// cannot be unloaded. Called without the GIL.
-void start_python() {
-  static std::once_flag started;
-  std::call_once(started, [] {
-    // The plugin is loaded RTLD_LOCAL, so libpython's symbols would stay invisible to the
-    // extension modules Python loads later (numpy, IREE), which do not link libpython.
-    Dl_info info{};
-    if (dladdr(reinterpret_cast<void*>(&Py_IsInitialized), &info) && info.dli_fname)
-      dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
-    if (Py_IsInitialized()) return;
-    PyConfig config;
-    // Isolated: no PYTHON* environment variables, no user site, no signal handlers (the
-    // program's own Ctrl-C handling stays), as if .venv-iree's python were running.
-    PyConfig_InitIsolatedConfig(&config);
-    const std::string program = venv_tool("python").string();
-    PyStatus status = PyConfig_SetBytesString(&config, &config.program_name, program.c_str());
-    if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    if (PyStatus_Exception(status)) {
-      throw Error(std::string("iree: cannot start the embedded Python interpreter: ") +
-                  (status.err_msg ? status.err_msg : "unknown error"));
-    }
-    PyEval_SaveThread();  // release the GIL; every use takes it with Gil
-  });
-  if (!Py_IsInitialized()) throw Error("iree: the embedded Python interpreter did not start");
-}
-
-// The iree_host module (a new reference; GIL held by the caller).
-PyObject* import_iree_host() {
-  // site.addsitedir also when another component started Python: .venv-iree's packages and the
-  // helper must be importable (a no-op when they already are).
-  const std::string setup = std::string("import site, sys\nsite.addsitedir(r'''") + kSitePackages +
-                            "''')\nif r'''" + kHelperDir +
-                            "''' not in sys.path: sys.path.insert(0, r'''" + kHelperDir + "''')\n";
-  if (PyRun_SimpleString(setup.c_str()) != 0) {
-    throw Error("iree: cannot add " + std::string(kSitePackages) +
-                " to the embedded Python's path");
-  }
-  PyObject* host = PyImport_ImportModule("iree_host");
-  if (!host) {
-    throw Error("iree: cannot import IREE's Python runtime (" + std::string(kSitePackages) +
-                "; run scripts/deps/iree.sh): " + python_error());
-  }
-  return host;
-}
 
 // ---------------------------------------------------------------- engine
 
@@ -479,9 +247,9 @@ class IreeBackend : public Backend {
  public:
   // The embedded interpreter and IREE's Python runtime: started here, not in the first load.
   void start() override {
-    start_python();
+    start_python(venv_tool("python").string());
     Gil gil;
-    PyRef host(import_iree_host());
+    PyRef host(import_iree_host(kSitePackages, kHelperDir));
   }
 
   BackendInfo info() const override {
@@ -635,10 +403,10 @@ class IreeBackend : public Backend {
     // ---- runtime
     PyRef module;
     int workers = 0;
-    start_python();
+    start_python(venv_tool("python").string());
     {
       Gil gil;
-      PyRef host(import_iree_host());
+      PyRef host(import_iree_host(kSitePackages, kHelperDir));
       PyRef cls(PyObject_GetAttrString(host.p, "Module"));
       if (cls) {
         const std::string vmfb = (module_dir / "model.vmfb").string();

@@ -12,7 +12,8 @@
 //
 // OpenCV does not expose the model's declared input shape (a fully convolutional net runs
 // at any image size), so the input and output descriptions are read from the ONNX file
-// itself with a small protobuf wire-format reader that seeks over the weights.
+// itself with a small protobuf wire-format reader that seeks over the weights (onnx_reader.h).
+// OpenCV's backend and target names and their availability are in dnn_targets.h.
 
 #include <sched.h>
 
@@ -23,7 +24,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <opencv2/core/ocl.hpp>
@@ -37,6 +37,8 @@
 #include <utility>
 #include <vector>
 
+#include "backends/opencv/dnn_targets.h"
+#include "backends/opencv/onnx_reader.h"
 #include "backends/plugin.h"
 
 namespace infermark {
@@ -45,6 +47,16 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kName = "opencv";
+
+using opencv_detail::Availability;
+using opencv_detail::availability;
+using opencv_detail::backend_id;
+using opencv_detail::model_shape_string;
+using opencv_detail::OnnxInterface;
+using opencv_detail::read_onnx_interface;
+using opencv_detail::target_id;
+using opencv_detail::target_name;
+using opencv_detail::ValueInfo;
 
 // ---------------------------------------------------------------- small helpers
 
@@ -60,99 +72,6 @@ std::string join(const std::vector<std::string>& items) {
   return s;
 }
 
-std::string backend_name(int id) {
-  switch (id) {
-    case cv::dnn::DNN_BACKEND_DEFAULT:
-      return "default";
-    case cv::dnn::DNN_BACKEND_HALIDE:
-      return "halide";
-    case cv::dnn::DNN_BACKEND_INFERENCE_ENGINE:
-      return "inference_engine";
-    case cv::dnn::DNN_BACKEND_OPENCV:
-      return "opencv";
-    case cv::dnn::DNN_BACKEND_VKCOM:
-      return "vkcom";
-    case cv::dnn::DNN_BACKEND_CUDA:
-      return "cuda";
-    case cv::dnn::DNN_BACKEND_WEBNN:
-      return "webnn";
-    case cv::dnn::DNN_BACKEND_TIMVX:
-      return "timvx";
-    default:
-      return "backend_" + std::to_string(id);
-  }
-}
-
-std::string target_name(int id) {
-  switch (id) {
-    case cv::dnn::DNN_TARGET_CPU:
-      return "cpu";
-    case cv::dnn::DNN_TARGET_OPENCL:
-      return "opencl";
-    case cv::dnn::DNN_TARGET_OPENCL_FP16:
-      return "opencl_fp16";
-    case cv::dnn::DNN_TARGET_MYRIAD:
-      return "myriad";
-    case cv::dnn::DNN_TARGET_VULKAN:
-      return "vulkan";
-    case cv::dnn::DNN_TARGET_FPGA:
-      return "fpga";
-    case cv::dnn::DNN_TARGET_CUDA:
-      return "cuda";
-    case cv::dnn::DNN_TARGET_CUDA_FP16:
-      return "cuda_fp16";
-    case cv::dnn::DNN_TARGET_HDDL:
-      return "hddl";
-    case cv::dnn::DNN_TARGET_NPU:
-      return "npu";
-    default:
-      return "target_" + std::to_string(id);
-  }
-}
-
-// The (backend, target) pairs this OpenCV build offers on this machine, asked once: the
-// first call probes OpenCL and the other accelerators.
-struct Availability {
-  std::vector<std::pair<int, int>> pairs;
-  std::vector<std::string> backends;  // names, in OpenCV's order
-  std::vector<std::string> targets;   // of any backend
-  std::vector<std::string> devices;   // targets of DNN_BACKEND_OPENCV
-  std::string error;                  // why asking failed
-};
-
-const Availability& availability() {
-  static const Availability a = [] {
-    Availability r;
-    try {
-      for (const auto& p : cv::dnn::getAvailableBackends()) {
-        r.pairs.emplace_back(static_cast<int>(p.first), static_cast<int>(p.second));
-        const std::string b = backend_name(p.first), t = target_name(p.second);
-        if (std::find(r.backends.begin(), r.backends.end(), b) == r.backends.end())
-          r.backends.push_back(b);
-        if (std::find(r.targets.begin(), r.targets.end(), t) == r.targets.end())
-          r.targets.push_back(t);
-      }
-      for (auto t : cv::dnn::getAvailableTargets(cv::dnn::DNN_BACKEND_OPENCV))
-        r.devices.push_back(target_name(t));
-    } catch (const std::exception& e) {
-      r.error = e.what();
-    }
-    return r;
-  }();
-  return a;
-}
-
-int backend_id(const std::string& name) {
-  for (const auto& [b, t] : availability().pairs)
-    if (backend_name(b) == name) return b;
-  return -1;
-}
-int target_id(const std::string& name) {
-  for (const auto& [b, t] : availability().pairs)
-    if (target_name(t) == name) return t;
-  return -1;
-}
-
 // OpenCV's message on one line without its source locations: "OpenCV(4.6.0) file:line:
 // error: (-2:Unspecified error) X in function 'f'" becomes X; the ONNX importer nests a
 // layer's exception in its own ("Node [Relx@ai.onnx]:(onnx_node!n) parse error: ...").
@@ -166,8 +85,9 @@ std::string one_line(const std::string& text) {
       m += c;
     }
   }
-  // "> " opens each nested line of the importer's message.
-  for (size_t p; (p = m.find(" > ")) != std::string::npos;) m.replace(p, 3, " ");
+  // "> " opens each nested line of the importer's message. (" > " becomes " " by erasing its
+  // "> ": replace(p, 3, " ") draws GCC 12's false -Wrestrict overlap warning.)
+  for (size_t p; (p = m.find(" > ")) != std::string::npos;) m.erase(p + 1, 2);
   if (m.rfind("> ", 0) == 0) m.erase(0, 2);
   // "OpenCV(4.6.0) ./modules/x.cpp:110: error: (-2:Unspecified error) " prefixes.
   for (size_t p; (p = m.find("OpenCV(")) != std::string::npos;) {
@@ -249,208 +169,6 @@ class QuietOpenCvLog {
   bool active_ = false;
   cv::utils::logging::LogLevel previous_ = cv::utils::logging::LOG_LEVEL_WARNING;
 };
-
-// ---------------------------------------------------------------- the ONNX file's interface
-
-// Element type and shape of one graph input or output; dims are -1 where free.
-struct ValueInfo {
-  std::string name;
-  int elem_type = 0;  // onnx.TensorProto.DataType; 1 = FLOAT
-  bool has_shape = false;
-  std::vector<int64_t> dims;
-  std::vector<std::string> symbols;
-};
-
-struct OnnxInterface {
-  std::vector<ValueInfo> inputs;  // initializers listed as inputs (IR < 4) left out
-  std::vector<ValueInfo> outputs;
-};
-
-// Reads protobuf wire format from a file, seeking over what it does not need (weights).
-class ProtoReader {
- public:
-  explicit ProtoReader(const fs::path& file) : in_(file, std::ios::binary) {
-    std::error_code ec;
-    size_ = fs::file_size(file, ec);
-    if (!in_ || ec) throw Error("cannot open the file");
-  }
-  uint64_t pos() const { return pos_; }
-  uint64_t size() const { return size_; }
-
-  uint64_t varint() {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      const int c = in_.get();
-      if (c == std::char_traits<char>::eof()) throw Error("truncated protobuf");
-      ++pos_;
-      v |= static_cast<uint64_t>(c & 0x7f) << shift;
-      if (!(c & 0x80)) return v;
-    }
-    throw Error("malformed protobuf varint");
-  }
-  // The end offset of a length-delimited field whose tag was just read.
-  uint64_t length_end(uint64_t end) {
-    const uint64_t len = varint();
-    if (len > end - pos_) throw Error("protobuf field runs past its message");
-    return pos_ + len;
-  }
-  std::string bytes_until(uint64_t end) {
-    if (end - pos_ > (1u << 20)) throw Error("protobuf string over 1 MiB");
-    std::string s(end - pos_, '\0');
-    in_.read(s.data(), static_cast<std::streamsize>(s.size()));
-    if (!in_) throw Error("truncated protobuf");
-    pos_ = end;
-    return s;
-  }
-  void seek(uint64_t to) {
-    in_.seekg(static_cast<std::streamoff>(to));
-    if (!in_) throw Error("truncated protobuf");
-    pos_ = to;
-  }
-  void skip(uint32_t wire, uint64_t end) {
-    switch (wire) {
-      case 0:
-        varint();
-        break;
-      case 1:
-        seek(checked(pos_ + 8, end));
-        break;
-      case 2:
-        seek(length_end(end));
-        break;
-      case 5:
-        seek(checked(pos_ + 4, end));
-        break;
-      default:
-        throw Error("unsupported protobuf wire type " + std::to_string(wire));
-    }
-  }
-
- private:
-  static uint64_t checked(uint64_t to, uint64_t end) {
-    if (to > end) throw Error("protobuf field runs past its message");
-    return to;
-  }
-  std::ifstream in_;
-  uint64_t size_ = 0, pos_ = 0;
-};
-
-// Calls field(number, wire) for each field up to end; field returns false to skip it.
-template <typename F>
-void for_each_field(ProtoReader& r, uint64_t end, F&& field) {
-  while (r.pos() < end) {
-    const uint64_t tag = r.varint();
-    const auto number = static_cast<uint32_t>(tag >> 3);
-    const auto wire = static_cast<uint32_t>(tag & 7);
-    if (!field(number, wire)) r.skip(wire, end);
-  }
-  if (r.pos() != end) throw Error("protobuf message overruns its length");
-}
-
-ValueInfo read_value_info(ProtoReader& r, uint64_t end) {
-  ValueInfo v;
-  for_each_field(r, end, [&](uint32_t f, uint32_t w) {
-    if (f == 1 && w == 2) {  // ValueInfoProto.name
-      v.name = r.bytes_until(r.length_end(end));
-      return true;
-    }
-    if (f != 2 || w != 2) return false;  // ValueInfoProto.type
-    const uint64_t type_end = r.length_end(end);
-    for_each_field(r, type_end, [&](uint32_t f2, uint32_t w2) {
-      if (f2 != 1 || w2 != 2) return false;  // TypeProto.tensor_type
-      const uint64_t tensor_end = r.length_end(type_end);
-      for_each_field(r, tensor_end, [&](uint32_t f3, uint32_t w3) {
-        if (f3 == 1 && w3 == 0) {  // elem_type
-          v.elem_type = static_cast<int>(r.varint());
-          return true;
-        }
-        if (f3 != 2 || w3 != 2) return false;  // shape
-        v.has_shape = true;
-        const uint64_t shape_end = r.length_end(tensor_end);
-        for_each_field(r, shape_end, [&](uint32_t f4, uint32_t w4) {
-          if (f4 != 1 || w4 != 2) return false;  // TensorShapeProto.dim
-          const uint64_t dim_end = r.length_end(shape_end);
-          int64_t value = -1;
-          std::string symbol;
-          for_each_field(r, dim_end, [&](uint32_t f5, uint32_t w5) {
-            if (f5 == 1 && w5 == 0) {
-              value = static_cast<int64_t>(r.varint());
-              return true;
-            }
-            if (f5 == 2 && w5 == 2) {
-              symbol = r.bytes_until(r.length_end(dim_end));
-              return true;
-            }
-            return false;
-          });
-          v.dims.push_back(value);
-          v.symbols.push_back(symbol);
-          return true;
-        });
-        return true;
-      });
-      return true;
-    });
-    return true;
-  });
-  return v;
-}
-
-// The name of a TensorProto (field 8), seeking over its data.
-std::string read_tensor_name(ProtoReader& r, uint64_t end) {
-  std::string name;
-  for_each_field(r, end, [&](uint32_t f, uint32_t w) {
-    if (f != 8 || w != 2) return false;
-    name = r.bytes_until(r.length_end(end));
-    return true;
-  });
-  return name;
-}
-
-OnnxInterface read_onnx_interface(const fs::path& file) {
-  ProtoReader r(file);
-  std::vector<ValueInfo> inputs, outputs;
-  std::set<std::string> initializers;
-  bool graph_seen = false;
-  for_each_field(r, r.size(), [&](uint32_t f, uint32_t w) {
-    if (f != 7 || w != 2) return false;  // ModelProto.graph
-    graph_seen = true;
-    const uint64_t graph_end = r.length_end(r.size());
-    for_each_field(r, graph_end, [&](uint32_t g, uint32_t gw) {
-      if (gw != 2) return false;
-      if (g == 11 || g == 12) {  // GraphProto.input, .output
-        ValueInfo v = read_value_info(r, r.length_end(graph_end));
-        (g == 11 ? inputs : outputs).push_back(std::move(v));
-        return true;
-      }
-      if (g == 5) {  // GraphProto.initializer
-        initializers.insert(read_tensor_name(r, r.length_end(graph_end)));
-        return true;
-      }
-      if (g == 15) {  // GraphProto.sparse_initializer: its values tensor carries the name
-        const uint64_t sparse_end = r.length_end(graph_end);
-        for_each_field(r, sparse_end, [&](uint32_t s, uint32_t sw) {
-          if (s != 1 || sw != 2) return false;
-          initializers.insert(read_tensor_name(r, r.length_end(sparse_end)));
-          return true;
-        });
-        return true;
-      }
-      return false;
-    });
-    return true;
-  });
-  if (!graph_seen) throw Error("no graph in the file");
-  OnnxInterface io;
-  for (auto& v : inputs)
-    if (!initializers.count(v.name)) io.inputs.push_back(std::move(v));
-  io.outputs = std::move(outputs);
-  return io;
-}
-
-std::string model_shape_string(const ValueInfo& v) {
-  return v.has_shape ? infermark::model_shape_string(v.dims, v.symbols) : "[unknown shape]";
-}
 
 // ---------------------------------------------------------------- engine
 

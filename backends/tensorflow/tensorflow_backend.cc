@@ -12,15 +12,13 @@
 // TensorFlow's calls into its protobuf would bind to the program's copy and crash in its static
 // initializers. So the plugin does not link TensorFlow: it opens libtensorflow_cc.so.2 with
 // RTLD_DEEPBIND (TensorFlow and its libtensorflow_framework.so.2 resolve their own symbols
-// first) and takes the C API functions it uses from it.
+// first) and takes the C API functions it uses from it (tf_api.h/.cc).
 
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <tensorflow/c/c_api.h>
-#include <tensorflow/c/c_api_experimental.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,17 +28,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <vector>
 
 #include "backends/cache.h"
 #include "backends/plugin.h"
+#include "backends/tensorflow/tf_api.h"
 
 extern char** environ;
 
@@ -51,131 +47,23 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 constexpr const char* kName = "tensorflow";
+
+using tf_detail::BufferPtr;
+using tf_detail::ExecutorTrace;
+using tf_detail::GraphPtr;
+using tf_detail::OptionsPtr;
+using tf_detail::read_trace;
+using tf_detail::SessionPtr;
+using tf_detail::StatusPtr;
+using tf_detail::TensorPtr;
+using tf_detail::tf;
+using tf_detail::tf_message;
+using tf_detail::thread_config;
+
 constexpr int kHelperUnsupported = 3;  // onnx_to_savedmodel.py: the model cannot be converted
 
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-// ---------------------------------------------------------------- process environment
-
-// Set once, before TensorFlow is opened (it reads both when it starts): TF_CPP_MIN_LOG_LEVEL=2
-// drops TensorFlow's INFO and WARNING lines (CPU feature and oneDNN banners, "Compiled cluster
-// using XLA", the tracer's "GPU trace was not collected") and keeps errors.
-// TF_OVERRIDE_GLOBAL_THREADPOOL=1 gives each session's CPU device its own intra-op pool: without it
-// the first session in the process sizes one global pool, and every later engine would silently run
-// with that first engine's thread count. A value the user has set is left alone.
-void prepare_environment() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    setenv("TF_CPP_MIN_LOG_LEVEL", "2", 0);
-    setenv("TF_OVERRIDE_GLOBAL_THREADPOOL", "1", 0);
-  });
-}
-
-// ---------------------------------------------------------------- the C API, loaded
-
-// clang-format off
-#define INFERMARK_TF_FUNCTIONS(X)                                                           \
-  X(TF_Version) X(TF_NewStatus) X(TF_DeleteStatus) X(TF_GetCode) X(TF_Message)               \
-  X(TF_NewGraph) X(TF_DeleteGraph) X(TF_GraphOperationByName) X(TF_NewSessionOptions)        \
-  X(TF_DeleteSessionOptions) X(TF_SetConfig) X(TF_NewBuffer) X(TF_DeleteBuffer)              \
-  X(TF_CreateRunOptions) X(TF_NewTensor) X(TF_AllocateTensor) X(TF_DeleteTensor)             \
-  X(TF_TensorData) X(TF_TensorByteSize) X(TF_TensorType) X(TF_NumDims) X(TF_Dim)             \
-  X(TF_LoadSessionFromSavedModel) X(TF_SessionRun) X(TF_CloseSession) X(TF_DeleteSession)
-// clang-format on
-
-// The C API functions, typed by the wheel's own headers.
-struct TfApi {
-#define INFERMARK_TF_MEMBER(name) decltype(&::name) name = nullptr;
-  INFERMARK_TF_FUNCTIONS(INFERMARK_TF_MEMBER)
-#undef INFERMARK_TF_MEMBER
-};
-
-// TensorFlow, opened once per process and never closed (its static registries cannot be
-// torn down). Throws Error when the library or one of its functions is missing.
-const TfApi& tf() {
-  static const TfApi api = [] {
-    prepare_environment();
-    void* lib = dlopen(INFERMARK_TF_LIBRARY, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
-    if (!lib) throw Error(std::string("tensorflow: cannot open the library: ") + dlerror());
-    TfApi a;
-#define INFERMARK_TF_LOOKUP(name)                                 \
-  a.name = reinterpret_cast<decltype(a.name)>(dlsym(lib, #name)); \
-  if (!a.name) throw Error("tensorflow: " INFERMARK_TF_LIBRARY " has no function " #name);
-    INFERMARK_TF_FUNCTIONS(INFERMARK_TF_LOOKUP)
-#undef INFERMARK_TF_LOOKUP
-    return a;
-  }();
-  return api;
-}
-
-// ---------------------------------------------------------------- TF C API ownership
-
-struct StatusDeleter {
-  void operator()(TF_Status* s) const { tf().TF_DeleteStatus(s); }
-};
-struct GraphDeleter {
-  void operator()(TF_Graph* g) const { tf().TF_DeleteGraph(g); }
-};
-struct OptionsDeleter {
-  void operator()(TF_SessionOptions* o) const { tf().TF_DeleteSessionOptions(o); }
-};
-struct BufferDeleter {
-  void operator()(TF_Buffer* b) const { tf().TF_DeleteBuffer(b); }
-};
-struct TensorDeleter {
-  void operator()(TF_Tensor* t) const { tf().TF_DeleteTensor(t); }
-};
-struct SessionDeleter {
-  void operator()(TF_Session* s) const {
-    TF_Status* status = tf().TF_NewStatus();
-    tf().TF_CloseSession(s, status);
-    tf().TF_DeleteSession(s, status);
-    tf().TF_DeleteStatus(status);
-  }
-};
-using StatusPtr = std::unique_ptr<TF_Status, StatusDeleter>;
-using GraphPtr = std::unique_ptr<TF_Graph, GraphDeleter>;
-using OptionsPtr = std::unique_ptr<TF_SessionOptions, OptionsDeleter>;
-using BufferPtr = std::unique_ptr<TF_Buffer, BufferDeleter>;
-using TensorPtr = std::unique_ptr<TF_Tensor, TensorDeleter>;
-using SessionPtr = std::unique_ptr<TF_Session, SessionDeleter>;
-
-// TensorFlow's message on one line (some carry a stack of "\n\t [[node ...]]" context).
-std::string tf_message(const TF_Status* status) {
-  std::string one;
-  for (const char* p = tf().TF_Message(status); p && *p; ++p) {
-    const bool space = *p == '\n' || *p == '\r' || *p == '\t' || *p == ' ';
-    if (!space) {
-      one += *p;
-    } else if (!one.empty() && one.back() != ' ') {
-      one += ' ';
-    }
-  }
-  while (!one.empty() && one.back() == ' ') one.pop_back();
-  return one;
-}
-
-// ConfigProto (tensorflow/core/protobuf/config.proto) with the thread settings. The C API has
-// setters for none of them, so the three scalar fields are written in protobuf wire format:
-// a varint key (field number << 3 | wire type 0) followed by a varint value.
-std::string thread_config(int intra_op_threads, int inter_op_threads) {
-  std::string bytes;
-  auto varint = [&bytes](uint64_t v) {
-    do {
-      bytes += static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-      v >>= 7;
-    } while (v);
-  };
-  auto field = [&](uint32_t number, uint64_t value) {
-    varint(uint64_t{number} << 3);
-    varint(value);
-  };
-  field(2, intra_op_threads);  // intra_op_parallelism_threads
-  field(5, inter_op_threads);  // inter_op_parallelism_threads
-  field(9, 1);                 // use_per_session_threads: this session's own inter-op pool
-  return bytes;
 }
 
 // ---------------------------------------------------------------- cache helpers
@@ -252,60 +140,6 @@ TF_Output graph_output(TF_Graph* graph, const std::string& tensor_name) {
   TF_Operation* oper = tf().TF_GraphOperationByName(graph, op.c_str());
   if (!oper) throw Error("tensorflow: the SavedModel has no tensor '" + tensor_name + "'");
   return {oper, index};
-}
-
-// What TensorFlow's executor ran in a traced run. Each executed kernel has a timeline label
-// "<node> = <Op>(<inputs>)" in the serialized RunMetadata; the op types are read from those
-// labels (the RunMetadata is not parsed: its protobuf is TensorFlow's own, see above).
-//
-// A convolution runs under a name that depends on the CPU: with oneDNN's custom operations,
-// which TensorFlow turns on by default for CPUs with VNNI, BF16 or AMX (TF_ENABLE_ONEDNN_OPTS
-// overrides), oneDNN's graph rewrites fuse and rename them (_MklNativeFusedConv2D,
-// _MklNativePadWithConv2D, _MklNativeDepthwiseConv2dNative...); without, they are Conv2D,
-// DepthwiseConv2dNative or Grappler's _FusedConv2D. So every op type with "Conv" followed by
-// a dimension ("Conv2D", "Conv2d", "Conv3D") counts, under whatever prefix.
-//
-// Through XLA the model's function (jit_compile, not inlined) runs as one call kernel and none
-// of its layers appear; without XLA the function is inlined and every layer does. A call that
-// is not compiled runs its body's kernels under the same trace, so a call with no convolution
-// kernels in a model with convolutions is XLA's.
-struct ExecutorTrace {
-  std::map<std::string, int> conv_ops;  // convolution kernels by op type
-  int conv_kernels = 0;
-  int onednn_kernels = 0;  // kernels of oneDNN's custom operations (_Mkl...)
-  int function_calls = 0;  // (Stateful)PartitionedCall and XLA launch kernels
-};
-
-bool is_convolution(std::string_view op) {
-  for (size_t at = op.find("Conv"); at != std::string_view::npos; at = op.find("Conv", at + 1)) {
-    if (at + 4 < op.size() && op[at + 4] >= '1' && op[at + 4] <= '3') return true;
-  }
-  return false;
-}
-
-ExecutorTrace read_trace(const TF_Buffer* run_metadata) {
-  const std::string_view bytes(static_cast<const char*>(run_metadata->data), run_metadata->length);
-  auto op_char = [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  ExecutorTrace t;
-  for (size_t at = bytes.find(" = "); at != std::string_view::npos;
-       at = bytes.find(" = ", at + 1)) {
-    const size_t begin = at + 3;
-    size_t end = begin;
-    while (end < bytes.size() && op_char(bytes[end])) ++end;
-    if (end == begin || end >= bytes.size() || bytes[end] != '(') continue;
-    const std::string_view op = bytes.substr(begin, end - begin);
-    if (is_convolution(op)) {
-      ++t.conv_kernels;
-      ++t.conv_ops[std::string(op)];
-    }
-    if (op.rfind("_Mkl", 0) == 0) ++t.onednn_kernels;
-    if (op == "PartitionedCall" || op == "StatefulPartitionedCall" || op == "XlaLaunch" ||
-        op == "XlaLaunchV2" || op == "_XlaRun")
-      ++t.function_calls;
-  }
-  return t;
 }
 
 // ---------------------------------------------------------------- engine
