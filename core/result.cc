@@ -327,6 +327,7 @@ std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& fi
       try {
         if (j.is_discarded()) throw Error("not JSON");
         rows.push_back(row_from_json(j));
+        rows.back().source = f.string();
       } catch (const Error& e) {
         throw Error("result file '" + f.string() + "' line " + std::to_string(n) +
                     " is not a result line: " + e.what());

@@ -141,6 +141,9 @@ struct ResultRow {
   double wall_s = 0;                                     // the cell process's wall time
   std::string node;                                      // host name of the machine that ran it
   nlohmann::json env = nlohmann::json::object();         // the machine (infermark env --json)
+  // The result file the row was read from (read_results), not written: rounds of two files
+  // ran at different times and are never paired.
+  std::string source;
 
   bool ok() const { return status == "ok"; }
   // A number of metrics or latency_ms; NaN when absent or not a number.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "meters/summary.h"
@@ -261,14 +262,14 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
     const ResultRow* a = nullptr;
     const ResultRow* b = nullptr;
   };
-  std::map<std::string, std::map<std::pair<int, int>, Pair>> groups;
+  std::map<std::string, std::map<std::tuple<std::string, int, int>, Pair>> groups;
   std::vector<std::string> order;
   for (const auto& r : rows) {
     const std::string v = dimension_value(r.cell, by);
     if (v != va && v != vb) continue;
     const std::string id = identity(r, {by});
     if (!groups.count(id)) order.push_back(id);
-    Pair& p = groups[id][{r.cell.round, r.cell.repeat}];
+    Pair& p = groups[id][{r.source, r.cell.round, r.cell.repeat}];
     (v == va ? p.a : p.b) = &r;
   }
   std::vector<Comparison> out;

@@ -4,6 +4,7 @@
 // upright at its slot.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "report/figures_cells.h"
@@ -157,50 +158,50 @@ std::string caption(const std::string& bars, const Drawn& d) {
 
 }  // namespace
 
+// One figure of bars against batch size per model of a scenario.
+struct BatchFigure {
+  std::string scenario, stem, title, ylabel, bars;
+  std::function<std::optional<Spread>(const Cell&)> value;
+};
+
+void batch_figures(const std::vector<Cell>& cells, const Palette& palette, const fs::path& dir,
+                   const BatchFigure& f, FigureList& out) {
+  for (const std::string& model : models_in(select(cells, f.scenario))) {
+    Plot p;
+    p.name = f.stem + stem(model);
+    p.title = f.title + model + " against batch size";
+    p.xlabel = "batch size (images; the sizes measured)";
+    p.ylabel = f.ylabel;
+    const Drawn d = batch_bars(p, select(cells, f.scenario, model), palette, f.value);
+    render(dir, p);
+    out.push_back({p.name, p.title, caption(f.bars, d), d.series});
+  }
+}
+
 void throughput_figures(const std::vector<Cell>& cells, const Palette& palette, const fs::path& dir,
                         FigureList& out) {
-  for (const std::string& model : models_in(select(cells, "offline"))) {
-    Plot p;
-    p.name = "fig1_throughput_" + stem(model);
-    p.title = "Offline throughput of " + model + " against batch size";
-    p.xlabel = "batch size (images; the sizes measured)";
-    p.ylabel = "throughput (images/s)";
-    const Drawn d = batch_bars(p, select(cells, "offline", model), palette,
-                               [](const Cell& c) { return c.metric_spread("throughput_ips"); });
-    render(dir, p);
-    out.push_back({p.name, p.title,
-                   caption("Bars: median throughput over rounds and repeats, one slot per batch "
-                           "size measured, one colour per framework (shades: its "
-                           "configurations).",
-                           d),
-                   d.series});
-  }
+  batch_figures(cells, palette, dir,
+                {"offline", "fig1_throughput_", "Offline throughput of ", "throughput (images/s)",
+                 "Bars: median throughput over rounds and repeats, one slot per batch size "
+                 "measured, one colour per framework (shades: its configurations).",
+                 [](const Cell& c) { return c.metric_spread("throughput_ips"); }},
+                out);
 }
 
 void memory_figures(const std::vector<Cell>& cells, const Palette& palette, const fs::path& dir,
                     FigureList& out) {
-  for (const std::string& model : models_in(select(cells, "ensemble"))) {
-    Plot p;
-    p.name = "fig3_memory_" + stem(model);
-    p.title = "Peak resident memory of the ensemble " + model + " against batch size";
-    p.xlabel = "batch size (images; the sizes measured)";
-    p.ylabel = "peak resident memory (MiB)";
-    const Drawn d = batch_bars(p, select(cells, "ensemble", model), palette,
-                               [](const Cell& c) -> std::optional<Spread> {
-                                 auto s = c.metric_spread("rss_peak_bytes");
-                                 if (!s) return s;
-                                 for (double* v : {&s->median, &s->low, &s->high})
-                                   *v /= 1024.0 * 1024.0;
-                                 return s;
-                               });
-    render(dir, p);
-    out.push_back({p.name, p.title,
-                   caption("Bars: median peak resident set size (rss_peak_bytes) of the process "
-                           "running all members, one slot per batch size measured, one colour "
-                           "per framework.",
-                           d),
-                   d.series});
-  }
+  batch_figures(cells, palette, dir,
+                {"ensemble", "fig3_memory_", "Peak resident memory of the ensemble ",
+                 "peak resident memory (MiB)",
+                 "Bars: median peak resident set size (rss_peak_bytes) of the process running all "
+                 "members, one slot per batch size measured, one colour per framework.",
+                 [](const Cell& c) -> std::optional<Spread> {
+                   auto s = c.metric_spread("rss_peak_bytes");
+                   if (!s) return s;
+                   for (double* v : {&s->median, &s->low, &s->high}) *v /= 1024.0 * 1024.0;
+                   return s;
+                 }},
+                out);
 }
 
 void single_stream_figure(const std::vector<Cell>& cells, const Palette& palette,

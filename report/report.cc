@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.h"
 #include "report/figures.h"
@@ -268,7 +269,8 @@ Table best(const std::vector<ResultRow>& rows) {
        [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
        [](const ResultRow&) { return true; }},
   };
-  using Visits = std::map<std::pair<int, int>, double>;  // (round, repeat) -> value
+  // (result file, round, repeat) -> value: visits pair only within one run of a study.
+  using Visits = std::map<std::tuple<std::string, int, int>, double>;
   for (const auto& q : questions) {
     // model -> label -> batch -> visits; throughput takes each framework's best batch.
     std::map<std::string, std::map<std::string, std::map<int64_t, Visits>>> by;
@@ -276,7 +278,7 @@ Table best(const std::vector<ResultRow>& rows) {
       for (const ResultRow* r : g)
         if (r->ok() && q.use(*r) && !std::isnan(q.f(*r))) {
           const int64_t batch = q.scenario == "offline" && q.higher ? r->cell.batch : 0;
-          by[model(*r)][label(*r)][batch][{r->cell.round, r->cell.repeat}] = q.f(*r);
+          by[model(*r)][label(*r)][batch][{r->source, r->cell.round, r->cell.repeat}] = q.f(*r);
         }
     for (const auto& [m, labels] : by) {
       struct Entry {

@@ -275,6 +275,11 @@ TEST(Report, BestFrameworkAdvantageHasAnIntervalWithRounds) {
   EXPECT_EQ(row.find("same within noise"), std::string::npos) << row;
   row = throughput_row(drifting_rounds(1.0, "backend"));
   EXPECT_NE(row.find("same within noise"), std::string::npos) << row;
+  // Rounds of two result files ran at different times: never paired.
+  auto two_files = drifting_rounds(1 / 1.1, "backend");
+  for (auto& r : two_files) r.source = r.cell.backend + ".jsonl";
+  row = throughput_row(two_files);
+  EXPECT_NE(row.find("| 1.10x |"), std::string::npos) << row;
 }
 
 TEST(Report, ReadResultsNamesTheBadLine) {
