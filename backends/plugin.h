@@ -116,6 +116,21 @@ inline int cores_available() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+// The harness's one thread policy, the same in every plugin: the framework's own thread
+// setting when it is not 0, else the harness's count (LoadRequest::threads, --threads), else
+// every core this process may use. A framework with two pools resolves its intra-op (compute)
+// pool this way. `from` says which of the three decided ("setting", "harness" or "affinity"),
+// reported as settings_in_effect's threads_from.
+struct ThreadChoice {
+  int threads;
+  const char* from;
+};
+inline ThreadChoice resolve_threads(int64_t framework_setting, int harness_threads) {
+  if (framework_setting > 0) return {static_cast<int>(framework_setting), "setting"};
+  if (harness_threads > 0) return {harness_threads, "harness"};
+  return {cores_available(), "affinity"};
+}
+
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.

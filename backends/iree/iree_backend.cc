@@ -312,12 +312,8 @@ class IreeBackend : public Backend {
     opt.target_features = setting(s, "target_features");
     check_target_features(opt.target_features);
     opt.data_tiling = setting_bool(s, "data_tiling");
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads > 0 ? request.threads : cores_available();
-      threads_from = request.threads > 0 ? "harness" : "affinity";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
     const std::vector<std::string> flags = opt.flags();
 
     // ---- cache
@@ -433,7 +429,8 @@ class IreeBackend : public Backend {
         {"compile_flags", flags},
         {"batch_compiled",
          request.batch > 0 ? nlohmann::json(request.batch) : nlohmann::json("dynamic")},
-        {"threads", threads},
+        {"threads", workers > 0 ? workers : threads},  // read back from IREE's task executor
+        {"threads_requested", threads},
         {"threads_from", threads_from},
         {"task_workers_started", workers},
         {"cache", cache_state},

@@ -346,11 +346,10 @@ class OnnxRuntimeBackend : public Backend {
     // ---- options
     const std::string level_name = setting(s, "graph_optimization_level");
     const GraphOptimizationLevel level = level_of(level_name);
-    const int cores = cores_available();
-    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
-    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    const auto [intra, threads_from] =
+        resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
-    if (inter == 0) inter = cores;
+    if (inter == 0) inter = cores_available();
     const bool parallel = setting(s, "execution_mode") == "parallel";
     const bool arena = setting_bool(s, "memory_arena");
     const bool pattern = setting_bool(s, "memory_pattern");
@@ -473,6 +472,8 @@ class OnnxRuntimeBackend : public Backend {
         {"providers_available", Ort::GetAvailableProviders()},
         {"graph_optimization_level", level_name},
         {"graph_optimization_level_at_load", level_at_load},
+        {"threads", intra},  // the intra-op pool, as set (ORT has no getter)
+        {"threads_from", threads_from},
         {"intra_op_threads", intra},
         {"inter_op_threads", inter},
         {"inter_op_threads_used", parallel},

@@ -284,11 +284,10 @@ class TensorFlowBackend : public Backend {
     if (!fs::is_regular_file(model, ec)) throw Error(where + "no such file");
 
     const bool xla = setting_bool(s, "xla");
-    const int cores = cores_available();
-    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
-    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    const auto [intra, threads_from] =
+        resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
-    if (inter == 0) inter = cores;
+    if (inter == 0) inter = cores_available();
 
     // ---- the SavedModel: from the cache, or converted now
     std::string cache_state = kCacheOff, cache_note;
@@ -377,6 +376,8 @@ class TensorFlowBackend : public Backend {
     if (!private_dir.empty()) fs::remove_all(private_dir, ec);
 
     nlohmann::json& effect = engine->effect();
+    effect["threads"] = intra;  // the intra-op pool, as set in the session's ConfigProto
+    effect["threads_from"] = threads_from;
     effect["cache"] = cache_state;
     effect["cache_entry"] = private_dir.empty() ? entry.string() : "";
     if (!cache_note.empty()) effect["cache_note"] = cache_note;

@@ -226,7 +226,7 @@ class TvmEngine : public Engine {
   nlohmann::json settings_in_effect() const override {
     nlohmann::json e = effect_;
     // TVM's own count for the pool of the thread that ran last (null before a run).
-    if (threads_in_effect_ > 0) e["threads_in_effect"] = threads_in_effect_;
+    if (threads_in_effect_ > 0) e["threads"] = e["threads_in_effect"] = threads_in_effect_;
     e["input_copied"] = input_copied_;
     return e;
   }
@@ -348,12 +348,8 @@ class TvmBackend : public Backend {
     const std::string features = setting(s, "target_features");
     check_features(features);
     const int trials = static_cast<int>(setting_int(s, "tuning_trials"));
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads > 0 ? request.threads : cores_available();
-      threads_from = request.threads > 0 ? "harness" : "cores_available";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
     // A dynamic engine (batch 0) is compiled for one image and runs a batch image by image.
     const int64_t batch = request.batch > 0 ? request.batch : 1;
 
@@ -481,7 +477,8 @@ class TvmBackend : public Backend {
         {"tuning_trials", meta.at("tuning_trials")},
         {"schedule", trials > 0 ? "metaschedule tuned, default schedule elsewhere"
                                 : "infermark default CPU schedule"},
-        {"threads", threads},
+        {"threads", pool_threads},  // read back from TVM's pool
+        {"threads_requested", threads},
         {"threads_from", threads_from},
         {"threads_in_effect", pool_threads},
         {"batch_compiled", batch},
