@@ -191,10 +191,7 @@ class LibTorchBackend : public Backend {
   void start() override { set_interop_threads_once(); }
 
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = library_version();
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(kName, library_version());
     b.available = true;
     b.settings = {
         int_setting("threads", "0", 0, 1024,
