@@ -3,6 +3,8 @@
 // What every plugin that keeps compiled artefacts needs for its cache: where the cache
 // lives, the user's "~" in a cache_dir setting, the key's hash and the CPU in the key.
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -57,6 +59,56 @@ inline std::string cpu_identity() {
     if (flags.empty() && line.rfind("flags", 0) == 0) flags = line;
   }
   return model + "|" + hash_hex(flags);
+}
+
+// A model file's size and modification time, part of every cache key ("" when it cannot be
+// read): a model rewritten in place never reuses an entry of its old contents.
+inline std::string file_stamp(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+// One entry of a plugin's compiled-model cache: <cache_dir>/<prefix><hash of key><suffix>,
+// the prefix "<model stem>-<8 hex of the model's path and configuration>-", so that a model
+// rewritten in place finds its own older entries (remove_stale_entries) and the cache keeps
+// one entry per model and configuration.
+struct CacheEntry {
+  std::string state = kCacheOff;  // settings_in_effect's cache: off, hit, miss, or error
+  std::string note;               // why it is off or in error
+  std::filesystem::path path;     // empty when off or in error
+  std::string prefix;
+};
+
+// Looks up the entry of `key` under a cache_dir setting, creating the folder; `complete(path)`
+// says whether an entry found there is whole (a hit).
+template <class Complete>
+CacheEntry find_cache_entry(const std::string& cache_dir_setting,
+                            const std::filesystem::path& abs_model,
+                            const std::string& configuration, const std::string& key,
+                            const std::string& suffix, Complete&& complete) {
+  CacheEntry c;
+  c.prefix = abs_model.stem().string() + "-" +
+             hash_hex(configuration.empty() ? abs_model.string()
+                                            : abs_model.string() + "\n" + configuration)
+                 .substr(0, 8) +
+             "-";
+  if (cache_dir_setting.empty() || cache_dir_setting == kCacheOff) {
+    c.note = "disabled by cache_dir";
+    return c;
+  }
+  const std::filesystem::path dir = expand_user(cache_dir_setting);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    c.state = "error";
+    c.note = "cannot create " + dir.string() + ": " + ec.message();
+    return c;
+  }
+  c.path = dir / (c.prefix + hash_hex(key) + suffix);
+  c.state = complete(c.path) ? "hit" : "miss";
+  return c;
 }
 
 // Removes the older entries of one model and configuration beside `keep` (the model file has

@@ -33,6 +33,16 @@ inline int64_t setting_int(const Settings& s, const std::string& key) {
   return std::stoll(setting(s, key));
 }
 
+// What the info() of a framework that runs on the CPU starts from: its name, its version and
+// the CPU as its device, not available until the plugin says so.
+inline BackendInfo cpu_backend_info(std::string name, std::string version) {
+  BackendInfo b;
+  b.name = std::move(name);
+  b.version = std::move(version);
+  b.devices = {"cpu"};
+  return b;
+}
+
 // Declaring settings in info().
 inline SettingSpec enum_setting(std::string key, std::string def, std::vector<std::string> allowed,
                                 std::string help) {
@@ -69,22 +79,42 @@ inline std::string collapse_whitespace(const std::string& text) {
   return out;
 }
 
+// The start of every message of a failed load: "<backend>: cannot load '<model>': ".
+inline std::string load_context(const char* backend, const std::filesystem::path& model) {
+  return std::string(backend) + ": cannot load '" + model.string() + "': ";
+}
+
+// load_context for a model file that exists; Error "no such file" otherwise.
+inline std::string model_file_context(const char* backend, const std::filesystem::path& model) {
+  const std::string context = load_context(backend, model);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(model, ec)) throw Error(context + "no such file");
+  return context;
+}
+
+// The message of a framework's exception, as it is.
+struct ExceptionText {
+  std::string operator()(const std::exception& e, const std::string& /*context*/) const {
+    return e.what();
+  }
+};
+
 // Backend::load for a plugin whose own failures are already Error or Unsupported: anything
-// else the framework throws becomes one Error naming the backend and the model file.
-template <class Load>
+// else the framework throws becomes one Error naming the backend and the model file, with
+// the text `message(e, context)` gives; `message` may throw an Error or Unsupported of its
+// own for the framework's exception types (an operator it cannot compile).
+template <class Load, class Message = ExceptionText>
 std::unique_ptr<Engine> load_or_error(const char* backend, const std::filesystem::path& model,
-                                      Load&& load) {
-  const auto context = [&] {
-    return std::string(backend) + ": cannot load '" + model.string() + "': ";
-  };
+                                      Load&& load, Message&& message = {}) {
   try {
     return load();
   } catch (const Error&) {
     throw;
   } catch (const std::bad_alloc&) {
-    throw Error(context() + "out of memory");
+    throw Error(load_context(backend, model) + "out of memory");
   } catch (const std::exception& e) {
-    throw Error(context() + e.what());
+    const std::string context = load_context(backend, model);
+    throw Error(context + message(e, context));
   }
 }
 
@@ -103,6 +133,23 @@ inline std::string model_shape_string(const std::vector<int64_t>& dims,
   return s + "]";
 }
 
+// The input a run is given against the model's input (`whose`: "the model's"), its dims -1
+// where free: Error naming both shapes unless every dimension is positive and fits, or when
+// the input has no data.
+inline void check_input(const char* backend, const TensorView& input,
+                        const std::vector<int64_t>& dims, const std::vector<std::string>& symbols,
+                        const std::string& input_name, const std::string& whose) {
+  bool match = input.shape.size() == dims.size();
+  for (size_t i = 0; match && i < dims.size(); ++i)
+    match = input.shape[i] > 0 && (dims[i] < 0 || dims[i] == input.shape[i]);
+  if (!match) {
+    throw Error(std::string(backend) + ": input shape " + shape_string(input.shape) +
+                " does not match " + whose + " input '" + input_name + "' " +
+                model_shape_string(dims, symbols));
+  }
+  if (input.data == nullptr) throw Error(std::string(backend) + ": input has no data");
+}
+
 // The cores this process may run on (its affinity mask): what "threads 0" means in every
 // backend, so that all frameworks get the same count.
 inline int cores_available() {
@@ -114,6 +161,21 @@ inline int cores_available() {
   }
   const unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? static_cast<int>(n) : 1;
+}
+
+// The harness's one thread policy, the same in every plugin: the framework's own thread
+// setting when it is not 0, else the harness's count (LoadRequest::threads, --threads), else
+// every core this process may use. A framework with two pools resolves its intra-op (compute)
+// pool this way. `from` says which of the three decided ("setting", "harness" or "affinity"),
+// reported as settings_in_effect's threads_from.
+struct ThreadChoice {
+  int threads;
+  const char* from;
+};
+inline ThreadChoice resolve_threads(int64_t framework_setting, int harness_threads) {
+  if (framework_setting > 0) return {static_cast<int>(framework_setting), "setting"};
+  if (harness_threads > 0) return {harness_threads, "harness"};
+  return {cores_available(), "affinity"};
 }
 
 }  // namespace infermark

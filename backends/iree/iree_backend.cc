@@ -72,13 +72,6 @@ constexpr size_t kInputAlignment = 64;
 fs::path venv_tool(const char* name) { return fs::path(kVenv) / "bin" / name; }
 
 // Size and modification time: "12345@1700000000.123456789", or "" when missing.
-std::string file_stamp(const fs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
-}
-
 // The compiler library itself: a reinstalled or rebuilt compiler of the same version number
 // (IREE's wheels are nightly builds under one release number) makes new cache entries.
 std::string compiler_stamp() {
@@ -168,15 +161,8 @@ class IreeEngine : public Engine {
 
  private:
   void check_shape(const TensorView& input) const {
-    bool match = input.shape.size() == io_.input_dims.size();
-    for (size_t i = 0; match && i < io_.input_dims.size(); ++i)
-      match = input.shape[i] > 0 && (io_.input_dims[i] < 0 || io_.input_dims[i] == input.shape[i]);
-    if (!match) {
-      throw Error("iree: input shape " + shape_string(input.shape) +
-                  " does not match the compiled module's input '" + io_.input_name + "' " +
-                  model_shape_string(io_.input_dims, io_.input_symbols));
-    }
-    if (input.data == nullptr) throw Error("iree: input has no data");
+    check_input(kName, input, io_.input_dims, io_.input_symbols, io_.input_name,
+                "the compiled module's");
   }
 
   // Hands IREE the input's memory (GIL held).
@@ -253,10 +239,7 @@ class IreeBackend : public Backend {
   }
 
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = kVersion;
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(kName, kVersion);
     std::error_code ec;
     for (const char* tool : {"python", "iree-import-onnx", "iree-compile"}) {
       if (!fs::exists(venv_tool(tool), ec)) {
@@ -297,10 +280,8 @@ class IreeBackend : public Backend {
     const auto t0 = Clock::now();
     const fs::path& model = request.model;
     const Settings& s = request.settings;
-    const std::string where = "iree: cannot load '" + model.string() + "': ";
-
+    const std::string where = model_file_context(kName, model);
     std::error_code ec;
-    if (!fs::is_regular_file(model, ec)) throw Error(where + "no such file");
     for (const char* tool : {"python", "iree-import-onnx", "iree-compile"}) {
       if (!fs::exists(venv_tool(tool), ec))
         throw Error(where + venv_tool(tool).string() + " is missing (run scripts/deps/iree.sh)");
@@ -312,48 +293,29 @@ class IreeBackend : public Backend {
     opt.target_features = setting(s, "target_features");
     check_target_features(opt.target_features);
     opt.data_tiling = setting_bool(s, "data_tiling");
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads > 0 ? request.threads : cores_available();
-      threads_from = request.threads > 0 ? "harness" : "affinity";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
     const std::vector<std::string> flags = opt.flags();
 
     // ---- cache
-    std::string cache_state = kCacheOff, cache_note;
-    fs::path entry, work;
-    std::string entry_prefix;
-    const std::string cache_setting = setting(s, "cache_dir");
     const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
-    if (cache_setting.empty() || cache_setting == kCacheOff) {
-      cache_note = "disabled by cache_dir";
-    } else {
-      const fs::path dir = expand_user(cache_setting);
-      const std::string stamp = file_stamp(abs_model);
-      if (stamp.empty()) throw Error(where + "cannot stat file");
-      std::string settings_text = "batch " + std::to_string(request.batch);
-      for (const auto& f : flags) settings_text += " " + f;
-      const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_text + "\n" +
-                              kVersion + "\n" + compiler_stamp() + "\n" + helper_hash() + "\n" +
-                              cpu_identity();
-      // <stem>-<model path, batch, settings>-<whole key>/: a model rewritten in place finds
-      // and replaces its own older entries, so the cache keeps one entry per configuration.
-      entry_prefix = abs_model.stem().string() + "-" +
-                     hash_hex(abs_model.string() + "\n" + settings_text).substr(0, 8) + "-";
-      entry = dir / (entry_prefix + hash_hex(key));
-      fs::create_directories(dir, ec);
-      if (ec) {
-        cache_state = "error";
-        cache_note = "cannot create " + dir.string() + ": " + ec.message();
-        entry.clear();
-      } else {
-        cache_state = fs::is_regular_file(entry / "model.vmfb", ec) &&
-                              fs::is_regular_file(entry / "meta.json", ec)
-                          ? "hit"
-                          : "miss";
-      }
-    }
+    const std::string stamp = file_stamp(abs_model);
+    if (stamp.empty()) throw Error(where + "cannot stat file");
+    std::string settings_text = "batch " + std::to_string(request.batch);
+    for (const auto& f : flags) settings_text += " " + f;
+    const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_text + "\n" +
+                            kVersion + "\n" + compiler_stamp() + "\n" + helper_hash() + "\n" +
+                            cpu_identity();
+    // One folder per model, batch and settings.
+    CacheEntry cache = find_cache_entry(
+        setting(s, "cache_dir"), abs_model, settings_text, key, "", [](const fs::path& e) {
+          return fs::is_regular_file(e / "model.vmfb") && fs::is_regular_file(e / "meta.json");
+        });
+    std::string& cache_state = cache.state;
+    std::string& cache_note = cache.note;
+    const fs::path entry = cache.path;
+    const std::string& entry_prefix = cache.prefix;
+    fs::path work;
 
     nlohmann::json steps = nlohmann::json::object();
     double compile_s = 0;
@@ -433,7 +395,8 @@ class IreeBackend : public Backend {
         {"compile_flags", flags},
         {"batch_compiled",
          request.batch > 0 ? nlohmann::json(request.batch) : nlohmann::json("dynamic")},
-        {"threads", threads},
+        {"threads", workers > 0 ? workers : threads},  // read back from IREE's task executor
+        {"threads_requested", threads},
         {"threads_from", threads_from},
         {"task_workers_started", workers},
         {"cache", cache_state},

@@ -191,10 +191,7 @@ class LibTorchBackend : public Backend {
   void start() override { set_interop_threads_once(); }
 
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = library_version();
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(kName, library_version());
     b.available = true;
     b.settings = {
         int_setting("threads", "0", 0, 1024,
@@ -242,16 +239,8 @@ class LibTorchBackend : public Backend {
     const bool channels_last = setting_bool(s, "channels_last");
     const bool fold_batchnorm = setting_bool(s, "fold_batchnorm");
 
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads;
-      threads_from = "harness";
-    }
-    if (threads == 0) {
-      threads = cores_available();
-      threads_from = "affinity";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
     set_interop_threads_once();
     at::set_num_threads(threads);
 

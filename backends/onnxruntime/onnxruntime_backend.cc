@@ -264,10 +264,7 @@ class OnnxRuntimeEngine : public Engine {
 class OnnxRuntimeBackend : public Backend {
  public:
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = ort_version();
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(kName, ort_version());
     if (!ort_api()) {
       b.available = false;
       b.reason = "library " + b.version + " does not serve C API version " +
@@ -303,17 +300,13 @@ class OnnxRuntimeBackend : public Backend {
   }
 
   std::unique_ptr<Engine> load(const LoadRequest& request) override {
-    try {
-      return load_impl(request);
-    } catch (const Error&) {
-      throw;
-    } catch (const Ort::Exception& e) {
-      rethrow_load_error(request.model, e);
-    } catch (const std::bad_alloc&) {
-      throw Error("onnxruntime: cannot load '" + request.model.string() + "': out of memory");
-    } catch (const std::exception& e) {
-      throw Error("onnxruntime: cannot load '" + request.model.string() + "': " + e.what());
-    }
+    return load_or_error(
+        kName, request.model, [&] { return load_impl(request); },
+        [&](const std::exception& e, const std::string&) -> std::string {
+          if (const auto* ort = dynamic_cast<const Ort::Exception*>(&e))
+            rethrow_load_error(request.model, *ort);
+          return e.what();
+        });
   }
 
  public:
@@ -337,20 +330,17 @@ class OnnxRuntimeBackend : public Backend {
     const fs::path& model = request.model;
     const Settings& s = request.settings;
 
+    model_file_context(kName, model);
     std::error_code ec;
-    if (!fs::is_regular_file(model, ec)) {
-      throw Error("onnxruntime: cannot load '" + model.string() + "': no such file");
-    }
     auto env_ptr = env();
 
     // ---- options
     const std::string level_name = setting(s, "graph_optimization_level");
     const GraphOptimizationLevel level = level_of(level_name);
-    const int cores = cores_available();
-    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
-    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    const auto [intra, threads_from] =
+        resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
-    if (inter == 0) inter = cores;
+    if (inter == 0) inter = cores_available();
     const bool parallel = setting(s, "execution_mode") == "parallel";
     const bool arena = setting_bool(s, "memory_arena");
     const bool pattern = setting_bool(s, "memory_pattern");
@@ -374,39 +364,25 @@ class OnnxRuntimeBackend : public Backend {
     };
 
     // ---- cache
-    std::string cache_state = kCacheOff, cache_note;
-    fs::path cache_file;
-    std::string cache_prefix;
-    const std::string cache_setting = setting(s, "cache_dir");
-    if (cache_setting.empty() || cache_setting == kCacheOff) {
-      cache_note = "disabled by cache_dir";
-    } else if (level == ORT_DISABLE_ALL) {
-      cache_note = "nothing to cache at graph_optimization_level=disabled";
-    } else {
-      const fs::path dir = expand_user(cache_setting);
-      const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
-      struct stat st {};
-      if (::stat(abs_model.c_str(), &st) != 0) {
-        throw Error("onnxruntime: cannot load '" + model.string() + "': cannot stat file");
-      }
-      const std::string key = abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
-                              std::to_string(st.st_mtim.tv_sec) + "." +
-                              std::to_string(st.st_mtim.tv_nsec) + "\n" + level_name + "\n" +
-                              ort_version() + "\n" + cpu_identity();
-      // <stem>-<model path and level>-<whole key>.onnx: a model rewritten in place finds and
-      // replaces its own older entries, so the cache keeps one file per (model, level).
-      cache_prefix = abs_model.stem().string() + "-" +
-                     hash_hex(abs_model.string() + "\n" + level_name).substr(0, 8) + "-";
-      cache_file = dir / (cache_prefix + hash_hex(key) + ".onnx");
-      fs::create_directories(dir, ec);
-      if (ec) {
-        cache_state = "error";
-        cache_note = "cannot create " + dir.string() + ": " + ec.message();
-        cache_file.clear();
-      } else {
-        cache_state = fs::is_regular_file(cache_file, ec) ? "hit" : "miss";
-      }
+    const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
+    const std::string stamp = file_stamp(abs_model);
+    if (stamp.empty()) {
+      throw Error("onnxruntime: cannot load '" + model.string() + "': cannot stat file");
     }
+    const std::string key = abs_model.string() + "\n" + stamp + "\n" + level_name + "\n" +
+                            ort_version() + "\n" + cpu_identity();
+    // One optimized .onnx file per model and level; nothing to cache without optimization.
+    CacheEntry cache = find_cache_entry(
+        level == ORT_DISABLE_ALL ? kCacheOff : setting(s, "cache_dir"), abs_model, level_name, key,
+        ".onnx", [](const fs::path& f) { return fs::is_regular_file(f); });
+    if (level == ORT_DISABLE_ALL && setting(s, "cache_dir") != kCacheOff &&
+        !setting(s, "cache_dir").empty()) {
+      cache.note = "nothing to cache at graph_optimization_level=disabled";
+    }
+    std::string& cache_state = cache.state;
+    std::string& cache_note = cache.note;
+    const fs::path cache_file = cache.path;
+    const std::string& cache_prefix = cache.prefix;
 
     std::optional<Ort::Session> session;
     std::string level_at_load = level_name;
@@ -473,6 +449,8 @@ class OnnxRuntimeBackend : public Backend {
         {"providers_available", Ort::GetAvailableProviders()},
         {"graph_optimization_level", level_name},
         {"graph_optimization_level_at_load", level_at_load},
+        {"threads", intra},  // the intra-op pool, as set (ORT has no getter)
+        {"threads_from", threads_from},
         {"intra_op_threads", intra},
         {"inter_op_threads", inter},
         {"inter_op_threads_used", parallel},

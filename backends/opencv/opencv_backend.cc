@@ -385,16 +385,8 @@ class OpenCvBackend : public Backend {
                         backend + "' here (available: " + join(with_backend) + ")");
     }
 
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads;
-      threads_from = "harness";
-    }
-    if (threads == 0) {
-      threads = cores_available();
-      threads_from = "affinity";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
 
     QuietOpenCvLog quiet;
     cv::dnn::Net net;

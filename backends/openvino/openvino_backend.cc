@@ -370,16 +370,8 @@ class OpenVinoBackend : public Backend {
     const std::string layout = setting(s, "layout");
     if (layout != "nchw") throw Error("openvino: layout '" + layout + "' is not supported");
 
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads;
-      threads_from = "harness";
-    }
-    if (threads == 0) {
-      threads = cores_available();
-      threads_from = "affinity";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
 
     if (!std::filesystem::exists(request.model)) throw Error(context + "no such file");
 
@@ -452,6 +444,9 @@ class OpenVinoBackend : public Backend {
     } catch (const std::exception&) {
     }
     e["inference_num_threads"] = property_or_null(compiled, ov::inference_num_threads);
+    // Read back from the compiled model; what was asked where the plugin does not say.
+    e["threads"] = e["inference_num_threads"].is_number() ? e["inference_num_threads"]
+                                                          : nlohmann::json(threads);
     e["threads_requested"] = threads;
     e["threads_from"] = threads_from;
     try {

@@ -185,16 +185,7 @@ class TensorFlowEngine : public Engine {
   static void no_deallocation(void*, size_t, void*) {}
 
   void bind(const TensorView& input) {
-    const std::vector<int64_t>& dims = in_meta_.dims;
-    bool match = input.shape.size() == dims.size();
-    for (size_t i = 0; match && i < dims.size(); ++i)
-      match = input.shape[i] > 0 && (dims[i] < 0 || dims[i] == input.shape[i]);
-    if (!match) {
-      throw Error("tensorflow: input shape " + shape_string(input.shape) +
-                  " does not match the model's input '" + in_meta_.name + "' " +
-                  model_shape_string(dims, in_meta_.symbols));
-    }
-    if (input.data == nullptr) throw Error("tensorflow: input has no data");
+    check_input(kName, input, in_meta_.dims, in_meta_.symbols, in_meta_.name, "the model's");
     // Wraps the caller's buffer. TensorFlow copies it instead when it is not aligned to
     // EIGEN_MAX_ALIGN_BYTES (64): settings_in_effect says which happened.
     const size_t bytes = static_cast<size_t>(input.numel()) * sizeof(float);
@@ -227,10 +218,8 @@ class TensorFlowBackend : public Backend {
   void start() override { tf(); }
 
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = INFERMARK_TF_VERSION;  // the wheel built against; the library's own below
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(
+        kName, INFERMARK_TF_VERSION);  // the wheel built against; the library's own below
     std::error_code ec;
     try {
       b.version = tf().TF_Version();
@@ -279,51 +268,33 @@ class TensorFlowBackend : public Backend {
     const auto t0 = clock_type::now();
     const fs::path& model = request.model;
     const Settings& s = request.settings;
-    const std::string where = "tensorflow: cannot load '" + model.string() + "': ";
+    const std::string where = model_file_context(kName, model);
     std::error_code ec;
-    if (!fs::is_regular_file(model, ec)) throw Error(where + "no such file");
 
     const bool xla = setting_bool(s, "xla");
-    const int cores = cores_available();
-    int intra = static_cast<int>(setting_int(s, "intra_op_threads"));
-    if (intra == 0) intra = request.threads > 0 ? request.threads : cores;
+    const auto [intra, threads_from] =
+        resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
-    if (inter == 0) inter = cores;
+    if (inter == 0) inter = cores_available();
 
     // ---- the SavedModel: from the cache, or converted now
-    std::string cache_state = kCacheOff, cache_note;
-    fs::path entry, private_dir;
-    std::string entry_prefix;
-    const std::string cache_setting = setting(s, "cache_dir");
-    if (cache_setting.empty() || cache_setting == kCacheOff) {
-      cache_note = "disabled by cache_dir";
-    } else {
-      const fs::path dir = expand_user(cache_setting);
-      const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
-      struct stat st {};
-      if (::stat(abs_model.c_str(), &st) != 0) throw Error(where + "cannot stat file");
-      // The conversion does not depend on xla, threads or batch (the SavedModel keeps the
-      // model's free batch dimension and has both signatures): one entry serves them all.
-      // The helper's own text is in the key, so a changed conversion never reuses old entries.
-      const std::string key = abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
-                              std::to_string(st.st_mtim.tv_sec) + "." +
-                              std::to_string(st.st_mtim.tv_nsec) + "\n" + tf().TF_Version() + "\n" +
-                              INFERMARK_ONNX2TF_VERSION + "\n" +
-                              hash_hex(read_file(INFERMARK_TF_HELPER)) + "\n" + cpu_identity();
-      // <stem>-<model path>-<whole key>: a model rewritten in place finds and replaces its own
-      // older entries, so the cache keeps one SavedModel per model file.
-      entry_prefix =
-          abs_model.stem().string() + "-" + hash_hex(abs_model.string()).substr(0, 8) + "-";
-      entry = dir / (entry_prefix + hash_hex(key));
-      fs::create_directories(dir, ec);
-      if (ec) {
-        cache_state = "error";
-        cache_note = "cannot create " + dir.string() + ": " + ec.message();
-        entry.clear();
-      } else {
-        cache_state = fs::is_regular_file(entry / "infermark.json", ec) ? "hit" : "miss";
-      }
-    }
+    const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
+    const std::string stamp = file_stamp(abs_model);
+    if (stamp.empty()) throw Error(where + "cannot stat file");
+    // The conversion does not depend on xla, threads or batch (the SavedModel keeps the
+    // model's free batch dimension and has both signatures): one entry per model file serves
+    // them all. The helper's own text is in the key, so a changed conversion never reuses old
+    // entries.
+    const std::string key = abs_model.string() + "\n" + stamp + "\n" + tf().TF_Version() + "\n" +
+                            INFERMARK_ONNX2TF_VERSION + "\n" +
+                            hash_hex(read_file(INFERMARK_TF_HELPER)) + "\n" + cpu_identity();
+    CacheEntry cache = find_cache_entry(
+        setting(s, "cache_dir"), abs_model, "", key, "",
+        [](const fs::path& e) { return fs::is_regular_file(e / "infermark.json"); });
+    std::string& cache_state = cache.state;
+    std::string& cache_note = cache.note;
+    fs::path entry = cache.path, private_dir;
+    const std::string& entry_prefix = cache.prefix;
 
     std::unique_ptr<TensorFlowEngine> engine;
     if (cache_state == "hit") {
@@ -377,6 +348,8 @@ class TensorFlowBackend : public Backend {
     if (!private_dir.empty()) fs::remove_all(private_dir, ec);
 
     nlohmann::json& effect = engine->effect();
+    effect["threads"] = intra;  // the intra-op pool, as set in the session's ConfigProto
+    effect["threads_from"] = threads_from;
     effect["cache"] = cache_state;
     effect["cache_entry"] = private_dir.empty() ? entry.string() : "";
     if (!cache_note.empty()) effect["cache_note"] = cache_note;

@@ -226,7 +226,7 @@ class TvmEngine : public Engine {
   nlohmann::json settings_in_effect() const override {
     nlohmann::json e = effect_;
     // TVM's own count for the pool of the thread that ran last (null before a run).
-    if (threads_in_effect_ > 0) e["threads_in_effect"] = threads_in_effect_;
+    if (threads_in_effect_ > 0) e["threads"] = e["threads_in_effect"] = threads_in_effect_;
     e["input_copied"] = input_copied_;
     return e;
   }
@@ -280,10 +280,7 @@ class TvmEngine : public Engine {
 class TvmBackend : public Backend {
  public:
   BackendInfo info() const override {
-    BackendInfo b;
-    b.name = kName;
-    b.version = kVersion;
-    b.devices = {"cpu"};
+    BackendInfo b = cpu_backend_info(kName, kVersion);
     std::error_code ec;
     if (!fs::exists(INFERMARK_TVM_PYTHON, ec)) {
       b.reason = std::string("TVM's Python (") + INFERMARK_TVM_PYTHON +
@@ -319,15 +316,9 @@ class TvmBackend : public Backend {
   }
 
   std::unique_ptr<Engine> load(const LoadRequest& request) override {
-    try {
-      return load_impl(request);
-    } catch (const Error&) {
-      throw;
-    } catch (const std::bad_alloc&) {
-      throw Error("tvm: cannot load '" + request.model.string() + "': out of memory");
-    } catch (const std::exception& e) {
-      throw Error("tvm: cannot load '" + request.model.string() + "': " + tvm_message(e));
-    }
+    return load_or_error(
+        kName, request.model, [&] { return load_impl(request); },
+        [](const std::exception& e, const std::string&) { return tvm_message(e); });
   }
 
  private:
@@ -336,10 +327,8 @@ class TvmBackend : public Backend {
     const auto t0 = clock::now();
     const fs::path& model = request.model;
     const Settings& s = request.settings;
-    const std::string context = "tvm: cannot load '" + model.string() + "': ";
-
+    const std::string context = model_file_context(kName, model);
     std::error_code ec;
-    if (!fs::is_regular_file(model, ec)) throw Error(context + "no such file");
     const BackendInfo bi = info();
     if (!bi.available) throw Error(context + bi.reason);
 
@@ -348,61 +337,40 @@ class TvmBackend : public Backend {
     const std::string features = setting(s, "target_features");
     check_features(features);
     const int trials = static_cast<int>(setting_int(s, "tuning_trials"));
-    int threads = static_cast<int>(setting_int(s, "threads"));
-    const char* threads_from = "setting";
-    if (threads == 0) {
-      threads = request.threads > 0 ? request.threads : cores_available();
-      threads_from = request.threads > 0 ? "harness" : "cores_available";
-    }
+    const auto [threads, threads_from] =
+        resolve_threads(setting_int(s, "threads"), request.threads);
     // A dynamic engine (batch 0) is compiled for one image and runs a batch image by image.
     const int64_t batch = request.batch > 0 ? request.batch : 1;
 
     // ---- cache
     const fs::path abs_model = fs::weakly_canonical(fs::absolute(model));
-    struct stat st {};
-    if (::stat(abs_model.c_str(), &st) != 0) throw Error(context + "cannot stat file");
+    const std::string stamp = file_stamp(abs_model);
+    if (stamp.empty()) throw Error(context + "cannot stat file");
     // Without tuning the code does not depend on the thread count (TVM's pool splits the
     // parallel loops at run time), so one library serves every count.
     const std::string settings_key =
         "batch=" + std::to_string(batch) + " opt_level=" + std::to_string(opt_level) +
         " target_features=" + features + " tuning_trials=" + std::to_string(trials) +
         (trials > 0 ? " threads=" + std::to_string(threads) : "");
-    const std::string key =
-        abs_model.string() + "\n" + std::to_string(st.st_size) + "\n" +
-        std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "\n" +
-        settings_key + "\n" + kVersion + "\n" + cpu_identity() + "\n" +
-        hash_hex(read_file(INFERMARK_TVM_COMPILE_SCRIPT));  // a new schedule: new code
-    // <stem>-<model path and settings>-<whole key>.so: a model rewritten in place replaces
-    // its own older entries, so the cache keeps one library per (model, settings).
-    const std::string prefix = abs_model.stem().string() + "-" +
-                               hash_hex(abs_model.string() + "\n" + settings_key).substr(0, 8) +
-                               "-";
-
-    std::string cache_state = kCacheOff, cache_note;
-    const std::string cache_setting = setting(s, "cache_dir");
-    fs::path dir, library;
+    const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_key + "\n" +
+                            kVersion + "\n" + cpu_identity() + "\n" +
+                            hash_hex(read_file(INFERMARK_TVM_COMPILE_SCRIPT));  // new schedule
+    // One library (and its .json) per model and settings.
+    CacheEntry cache = find_cache_entry(
+        setting(s, "cache_dir"), abs_model, settings_key, key, ".so", [](const fs::path& f) {
+          return fs::is_regular_file(f) && fs::is_regular_file(f.string() + ".json");
+        });
+    if (cache.state == "error")
+      std::fprintf(stderr, "tvm: cache not used: %s\n", cache.note.c_str());
+    std::string& cache_state = cache.state;
+    const std::string& cache_note = cache.note;
+    const std::string& prefix = cache.prefix;
+    fs::path library = cache.path, dir = library.parent_path();
     std::unique_ptr<fs::path, void (*)(fs::path*)> scratch(nullptr, [](fs::path* p) {
       std::error_code ignored;
       fs::remove_all(*p, ignored);
       delete p;
     });
-    if (cache_setting.empty() || cache_setting == kCacheOff) {
-      cache_note = "disabled by cache_dir";
-    } else {
-      dir = expand_user(cache_setting);
-      fs::create_directories(dir, ec);
-      if (ec) {
-        cache_state = "error";
-        cache_note = "cannot create " + dir.string() + ": " + ec.message();
-        std::fprintf(stderr, "tvm: cache not used: %s\n", cache_note.c_str());
-      } else {
-        library = dir / (prefix + hash_hex(key) + ".so");
-        cache_state =
-            fs::is_regular_file(library, ec) && fs::is_regular_file(library.string() + ".json", ec)
-                ? "hit"
-                : "miss";
-      }
-    }
     if (library.empty()) {
       // No cache: compile into a private folder, removed once the library is loaded.
       std::string tmpl = (fs::temp_directory_path() / "infermark-tvm-XXXXXX").string();
@@ -481,7 +449,8 @@ class TvmBackend : public Backend {
         {"tuning_trials", meta.at("tuning_trials")},
         {"schedule", trials > 0 ? "metaschedule tuned, default schedule elsewhere"
                                 : "infermark default CPU schedule"},
-        {"threads", threads},
+        {"threads", pool_threads},  // read back from TVM's pool
+        {"threads_requested", threads},
         {"threads_from", threads_from},
         {"threads_in_effect", pool_threads},
         {"batch_compiled", batch},

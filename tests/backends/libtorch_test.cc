@@ -1,7 +1,8 @@
-// LibTorch (Debian's PyTorch 1.13) behind the backend interface: listed, numerically equal to
-// ONNX Runtime on small variants of the four architectures (also with channels-last memory
-// and with batch norms folded into the convolutions), clear about what it cannot run
-// (unknown operators name themselves), strict about the input shape, honest about threads.
+// LibTorch (Debian's PyTorch 1.13) behind the backend interface: its settings' defaults,
+// numerically equal to ONNX Runtime on small variants of the four architectures (also with
+// channels-last memory and with batch norms folded into the convolutions), honest about its
+// process-wide threads. What every backend must do (listed, settings, unknown operators, input
+// shapes, the uniform settings in effect) is checked by contract_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ namespace fs = std::filesystem;
 
 class LibTorch : public BackendTest {};
 
-TEST_F(LibTorch, ListedAvailableWithVersionDevicesAndSettings) {
+TEST_F(LibTorch, VersionAndSettingDefaults) {
   const auto list = registry_.list();
   auto it = std::find_if(list.begin(), list.end(),
                          [](const BackendInfo& b) { return b.name == "libtorch"; });
@@ -34,8 +35,6 @@ TEST_F(LibTorch, ListedAvailableWithVersionDevicesAndSettings) {
   EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
   std::map<std::string, SettingSpec> specs;
   for (const auto& s : it->settings) {
-    EXPECT_EQ(s.key.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-. "), std::string::npos) << s.key;
-    EXPECT_FALSE(s.help.empty()) << s.key;
     specs[s.key] = s;
   }
   for (const char* key : {"threads", "channels_last", "fold_batchnorm"})
@@ -117,50 +116,6 @@ TEST_F(LibTorch, DynamicBatchGivesTheSameLogitsPerImage) {
     diff = std::max(diff, double(std::fabs(first.data[i] - all.data[i])));
   }
   EXPECT_LT(diff / range, 1e-4) << diff << " of " << range;
-}
-
-TEST_F(LibTorch, UnknownOperatorIsUnsupportedAndNamed) {
-  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
-  std::string first_relu;
-  for (auto& n : *m.mutable_graph()->mutable_node())
-    if (n.op_type() == "Relu") {
-      if (first_relu.empty()) first_relu = n.name();
-      n.set_op_type("Relx");
-    }
-  const fs::path bad = dir_ / "relx.onnx";
-  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
-  try {
-    load("libtorch", bad, 1);
-    ADD_FAILURE() << "LibTorch loaded a model with an unknown operator";
-  } catch (const Unsupported& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("libtorch: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("operator Relx (node " + first_relu + ")"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("is not supported by infermark's ONNX-to-PyTorch route"), std::string::npos)
-        << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-  std::ofstream(dir_ / "junk.onnx") << "not a model";
-  EXPECT_THROW(load("libtorch", dir_ / "junk.onnx", 1), Error);
-  EXPECT_THROW(load("libtorch", dir_ / "missing.onnx", 1), Error);
-}
-
-TEST_F(LibTorch, WrongInputShapeIsRefused) {
-  // PyTorch itself would run a fully convolutional net at 32x32; the model says 64x64.
-  auto engine = load("libtorch", small_model("resnet50"), 1);
-  Tensor out;
-  try {
-    engine->run(view(random_input({1, 3, 32, 32}, 1)), out);
-    ADD_FAILURE() << "LibTorch ran a 32x32 input on a 64x64 model";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("[1, 3, 32, 32]"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("[batch, 3, 64, 64]"), std::string::npos) << msg;
-  }
-  EXPECT_THROW(engine->run(view(random_input({1, 1, 64, 64}, 1)), out), Error);
-  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
-  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
-  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
 }
 
 TEST_F(LibTorch, ThreadsMkldnnAndCacheAreReadBack) {

@@ -1,6 +1,8 @@
-// OpenCV DNN (Debian's 4.6) behind the backend interface: listed, numerically equal to ONNX
-// Runtime on small variants of the four architectures, clear about what it cannot run
-// (unknown operators; SE blocks at batch > 1), and honest about threads and caching.
+// OpenCV DNN (Debian's 4.6) behind the backend interface: its settings' defaults, numerically
+// equal to ONNX Runtime on small variants of the four architectures, clear about SE blocks at
+// batch > 1, and honest about its process-wide threads. What every backend must do (listed,
+// settings, unknown operators, input shapes, the uniform settings in effect) is checked by
+// contract_test.cc.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -31,7 +33,7 @@ class OpenCv : public BackendTest {
   }
 };
 
-TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {
+TEST_F(OpenCv, VersionAndSettingDefaults) {
   const auto list = registry_.list();
   auto it = std::find_if(list.begin(), list.end(),
                          [](const BackendInfo& b) { return b.name == "opencv"; });
@@ -41,8 +43,6 @@ TEST_F(OpenCv, ListedAvailableWithVersionDevicesAndSettings) {
   EXPECT_NE(std::find(it->devices.begin(), it->devices.end(), "cpu"), it->devices.end());
   std::map<std::string, SettingSpec> specs;
   for (const auto& s : it->settings) {
-    EXPECT_EQ(s.key.find_first_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ-. "), std::string::npos) << s.key;
-    EXPECT_FALSE(s.help.empty()) << s.key;
     specs[s.key] = s;
   }
   for (const char* key : {"backend", "target", "threads", "fusion", "setup_at_load"})
@@ -120,26 +120,6 @@ TEST_F(OpenCv, SqueezeExcitationRunsOnlyAtBatchOne) {
   EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
 }
 
-TEST_F(OpenCv, UnknownOperatorIsUnsupportedAndNamed) {
-  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
-  for (auto& n : *m.mutable_graph()->mutable_node())
-    if (n.op_type() == "Relu") n.set_op_type("Relx");
-  const fs::path bad = dir_ / "relx.onnx";
-  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
-  try {
-    load("opencv", bad, 1);
-    ADD_FAILURE() << "OpenCV loaded a model with an unknown operator";
-  } catch (const Unsupported& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("opencv: cannot load '" + bad.string() + "'"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("operator Relx"), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-  std::ofstream(dir_ / "junk.onnx") << "not a model";
-  EXPECT_THROW(load("opencv", dir_ / "junk.onnx", 1), Error);
-  EXPECT_THROW(load("opencv", dir_ / "missing.onnx", 1), Error);
-}
-
 TEST_F(OpenCv, ThreadsAndCacheAreReadBack) {
   const fs::path model = small_model("resnet50");
   const Tensor input = random_input({1, 3, 64, 64}, 1);
@@ -169,17 +149,6 @@ TEST_F(OpenCv, ThreadsAndCacheAreReadBack) {
   two->run(view(input), b);
   EXPECT_EQ(two->settings_in_effect().at("threads"), 2);
   EXPECT_EQ(a.shape, b.shape);
-}
-
-TEST_F(OpenCv, WrongInputShapeIsRefused) {
-  // OpenCV itself would run a fully convolutional net at 32x32; the model says 64x64.
-  auto engine = load("opencv", small_model("resnet50"), 1);
-  Tensor out;
-  EXPECT_THROW(engine->run(view(random_input({1, 3, 32, 32}, 1)), out), Error);
-  EXPECT_THROW(engine->run(view(random_input({1, 1, 64, 64}, 1)), out), Error);
-  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
-  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
-  EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
 }
 
 // setup_at_load=false leaves OpenCV's lazy setup to the first run, with the same result.

@@ -1,6 +1,11 @@
 // A backend for testing the sweep: programmable service time and failure (crash, hang,
 // memory exhaustion, framework error, unsupported model), built only into the test tree
-// (build/tests/plugins) and found through INFERMARK_PLUGIN_PATH.
+// (build/tests/plugins) and found through INFERMARK_PLUGIN_PATH. It honours the backend
+// contract (tests/backends/contract_test.cc) without computing the model: it reads the ONNX
+// file, refuses an operator that is not a standard ONNX one and an input of another shape
+// than the model's, and reports the harness's thread policy in settings_in_effect.
+#include <onnx/defs/schema.h>
+#include <onnx/onnx_pb.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -25,12 +31,37 @@ namespace {
   return true;
 }();
 
+// The model's input dims (-1 where free); Error when the file is not an ONNX model with one
+// input, Unsupported naming the first operator that is not a standard ONNX one.
+std::vector<int64_t> read_model(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  onnx::ModelProto m;
+  if (!in || !m.ParseFromIstream(&in)) throw Error("fake: cannot read '" + file.string() + "'");
+  int64_t opset = 1;
+  for (const auto& o : m.opset_import())
+    if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
+  for (const auto& n : m.graph().node()) {
+    if (!onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset), n.domain()))
+      throw Unsupported("fake: operator " + n.op_type() + " is not supported");
+  }
+  if (m.graph().input_size() < 1) throw Error("fake: '" + file.string() + "' has no input");
+  std::vector<int64_t> dims;
+  for (const auto& d : m.graph().input(0).type().tensor_type().shape().dim())
+    dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return dims;
+}
+
 class FakeEngine final : public Engine {
  public:
-  FakeEngine(const Settings& s) : settings_(s), service_ms_(setting_int(s, "service_ms")) {
+  FakeEngine(const Settings& s, std::vector<int64_t> dims, ThreadChoice threads)
+      : settings_(s),
+        service_ms_(setting_int(s, "service_ms")),
+        dims_(std::move(dims)),
+        threads_(threads) {
     if (setting(s, "fail_at") == "run") fail_ = setting(s, "fail");
   }
   void run(const TensorView& input, Tensor& output) override {
+    check_input("fake", input, dims_, {}, "input", "the model's");
     fail(fail_);
     const int64_t n = input.shape[0];
     if (output.shape.size() != 2 || output.shape[0] != n) output.resize({n, 10});
@@ -38,7 +69,10 @@ class FakeEngine final : public Engine {
     std::this_thread::sleep_for(std::chrono::microseconds(service_ms_ * 1000));
   }
   nlohmann::json settings_in_effect() const override {
-    return {{"service_ms", service_ms_}, {"cache", "miss"}};
+    return {{"service_ms", service_ms_},
+            {"threads", threads_.threads},
+            {"threads_from", threads_.from},
+            {"cache", "none"}};
   }
 
   static void fail(const std::string& how) {
@@ -63,6 +97,8 @@ class FakeEngine final : public Engine {
  private:
   Settings settings_;
   int64_t service_ms_;
+  std::vector<int64_t> dims_;
+  ThreadChoice threads_;
   std::string fail_ = "none";
 };
 
@@ -91,7 +127,8 @@ class FakeBackend final : public Backend {
   }
   std::unique_ptr<Engine> load(const LoadRequest& r) override {
     if (setting(r.settings, "fail_at") == "load") FakeEngine::fail(setting(r.settings, "fail"));
-    return std::make_unique<FakeEngine>(r.settings);
+    return std::make_unique<FakeEngine>(r.settings, read_model(r.model),
+                                        resolve_threads(0, r.threads));
   }
 };
 

@@ -1,0 +1,221 @@
+// The contract every backend keeps, checked the same way for each: every framework the build
+// enabled, and every plugin found through INFERMARK_PLUGIN_PATH (the test's fake among them).
+// A framework the build enabled but could not build is listed as not available: its tests
+// fail on that, they are not skipped.
+//
+// Which frameworks compute the model: those of the study (the registry's own list: what
+// BackendRegistry::known() names with no plugin folder), never a plugin it only finds. Only they
+// are held to parity with ONNX Runtime (the ContractParity suite, the reference itself left out); a
+// plugin found only through INFERMARK_PLUGIN_PATH (the fake) keeps the rest of the contract.
+//
+// What is specific to one framework (its parity under its own settings, its cache, its
+// special settings and messages) stays in tests/backends/<name>_test.cc.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "tests/backends/backend_fixture.h"
+#include "zoo/zoo.h"
+
+namespace infermark {
+namespace {
+namespace fs = std::filesystem;
+
+// The frameworks the build enabled (INFERMARK_WITH_<NAME>), comma-separated.
+std::vector<std::string> enabled_frameworks() {
+  std::vector<std::string> names;
+  std::stringstream in(INFERMARK_ENABLED_BACKENDS);
+  std::string name;
+  while (std::getline(in, name, ','))
+    if (!name.empty()) names.push_back(name);
+  return names;
+}
+
+// The enabled frameworks, then the plugins of INFERMARK_PLUGIN_PATH that the study does not
+// know (the fake of tests/fakes unless the variable names other folders).
+std::vector<std::string> frameworks_under_contract() {
+  setenv("INFERMARK_PLUGIN_PATH", FAKE_PLUGIN_DIR, /*overwrite=*/0);
+  std::vector<std::string> names = enabled_frameworks();
+  const std::vector<std::string> study = BackendRegistry(std::vector<fs::path>{}).known();
+  for (const std::string& n : BackendRegistry().known())
+    if (std::find(study.begin(), study.end(), n) == study.end()) names.push_back(n);
+  return names;
+}
+
+// The frameworks that compute the model, compared with ONNX Runtime, the reference.
+std::vector<std::string> frameworks_computing_the_model() {
+  std::vector<std::string> names;
+  for (const std::string& n : enabled_frameworks())
+    if (n != "onnxruntime") names.push_back(n);
+  return names;
+}
+
+constexpr int kOneThread = 1;  // the harness's request in every load of the contract
+
+class Contract : public BackendTest, public ::testing::WithParamInterface<std::string> {
+ protected:
+  const std::string& name() const { return GetParam(); }
+  // The backend, failing the test (not skipping it) when it is not available.
+  Backend* backend() {
+    try {
+      return &registry_.get(name());
+    } catch (const Error& e) {
+      ADD_FAILURE() << e.what();
+      return nullptr;
+    }
+  }
+  std::unique_ptr<Engine> load_small(const std::string& model = "vgg19") {
+    return load(name(), small_model(model), 1, {}, kOneThread);
+  }
+};
+
+class ContractParity : public Contract {};
+
+TEST_P(Contract, ListedAvailableWithVersionDevicesAndSettings) {
+  ASSERT_TRUE(backend());
+  const BackendInfo& info = registry_.info(name());
+  EXPECT_TRUE(info.available) << info.reason;
+  EXPECT_FALSE(info.version.empty());
+  EXPECT_FALSE(info.devices.empty());
+  EXPECT_FALSE(info.settings.empty());
+  for (const SettingSpec& s : info.settings) {
+    const bool snake = !s.key.empty() && std::islower(static_cast<unsigned char>(s.key[0])) &&
+                       std::all_of(s.key.begin(), s.key.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+                       });
+    EXPECT_TRUE(snake) << "not snake_case: " << s.key;
+    EXPECT_FALSE(s.help.empty()) << s.key;
+    EXPECT_EQ(s.help.find('\n'), std::string::npos) << s.key << ": help of more than one line";
+    EXPECT_NO_THROW(validate_settings(info, {{s.key, s.default_value}}))
+        << s.key << "=" << s.default_value << ": the default is not valid";
+  }
+  EXPECT_NO_THROW(validate_settings(info, {}));
+}
+
+TEST_P(Contract, BadSettingValuesAreRefusedNamingTheKey) {
+  ASSERT_TRUE(backend());
+  const BackendInfo& info = registry_.info(name());
+  int checked = 0;
+  for (const SettingSpec& s : info.settings) {
+    std::string bad;
+    if (s.type == SettingSpec::Type::kInt) bad = "not-a-number";
+    if (s.type == SettingSpec::Type::kBool) bad = "maybe";
+    if (s.type == SettingSpec::Type::kEnum) bad = "no-such-value";
+    if (bad.empty()) continue;  // free text and paths: checked by the plugin at load
+    ++checked;
+    try {
+      validate_settings(info, {{s.key, bad}});
+      ADD_FAILURE() << s.key << "=" << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(s.key), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(checked, 0) << "no setting with a checked value";
+}
+
+TEST_P(Contract, StartThenLoadRunsASmallZooModelInOneCallPerBatch) {
+  Backend* b = backend();
+  ASSERT_TRUE(b);
+  b->start();
+  auto engine = load_small();
+  Tensor out;
+  engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
+  ASSERT_EQ(out.shape.size(), 2u);
+  EXPECT_EQ(out.shape[0], 1);
+  EXPECT_GT(out.shape[1], 0);
+  EXPECT_EQ(engine->framework_calls_per_batch(1), 1);
+}
+
+// threads (in effect, read back where the framework allows), threads_from (resolve_threads in
+// backends/plugin.h) and cache, named alike in every plugin.
+TEST_P(Contract, SettingsInEffectHaveTheUniformFields) {
+  ASSERT_TRUE(backend());
+  auto engine = load_small();
+  Tensor out;
+  engine->run(view(random_input({1, 3, 64, 64}, 2)), out);
+  const nlohmann::json e = engine->settings_in_effect();
+  ASSERT_TRUE(e.contains("threads")) << e.dump();
+  EXPECT_EQ(e.at("threads"), kOneThread) << e.dump();
+  EXPECT_EQ(e.value("threads_from", ""), "harness") << e.dump();
+  const std::string cache = e.value("cache", "");
+  EXPECT_TRUE(cache == "hit" || cache == "miss" || cache == "off" || cache == "none") << e.dump();
+}
+
+TEST_P(Contract, WrongInputShapeIsRefused) {
+  ASSERT_TRUE(backend());
+  auto engine = load_small();
+  Tensor out;
+  EXPECT_THROW(engine->run(view(random_input({1, 3, 32, 32}, 1)), out), Error);
+  EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
+}
+
+// An operator that does not exist: Unsupported, or an Error naming the operator; one line
+// that names the backend, never a crash. A file that is not a model, or no file: an Error.
+TEST_P(Contract, UnknownOperatorIsRefusedNamingIt) {
+  ASSERT_TRUE(backend());
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Relu") n.set_op_type("Relx");
+  const fs::path bad = dir_ / "relx.onnx";
+  std::ofstream(bad, std::ios::binary) << m.SerializeAsString();
+  try {
+    load(name(), bad, 1, {}, kOneThread);
+    ADD_FAILURE() << name() << " loaded a model with an unknown operator";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(name() + ":", 0), 0u) << msg;
+    EXPECT_NE(msg.find("Relx"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  std::ofstream(dir_ / "junk.onnx") << "not a model";
+  EXPECT_THROW(load(name(), dir_ / "junk.onnx", 1, {}, kOneThread), Error);
+  EXPECT_THROW(load(name(), dir_ / "missing.onnx", 1, {}, kOneThread), Error);
+}
+
+// Default settings, batch 1: agreement with ONNX Runtime to 1e-3 of the logits' range, the
+// same top-1 class, and logits that are spread (not a constant answer).
+TEST_P(ContractParity, AgreesWithOnnxRuntimeOnTheFourSmallZooModels) {
+  ASSERT_TRUE(backend());
+  for (const char* model : kZooModels) {
+    const Tensor input = random_input({1, 3, 64, 64}, 11);
+    const Tensor ref = run("onnxruntime", small_model(model), input);
+    Tensor got;
+    load_small(model)->run(view(input), got);
+    ASSERT_EQ(got.shape, ref.shape) << model;
+    double range = 0, diff = 0, sum = 0, sum2 = 0;
+    for (size_t i = 0; i < ref.data.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(got.data[i])) << model;
+      range = std::max(range, double(std::fabs(ref.data[i])));
+      diff = std::max(diff, double(std::fabs(ref.data[i] - got.data[i])));
+      sum += ref.data[i];
+      sum2 += double(ref.data[i]) * ref.data[i];
+    }
+    const double n = static_cast<double>(ref.data.size());
+    EXPECT_GT(std::sqrt(sum2 / n - (sum / n) * (sum / n)), 0.05) << model << ": constant logits";
+    EXPECT_LT(diff / range, 1e-3) << model;
+    EXPECT_EQ(std::max_element(ref.data.begin(), ref.data.end()) - ref.data.begin(),
+              std::max_element(got.data.begin(), got.data.end()) - got.data.begin())
+        << model;
+  }
+}
+
+std::string param_name(const ::testing::TestParamInfo<std::string>& p) { return p.param; }
+
+INSTANTIATE_TEST_SUITE_P(Frameworks, Contract, ::testing::ValuesIn(frameworks_under_contract()),
+                         param_name);
+INSTANTIATE_TEST_SUITE_P(Frameworks, ContractParity,
+                         ::testing::ValuesIn(frameworks_computing_the_model()), param_name);
+
+}  // namespace
+}  // namespace infermark
