@@ -39,18 +39,10 @@ std::string verdict(const Comparison& c) {
   return b_better ? "faster" : "slower";
 }
 
-double mean_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x;
-  return s / static_cast<double>(v.size());
-}
-
+// The sample variance (n - 1), from meters/summary.h's standard deviation.
 double variance_of(const std::vector<double>& v) {
-  if (v.size() < 2) return 0;
-  const double m = mean_of(v);
-  double s = 0;
-  for (double x : v) s += (x - m) * (x - m);
-  return s / static_cast<double>(v.size() - 1);
+  const double sd = sample_stddev(v);
+  return sd * sd;
 }
 
 std::vector<double> logs(const std::vector<double>& v) {
@@ -147,7 +139,7 @@ Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b) {
   for (const auto& [a, b] : a_b) log_ratios.push_back(std::log(b / a));
   r.pairs = static_cast<int>(log_ratios.size());
   if (log_ratios.empty()) return r;
-  const double m = mean_of(log_ratios);
+  const double m = mean(log_ratios);
   r.ratio = r.low = r.high = std::exp(m);
   if (log_ratios.size() >= 2) {
     const double se = std::sqrt(variance_of(log_ratios) / static_cast<double>(log_ratios.size()));
@@ -202,7 +194,7 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
       const auto la = logs(va), lb = logs(vb);
       const double na = static_cast<double>(la.size()), nb = static_cast<double>(lb.size());
       const double sa = variance_of(la) / na, sb = variance_of(lb) / nb;
-      const double d = mean_of(lb) - mean_of(la);
+      const double d = mean(lb) - mean(la);
       const double se = std::sqrt(sa + sb);
       // Welch-Satterthwaite degrees of freedom.
       const double dof =
