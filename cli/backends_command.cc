@@ -35,10 +35,16 @@ nlohmann::json to_json(const BackendInfo& b) {
     if (s.type == SettingSpec::Type::kInt) j["range"] = {s.min, s.max};
     settings.push_back(j);
   }
+  const Capabilities& c = b.capabilities;
   nlohmann::json j = {{"name", b.name},
                       {"available", b.available},
                       {"version", b.version},
                       {"devices", b.devices},
+                      {"capabilities",
+                       {{"batches_natively", c.batches_natively},
+                        {"dynamic_batch", c.dynamic_batch},
+                        {"precisions", c.precisions},
+                        {"concurrent_engines", c.concurrent_engines}}},
                       {"settings", settings}};
   if (!b.available) j["reason"] = b.reason;
   return j;
@@ -94,6 +100,12 @@ void add_backends_command(CLI::App& app) {
       std::cout << b.name << " " << b.version << "  devices:";
       for (const auto& d : b.devices) std::cout << " " << d;
       std::cout << "\n";
+      const Capabilities& c = b.capabilities;
+      std::cout << "  batches: " << (c.batches_natively ? "natively" : "image by image") << ", "
+                << (c.dynamic_batch ? "any size per engine" : "one size per engine (compiled)")
+                << "; precisions:";
+      for (const auto& p : c.precisions) std::cout << " " << p;
+      std::cout << "; engines side by side: " << (c.concurrent_engines ? "yes" : "no") << "\n";
       for (const auto& s : b.settings) {
         std::string values;
         if (s.type == SettingSpec::Type::kEnum)

@@ -26,6 +26,25 @@ struct SettingSpec {
 // Values by key, validated against the specs (validate_settings fills in defaults).
 using Settings = std::map<std::string, std::string>;
 
+// What a framework can do on this machine, declared by its plugin so that the harness plans
+// with it instead of discovering it as a failure (sweep/cell.cc reads it before loading). The
+// contract suite (tests/backends/contract_test.cc) holds every plugin to what it declares.
+struct Capabilities {
+  // An engine runs a batch of N as one call into the framework; false: image by image (a
+  // batch is then never batched, and results say so).
+  bool batches_natively = true;
+  // An engine loaded with batch 0 runs any batch size without compiling again; false: an
+  // engine is compiled for one batch size (the server's dynamic batcher then gets an engine
+  // compiled for one image, and its batches are split).
+  bool dynamic_batch = true;
+  // The precisions it computes in here ("fp32", "bf16", "fp16", "int8"): a cell asking
+  // another is unsupported without loading.
+  std::vector<std::string> precisions = {"fp32"};
+  // Several engines of this backend run side by side in one process, each from its own
+  // thread, with the same results as alone (what concurrency > 1 needs).
+  bool concurrent_engines = true;
+};
+
 // What a backend can tell about itself without loading a model.
 struct BackendInfo {
   std::string name;
@@ -34,6 +53,7 @@ struct BackendInfo {
   std::string version;
   std::vector<std::string> devices;
   std::vector<SettingSpec> settings;
+  Capabilities capabilities;
 };
 
 // What to load and how. Threads and batch are the harness's, applied to every framework

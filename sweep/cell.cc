@@ -1,5 +1,6 @@
 #include "sweep/cell.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -30,8 +31,25 @@ void warm_file_cache(const std::string& path) {
   }
 }
 
-void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settings,
-                  ResultRow& result) {
+// Unsupported, before anything loads, for what the cell asks and the framework declares it
+// cannot do here.
+void check_capabilities(const CellSpec& spec, const Capabilities& caps) {
+  const auto& p = caps.precisions;
+  if (std::find(p.begin(), p.end(), spec.precision) == p.end()) {
+    std::string offered;
+    for (const auto& x : p) offered += (offered.empty() ? "" : ", ") + x;
+    throw Unsupported(spec.backend + ": precision " + spec.precision +
+                      " is not offered on this machine (offered: " + offered + ")");
+  }
+  if (spec.concurrency > 1 && !caps.concurrent_engines) {
+    throw Unsupported(spec.backend + ": concurrency " + std::to_string(spec.concurrency) +
+                      " needs engines that run side by side in one process, which " + spec.backend +
+                      " does not offer");
+  }
+}
+
+void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& caps,
+                  const Settings& settings, ResultRow& result) {
   const std::string& scenario = spec.scenario;
   nlohmann::json& metrics = result.metrics;
   SteadyClock clock;
@@ -42,10 +60,11 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
   metrics["os_file_cache"] = "warm";
 
   // What the engine is compiled for: the batch it will run (static shapes where the
-  // framework benefits), or any batch for the server's dynamic batcher.
+  // framework benefits), or any batch for the server's dynamic batcher where the framework
+  // has dynamic batches (else one image, and the batcher's batches are split).
   int64_t load_batch = spec.batch;
   if (scenario == "single-stream") load_batch = 1;
-  if (scenario == "server") load_batch = 0;
+  if (scenario == "server") load_batch = caps.dynamic_batch ? 0 : 1;
 
   MemoryMeter memory;
   memory.start();
@@ -132,7 +151,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Settings& settin
       scenario == "server" ? shape[0] : (scenario == "single-stream" ? 1 : spec.batch);
   const int64_t calls = raw.front()->framework_calls_per_batch(largest);
   metrics["framework_calls_per_batch"] = calls;
-  result.batched = calls == 1;
+  result.batched = caps.batches_natively && calls == 1;
   const double flops = spec.model.total_flops_per_image();
   if (metrics.contains("throughput_ips") && flops > 0 && spec.peak_fp32_flops > 0)
     metrics["share_of_peak"] =
@@ -166,7 +185,8 @@ ResultRow run_cell(const CellSpec& spec) {
                                        [](const SettingSpec& s) { return s.key == "cache_dir"; });
     if (!spec.load_cache_dir.empty() && has_cache) asked["cache_dir"] = spec.load_cache_dir;
     const Settings settings = validate_settings(info, asked);
-    run_scenario(spec, backend, settings, result);
+    check_capabilities(spec, info.capabilities);
+    run_scenario(spec, backend, info.capabilities, settings, result);
     result.status = "ok";
   } catch (const Unsupported& e) {
     result.status = "unsupported";

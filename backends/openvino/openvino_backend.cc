@@ -328,6 +328,14 @@ class OpenVinoBackend : public Backend {
          "only metadata for preprocessing, and the CPU plugin picks its internal layout "
          "(NHWC or blocked) itself, reported in settings_in_effect as internal_input_layout"},
     };
+    // bf16 where the default device says it computes in it (the precision setting).
+    try {
+      const auto caps = core().get_property(default_device, ov::device::capabilities);
+      if (std::find(caps.begin(), caps.end(), ov::device::capability::BF16) != caps.end())
+        info.capabilities.precisions.push_back("bf16");
+    } catch (const std::exception&) {
+      // A device that cannot say runs what every device runs: fp32.
+    }
     return info;
   }
 

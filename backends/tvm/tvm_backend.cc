@@ -312,6 +312,8 @@ class TvmBackend : public Backend {
                      "compiler; \"off\" (or \"\") disables; default under $XDG_CACHE_HOME or "
                      "~/.cache"),
     };
+    // The Relax build fixes the input shape: one compiled library per batch size.
+    b.capabilities.dynamic_batch = false;
     return b;
   }
 

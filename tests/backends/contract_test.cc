@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "backends/registry.h"
@@ -135,6 +136,68 @@ TEST_P(Contract, StartThenLoadRunsASmallZooModelInOneCallPerBatch) {
   EXPECT_EQ(out.shape[0], 1);
   EXPECT_GT(out.shape[1], 0);
   EXPECT_EQ(engine->framework_calls_per_batch(1), 1);
+}
+
+// What info() declares about batches holds: an engine loaded the way the harness loads one
+// for the server's dynamic batcher (batch 0 where the batch is dynamic, else 1) runs a batch of
+// 3, in one call when the framework batches natively with a dynamic batch (else one per
+// image), and gives the first image the same answer as alone.
+TEST_P(Contract, DeclaredBatchCapabilitiesHold) {
+  ASSERT_TRUE(backend());
+  const Capabilities caps = registry_.info(name()).capabilities;
+  EXPECT_NE(std::find(caps.precisions.begin(), caps.precisions.end(), "fp32"),
+            caps.precisions.end())
+      << "every framework computes in fp32";
+  auto engine = load(name(), small_model("resnet50"), caps.dynamic_batch ? 0 : 1, {}, kOneThread);
+  const Tensor three = random_input({3, 3, 64, 64}, 5);
+  const TensorView first{three.data.data(), {1, 3, 64, 64}};
+  Tensor alone, together;
+  engine->run(first, alone);
+  engine->run(view(three), together);
+  ASSERT_EQ(together.shape.size(), 2u);
+  ASSERT_EQ(together.shape[0], 3);
+  ASSERT_EQ(alone.shape[1], together.shape[1]);
+  for (int64_t k = 0; k < alone.shape[1]; ++k)
+    EXPECT_NEAR(alone.data[k], together.data[k], 1e-3 * (1 + std::fabs(alone.data[k]))) << k;
+  EXPECT_EQ(engine->framework_calls_per_batch(3),
+            caps.dynamic_batch && caps.batches_natively ? 1 : 3);
+}
+
+// Engines declared to run side by side do: two engines of two models, each run from its own
+// thread at the same time, give what each gives alone.
+TEST_P(Contract, DeclaredSideBySideEnginesAgreeWithEachAlone) {
+  ASSERT_TRUE(backend());
+  if (!registry_.info(name()).capabilities.concurrent_engines) {
+    GTEST_SKIP() << name() << " declares that its engines do not run side by side";
+  }
+  std::vector<std::unique_ptr<Engine>> engines;
+  engines.push_back(load_small("resnet50"));
+  engines.push_back(load_small("efficientnet_b0"));
+  const Tensor input = random_input({1, 3, 64, 64}, 9);
+  std::vector<Tensor> alone(2);
+  for (size_t i = 0; i < 2; ++i) engines[i]->run(view(input), alone[i]);
+  std::vector<std::string> failures(2);
+  auto side = [&](size_t i) {
+    try {
+      Tensor out;
+      for (int r = 0; r < 20; ++r) {
+        engines[i]->run(view(input), out);
+        for (size_t k = 0; k < out.data.size() && k < alone[i].data.size(); ++k) {
+          if (out.shape != alone[i].shape ||
+              std::fabs(out.data[k] - alone[i].data[k]) > 1e-4 * (1 + std::fabs(alone[i].data[k])))
+            throw Error("run " + std::to_string(r) + " differs from the run alone at logit " +
+                        std::to_string(k));
+        }
+      }
+    } catch (const std::exception& e) {
+      failures[i] = e.what();
+    }
+  };
+  std::thread a(side, 0), b(side, 1);
+  a.join();
+  b.join();
+  EXPECT_EQ(failures[0], "") << "resnet50 beside efficientnet_b0";
+  EXPECT_EQ(failures[1], "") << "efficientnet_b0 beside resnet50";
 }
 
 // threads (in effect, read back where the framework allows), threads_from (resolve_threads in

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -53,11 +54,13 @@ std::vector<int64_t> read_model(const std::filesystem::path& file) {
 
 class FakeEngine final : public Engine {
  public:
-  FakeEngine(const Settings& s, std::vector<int64_t> dims, ThreadChoice threads)
+  FakeEngine(const Settings& s, std::vector<int64_t> dims, ThreadChoice threads,
+             int64_t compiled_batch)
       : settings_(s),
         service_ms_(setting_int(s, "service_ms")),
         dims_(std::move(dims)),
-        threads_(threads) {
+        threads_(threads),
+        compiled_batch_(compiled_batch) {
     if (setting(s, "fail_at") == "run") fail_ = setting(s, "fail");
   }
   void run(const TensorView& input, Tensor& output) override {
@@ -67,6 +70,9 @@ class FakeEngine final : public Engine {
     if (output.shape.size() != 2 || output.shape[0] != n) output.resize({n, 10});
     for (int64_t i = 0; i < output.numel(); ++i) output.data[i] = input.data[i % input.numel()];
     std::this_thread::sleep_for(std::chrono::microseconds(service_ms_ * 1000));
+  }
+  int64_t framework_calls_per_batch(int64_t batch) const override {
+    return compiled_batch_ > 0 ? std::max<int64_t>(1, batch / compiled_batch_) : 1;
   }
   nlohmann::json settings_in_effect() const override {
     return {{"service_ms", service_ms_},
@@ -99,6 +105,7 @@ class FakeEngine final : public Engine {
   int64_t service_ms_;
   std::vector<int64_t> dims_;
   ThreadChoice threads_;
+  int64_t compiled_batch_;  // 0: any batch in one call
   std::string fail_ = "none";
 };
 
@@ -118,7 +125,14 @@ class FakeBackend final : public Backend {
             {{"service_ms", T::kInt, "1", {}, 0, 10000, "time per batch"},
              {"fail", T::kEnum, "none", failures, 0, 0, "how to fail"},
              {"fail_at", T::kEnum, "run", {"load", "run"}, 0, 0, "when to fail"},
-             {"cache_dir", T::kPath, "", {}, 0, 0, "unused"}}};
+             {"cache_dir", T::kPath, "", {}, 0, 0, "unused"}},
+            capabilities()};
+  }
+  // A framework that compiles for one batch size when FAKE_STATIC_BATCH is set.
+  static Capabilities capabilities() {
+    Capabilities c;
+    c.dynamic_batch = std::getenv("FAKE_STATIC_BATCH") == nullptr;
+    return c;
   }
   // A framework whose runtime takes FAKE_START_MS to start (0 when unset).
   void start() override {
@@ -127,8 +141,14 @@ class FakeBackend final : public Backend {
   }
   std::unique_ptr<Engine> load(const LoadRequest& r) override {
     if (setting(r.settings, "fail_at") == "load") FakeEngine::fail(setting(r.settings, "fail"));
-    return std::make_unique<FakeEngine>(r.settings, read_model(r.model),
-                                        resolve_threads(0, r.threads));
+    std::vector<int64_t> dims = read_model(r.model);
+    int64_t compiled_batch = 0;  // any
+    if (!capabilities().dynamic_batch) {
+      compiled_batch = r.batch > 0 ? r.batch : 1;
+      if (!dims.empty()) dims[0] = -1;  // a batch of several compiled_batch runs in pieces
+    }
+    return std::make_unique<FakeEngine>(r.settings, std::move(dims), resolve_threads(0, r.threads),
+                                        compiled_batch);
   }
 };
 

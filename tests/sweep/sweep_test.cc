@@ -161,6 +161,54 @@ TEST_F(Sweep, FrameworkStartUpIsNotLoadTime) {
   }
 }
 
+// What a framework declares it cannot do is planned with, not discovered: a server cell on a
+// framework that compiles one batch size gets an engine for one image, and its batches are
+// recorded as split; the dynamic one runs them in one call.
+TEST_F(Sweep, TheServerScenarioPlansWithTheDeclaredBatchCapability) {
+  const std::string args = small() + " --backends fake --scenario server --rate 50" +
+                           " --server-duration 0.5 --max-batch 4";
+  setenv("FAKE_STATIC_BATCH", "1", 1);
+  const BenchRun fixed = bench(args);
+  unsetenv("FAKE_STATIC_BATCH");
+  ASSERT_EQ(fixed.code, 0) << fixed.output;
+  fs::rename(dir_ / "r.jsonl", dir_ / "fixed.jsonl");
+  const BenchRun dynamic = bench(args);
+  ASSERT_EQ(dynamic.code, 0) << dynamic.output;
+  for (const auto& [file, batched] :
+       std::vector<std::pair<std::string, bool>>{{"fixed.jsonl", false}, {"r.jsonl", true}}) {
+    for (const auto& l : lines(dir_ / file)) {
+      ASSERT_EQ(l["status"], "ok") << l.dump();
+      if (l["server"]["max_batch"] != 4) continue;  // the baseline without batching
+      EXPECT_EQ(l["batched"], batched) << file << ": " << l.dump();
+      EXPECT_EQ(l["metrics"]["framework_calls_per_batch"], batched ? 1 : 4) << l.dump();
+    }
+  }
+}
+
+// A precision the framework does not offer here is unsupported before anything loads: the
+// fake, told to crash when it loads, is never asked to.
+TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
+  ASSERT_EQ(bench(small() + " --backends fake").code, 0);
+  // The cell of that result, as the sweep hands one to its child, asking int4.
+  nlohmann::json spec = lines(dir_ / "r.jsonl").at(0);
+  spec["backend"] = "fake";
+  spec["settings"] = {{"fail", "crash"}, {"fail_at", "load"}};
+  spec["precision"] = "int4";
+  std::ofstream(dir_ / "spec.json") << spec.dump();
+  const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
+                          INFERMARK_BINARY + " _cell --spec " + (dir_ / "spec.json").string() +
+                          " --result " + (dir_ / "out.json").string() + " >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << "the cell died: it loaded the model";
+  std::ifstream in(dir_ / "out.json");
+  const nlohmann::json out = nlohmann::json::parse(in);
+  EXPECT_EQ(out["status"], "unsupported") << out.dump();
+  EXPECT_NE(out["message"].get<std::string>().find("precision int4"), std::string::npos)
+      << out.dump();
+  EXPECT_NE(out["message"].get<std::string>().find("offered: fp32"), std::string::npos)
+      << out.dump();
+}
+
 TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
   ASSERT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
