@@ -110,6 +110,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--arms", s.arms,
                   "Enter every configuration once per label, e.g. a,b for an A/A test")
       ->delimiter(',');
+  cmd->add_option("--prepare", s.preparations,
+                  "Model preparation: simplify (default: fold what is constant once the "
+                  "image size is known, no fusion), none (the file as exported), or both "
+                  "(simplify,none) to measure its effect")
+      ->delimiter(',');
   cmd->add_option("--input-size", s.zoo.input_size, "Image side of zoo models (default 224)");
   cmd->add_option("--width", s.zoo.width, "Channel width multiplier of zoo models (default 1.0)");
   cmd->add_option("--seed", s.zoo.seed, "Seed of zoo weights, inputs and arrivals (default 1)");

@@ -43,6 +43,9 @@ struct Capabilities {
   // Several engines of this backend run side by side in one process, each from its own
   // thread, with the same results as alone (what concurrency > 1 needs).
   bool concurrent_engines = true;
+  // The oldest opset of the default ONNX domain it imports; the model preparation raises an
+  // older file's to it (0: any).
+  int min_opset = 0;
 };
 
 // What a backend can tell about itself without loading a model.

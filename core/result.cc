@@ -261,6 +261,7 @@ json to_json(const ResultRow& r) {
   write_cell_fields(r.cell, j);
   if (!r.precision_in_effect.empty()) j["precision_in_effect"] = r.precision_in_effect;
   if (r.batched) j["batched"] = *r.batched;
+  if (!r.prepared.empty()) j["prepared"] = r.prepared;
   j["status"] = r.status;
   if (!r.message.empty()) j["message"] = r.message;
   if (!r.warning.empty()) j["warning"] = r.warning;
@@ -292,6 +293,7 @@ ResultRow row_from_json(const json& j) {
   read_cell_fields(j, r.cell);
   r.precision_in_effect = get_or<std::string>(j, "precision_in_effect", "");
   if (j.contains("batched") && j["batched"].is_boolean()) r.batched = j["batched"].get<bool>();
+  r.prepared = j.value("prepared", json::object());
   r.status = j["status"].get<std::string>();
   r.message = get_or<std::string>(j, "message", "");
   r.warning = get_or<std::string>(j, "warning", "");

@@ -132,6 +132,10 @@ struct ResultRow {
   nlohmann::json settings_in_effect = nlohmann::json::object();  // read back from the framework
   std::string precision_in_effect;  // what the framework ran in; empty when it cannot say
   std::optional<bool> batched;      // whether the engine ran a batch as one call
+  // What the model preparation did before the framework saw the file (prepare/prepare.h
+  // to_json: steps, tools, the prepared file's hash, the interface before and after); for an
+  // ensemble {"members": [...]}. Empty for rows written before preparation existed.
+  nlohmann::json prepared = nlohmann::json::object();
   std::string status = "ok";
   std::string message;      // why, when not ok
   std::string warning;      // present when the cell is unstable

@@ -21,6 +21,7 @@
 #include "core/machine.h"
 #include "core/onnx_io.h"
 #include "core/stats.h"
+#include "prepare/prepare.h"
 #include "sweep/child_process.h"
 
 namespace infermark {
@@ -61,7 +62,18 @@ ModelRef describe_model(const std::string& name, const zoo::Options& options) {
   m.name = name;
   try {
     const fs::path path = fs::absolute(zoo::model_file(name, options));
-    const ModelStats s = compute_stats(load_onnx(path), name);
+    ModelStats s;
+    try {
+      s = compute_stats(load_onnx(path), name);
+    } catch (const Error& raw) {
+      // A graph that computes at run time what the input's shape fixes (pads from Shape and
+      // arithmetic) is described once folded, as the frameworks will see it by default.
+      try {
+        s = compute_stats(load_onnx(prepare_model(path, PrepareOptions{}).file), name);
+      } catch (const Error&) {
+        throw raw;
+      }
+    }
     m.path = path.string();
     m.hash = "fnv1a64:" + fnv_file(path);
     m.file_bytes = static_cast<int64_t>(fs::file_size(path));
@@ -245,6 +257,8 @@ void Study::validate() const {
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
+  if (preparations.empty()) throw Error("--prepare needs at least one of simplify, none");
+  for (const auto& p : preparations) preparation_options(p);  // throws naming a bad value
   if (threads < 0)
     throw Error("--threads " + std::to_string(threads) + " is invalid: must be >= 0");
   zoo.validate();
@@ -362,6 +376,13 @@ std::vector<CellSpec> expand(const Study& study) {
             }
           }
   }
+  std::vector<CellSpec> prepared;
+  for (const auto& c : round)
+    for (const auto& preparation : study.preparations) {
+      prepared.push_back(c);
+      prepared.back().preparation = preparation;
+    }
+  round = std::move(prepared);
   for (int r = 0; r < study.rounds; ++r) {
     std::vector<CellSpec> visit = round;
     for (auto& c : visit) c.round = r;

@@ -42,6 +42,9 @@ struct Study {
   // Labels that enter every configuration more than once (an A/A test: arms "a,b"); empty:
   // one unlabelled entry.
   std::vector<std::string> arms;
+  // How models are prepared before any framework sees them (prepare/prepare.h): simplify,
+  // none; both measure the preparation's effect in one interleaved run.
+  std::vector<std::string> preparations = {"simplify"};
   std::filesystem::path out = "results.jsonl";
   bool resume = false;
 

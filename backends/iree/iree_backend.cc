@@ -248,6 +248,8 @@ class IreeBackend : public Backend {
       }
     }
     b.available = b.reason.empty();
+    // torch-mlir's ONNX lowering needs opset 17 for some operators (prepare_onnx.py).
+    b.capabilities.min_opset = 17;
     b.settings = {
         enum_setting("opt_level", "O3", {"O0", "O1", "O2", "O3"},
                      "iree-compile --iree-opt-level for the whole flow; default O3: the most "

@@ -1,0 +1,180 @@
+"""infermark's model preparation, run with .venv-prepare's Python before any framework sees
+a model (prepare/prepare.cc calls it on a cache miss):
+
+    python prepare_model.py IN.onnx OUT.onnx META.json [--simplify] [--height H --width W]
+                            [--batch N] [--opset-at-least K]
+
+What it does, in this order, each step recorded in META.json only when it changed the file:
+  image size   the input's spatial dimensions fixed to H x W where the file leaves them free
+               (the batch stays symbolic unless --batch N > 0 fixes it);
+  opset        the default domain's opset raised to K where a framework needs it (onnx's
+               version converter);
+  simplify     onnxsim: shape inference and folding of what is constant once the input's
+               shape is known (shape arithmetic, Identity of initializers, run-time pads),
+               then dead nodes, identities and unused initializers removed. Every fusion pass
+               of onnxsim's optimizer is skipped: fusing is the frameworks' job, and what we
+               measure.
+META.json also gives the interface read from the file: input name, dims (-1 where free),
+element type, layout (NCHW or NHWC, from where the channels are), output name and dims.
+
+Exit status: 0 done; 2 a model outside what infermark runs (the reason says what); 1 any
+other failure. The reason is one line on stderr.
+"""
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import sys
+
+import onnx
+import onnx.version_converter
+
+REFUSED = 2
+
+
+class Refused(Exception):
+    pass
+
+
+def dims_of(value_info):
+    return [d.dim_value if d.HasField("dim_value") else -1
+            for d in value_info.type.tensor_type.shape.dim]
+
+
+def graph_inputs(graph):
+    initializers = {t.name for t in graph.initializer}
+    return [i for i in graph.input if i.name not in initializers]
+
+
+def layout_of(dims):
+    """NCHW or NHWC from where a dimension of 1 or 3 channels sits; NCHW when both could be."""
+    if len(dims) != 4:
+        raise Refused(f"the input has rank {len(dims)}, an image batch has rank 4")
+    if dims[1] in (1, 3):
+        return "NCHW"
+    if dims[3] in (1, 3):
+        return "NHWC"
+    raise Refused(f"the input {dims} has no channel dimension of 1 or 3 (NCHW or NHWC)")
+
+
+def set_dim(value_info, index, value):
+    d = value_info.type.tensor_type.shape.dim[index]
+    d.Clear()
+    d.dim_value = value
+
+
+def default_opset(model):
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return o.version
+    return 0
+
+
+def interface(model):
+    graph = model.graph
+    x, y = graph_inputs(graph)[0], graph.output[0]
+    dims = dims_of(x)
+    return {
+        "input": x.name,
+        "input_dims": dims,
+        "input_type": onnx.TensorProto.DataType.Name(x.type.tensor_type.elem_type).lower(),
+        "layout": layout_of(dims),
+        "output": y.name,
+        "output_dims": dims_of(y),
+        "opset": default_opset(model),
+        "nodes": len(graph.node),
+    }
+
+
+def fix_input(model, height, width, batch):
+    """The input's free spatial dims set to height x width, the batch to `batch` when > 0."""
+    x = graph_inputs(model.graph)[0]
+    dims = dims_of(x)
+    layout = layout_of(dims)
+    h, w = (2, 3) if layout == "NCHW" else (1, 2)
+    changed = []
+    for index, want, what in ((h, height, "height"), (w, width, "width")):
+        if want <= 0:
+            continue
+        if dims[index] < 0:
+            set_dim(x, index, want)
+            changed.append(f"{what} {want}")
+        elif dims[index] != want:
+            raise Refused(f"input {x.name!r} has {what} {dims[index]}, {want} was asked")
+    if batch > 0:
+        if dims[0] < 0:
+            set_dim(x, 0, batch)
+            changed.append(f"batch {batch}")
+        elif dims[0] != batch:
+            raise Refused(f"input {x.name!r} has a fixed batch of {dims[0]}, {batch} was asked")
+    return changed
+
+
+def simplify(model):
+    import onnxsim
+    fusions = [p for p in default_passes() if p.startswith("fuse_") or p == "rewrite_where"]
+    simplified, ok = onnxsim.simplify(model, perform_optimization=True, skip_fuse_bn=True,
+                                      skipped_optimizers=fusions, check_n=0)
+    if not ok:
+        raise RuntimeError("onnxsim could not simplify the model")
+    return simplified
+
+
+def default_passes():
+    import subprocess
+    out = subprocess.run([sys.executable, "-m", "onnxsim", "--list-default-optimizers"],
+                         check=True, capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def tools():
+    return {name: importlib.metadata.version(name) for name in ("onnxsim", "onnx", "onnxruntime")}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("model_in")
+    p.add_argument("model_out")
+    p.add_argument("meta")
+    p.add_argument("--simplify", action="store_true")
+    p.add_argument("--height", type=int, default=0)
+    p.add_argument("--width", type=int, default=0)
+    p.add_argument("--batch", type=int, default=0)
+    p.add_argument("--opset-at-least", type=int, default=0)
+    a = p.parse_args()
+    try:
+        model = onnx.load(a.model_in)
+        graph = model.graph
+        if len(graph_inputs(graph)) != 1 or len(graph.output) != 1:
+            raise Refused(f"expected one input and one output, the model has "
+                          f"{len(graph_inputs(graph))} and {len(graph.output)}")
+        before = interface(model)
+        steps = [f"input {s}" for s in fix_input(model, a.height, a.width, a.batch)]
+        opset = before["opset"]
+        if a.opset_at_least > opset:
+            model = onnx.version_converter.convert_version(model, a.opset_at_least)
+            steps.append(f"opset {opset} to {a.opset_at_least}")
+        if a.simplify:
+            nodes = len(model.graph.node)
+            model = simplify(model)
+            steps.append(f"simplify: {nodes} nodes to {len(model.graph.node)} (shape inference, "
+                         "constant folding, dead nodes; no fusion)")
+        onnx.save(model, a.model_out)
+        with open(a.model_out, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        meta = {"steps": steps, "tools": tools(), "before": before, "after": interface(model),
+                "sha256": digest}
+        with open(a.meta, "w") as f:
+            json.dump(meta, f, indent=1)
+    except Refused as e:
+        print(f"{a.model_in}: {e}", file=sys.stderr)
+        return REFUSED
+    except Exception as e:  # noqa: BLE001  one line for the harness, whatever onnx raised
+        print(f"{a.model_in}: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

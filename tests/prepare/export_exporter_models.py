@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Models as PyTorch 1.13's ONNX exporter writes them (opset 13, dynamic batch), with the
+patterns that real exported classifiers carry and frameworks trip on:
+
+  mobilenet_v2   torchvision's MobileNetV2: ReLU6 written as Clip with min and max inputs
+  same_pad       a small network with TensorFlow-style "same" padding computed at run time
+                 from the input's size (Shape, Gather, arithmetic, Pad), as timm writes it
+  resnet50       torchvision's ResNet50 with its initial BatchNorm values: equal tensors are
+                 merged into one initializer read through Identity nodes
+
+    export_exporter_models.py OUT_DIR [--input-size 64]
+
+Writes OUT_DIR/NAME.onnx, and OUT_DIR/NAME.npz with one input batch of 2 images and
+PyTorch's outputs for it (the reference every framework is checked against).
+"""
+import argparse
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+
+class PadSameConv(torch.nn.Module):
+    """Conv2d with TensorFlow's "same" padding, computed from the input's size."""
+
+    def __init__(self, c_in, c_out, k, stride):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(c_in, c_out, k, stride, padding=0)
+        self.k, self.stride = k, stride
+
+    def forward(self, x):
+        ih, iw = x.size()[-2:]
+        ph = max((math.ceil(ih / self.stride) - 1) * self.stride + self.k - ih, 0)
+        pw = max((math.ceil(iw / self.stride) - 1) * self.stride + self.k - iw, 0)
+        x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
+        return self.conv(x)
+
+
+class SamePad(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            PadSameConv(3, 16, 3, 2), torch.nn.BatchNorm2d(16), torch.nn.ReLU6(),
+            PadSameConv(16, 32, 3, 2), torch.nn.BatchNorm2d(32), torch.nn.ReLU6(),
+            PadSameConv(32, 32, 5, 1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+def randomized(model):
+    """BatchNorm statistics and biases as training leaves them (else many are equal)."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out_dir")
+    parser.add_argument("--input-size", type=int, default=64)
+    args = parser.parse_args()
+    os.makedirs(args.out_dir, exist_ok=True)
+    torch.manual_seed(0)
+    models = {
+        "mobilenet_v2": randomized(torchvision.models.mobilenet_v2(weights=None)),
+        "same_pad": randomized(SamePad()),
+        "resnet50": torchvision.models.resnet50(weights=None),  # initial values: Identity
+    }
+    x = torch.rand(2, 3, args.input_size, args.input_size)
+    for name, model in models.items():
+        model.eval()
+        path = os.path.join(args.out_dir, name + ".onnx")
+        torch.onnx.export(model, x[:1], path, input_names=["input"], output_names=["logits"],
+                          opset_version=13,
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+        with torch.no_grad():
+            y = model(x)
+        np.savez(os.path.join(args.out_dir, name + ".npz"), input=x.numpy(), output=y.numpy())
+
+
+if __name__ == "__main__":
+    main()
