@@ -6,6 +6,7 @@
 #include "cli/run_model.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "prepare/prepare.h"
 
 namespace infermark::cli {
 namespace {
@@ -14,6 +15,7 @@ struct InferArgs {
   ModelArgs model;
   std::string backend;
   std::string input, output;
+  std::string prepare = "simplify";
   int64_t batch = 1;
   CLI::Option* batch_option = nullptr;
   int threads = 0;
@@ -46,7 +48,11 @@ void infer(const InferArgs& a) {
   const Settings settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
   const std::filesystem::path file = a.model.file();
   const Tensor input = make_input(a, file);
-  const RunResult r = run_once(backend, {file, settings, a.threads, input.shape[0]}, input);
+  PrepareOptions prepare = preparation_options(a.prepare);
+  prepare.opset_at_least = registry.info(a.backend).capabilities.min_opset;
+  const PreparedModel prepared = prepare_model(file, prepare);
+  const RunResult r =
+      run_once(backend, {prepared.file, settings, a.threads, input.shape[0]}, input);
   if (!a.output.empty()) save_npy(r.output, a.output);
 
   std::printf("model %s on %s, batch %lld: output %s\n", a.model.model.c_str(), a.backend.c_str(),
@@ -56,6 +62,7 @@ void infer(const InferArgs& a) {
     std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
   std::printf("\nload %.1f ms, first inference %.2f ms, second inference %.2f ms\n", r.load_ms,
               r.first_run_ms, r.second_run_ms);
+  for (const auto& step : prepared.steps) std::printf("prepared: %s\n", step.c_str());
   if (!a.output.empty()) std::printf("wrote %s\n", a.output.c_str());
 }
 
@@ -69,6 +76,8 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--backend", args->backend, "Framework (see infermark backends)")->required();
   cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
   cmd->add_option("--output", args->output, "Write the outputs to this .npy");
+  cmd->add_option("--prepare", args->prepare,
+                  "Model preparation: simplify (default) or none (the file as exported)");
   args->batch_option = cmd->add_option("--batch", args->batch, "Batch size (default 1)");
   cmd->add_option("--threads", args->threads,
                   "Threads (default 0: every core this process may use)");

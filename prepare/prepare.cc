@@ -84,8 +84,9 @@ ModelInterface interface_from(const json& j) {
 }
 
 json to_json(const ModelInterface& m) {
-  return {{"input", m.input},           {"input_dims", m.input_dims}, {"input_type", m.input_type},
-          {"layout", m.layout},         {"output", m.output},         {"output_dims", m.output_dims},
+  return {{"input", m.input},           {"input_dims", m.input_dims},
+          {"input_type", m.input_type}, {"layout", m.layout},
+          {"output", m.output},         {"output_dims", m.output_dims},
           {"opset", m.opset},           {"nodes", m.nodes}};
 }
 
@@ -124,10 +125,9 @@ PrepareOptions preparation_options(const std::string& preparation) {
 
 PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   std::error_code ec;
-  if (!fs::is_regular_file(model, ec))
-    throw Error("model '" + model.string() + "': no such file");
-  const bool nothing_to_do = !o.simplify && o.height <= 0 && o.width <= 0 && o.batch <= 0 &&
-                             o.opset_at_least <= 0;
+  if (!fs::is_regular_file(model, ec)) throw Error("model '" + model.string() + "': no such file");
+  const bool nothing_to_do =
+      !o.simplify && o.height <= 0 && o.width <= 0 && o.batch <= 0 && o.opset_at_least <= 0;
   PreparedModel p;
   p.file = model;
   if (nothing_to_do) return p;

@@ -172,6 +172,12 @@ at::Tensor execute(const Step& s, const std::vector<at::Tensor>& slots) {
           if (shape[i] == 0) shape[i] = x.size(static_cast<int64_t>(i));
       return x.reshape(shape);
     }
+    case Op::kPad:
+      if (s.pad_mode == 1) return at::reflection_pad2d(x, s.pre_pad);
+      if (s.pad_mode == 2) return at::replication_pad2d(x, s.pre_pad);
+      return at::constant_pad_nd(x, s.pre_pad, s.pad_value);
+    case Op::kReduceMean:
+      return at::mean(x, s.shape, s.keepdims);
     case Op::kClip:
       return at::clamp(x, s.has_lo ? c10::optional<at::Scalar>(s.lo) : c10::nullopt,
                        s.has_hi ? c10::optional<at::Scalar>(s.hi) : c10::nullopt);
@@ -509,6 +515,54 @@ class Translator {
         if (s.has_lo) s.lo = lo.to(at::kDouble).item<double>();
         if (s.has_hi) s.hi = hi.to(at::kDouble).item<double>();
       }
+    } else if (op == "Pad") {
+      // ONNX pads: every axis's begins, then every axis's ends; ATen's: (begin, end) pairs
+      // from the last axis back.
+      s.op = Op::kPad;
+      s.in = {input(n, 0)};
+      const std::string mode = a.s("mode", "constant");
+      std::vector<int64_t> pads;
+      if (opset_ > 0 && opset_ < 11) {
+        pads = a.ints("pads", {});
+        s.pad_value = a.f("value", 0);
+      } else {
+        const at::Tensor p = constant(n, 1).to(at::kLong).contiguous();
+        pads.assign(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
+        const at::Tensor value = constant(n, 2, true);
+        if (value.defined()) s.pad_value = value.to(at::kDouble).item<double>();
+        if (n.input_size() > 3 && !n.input(3).empty()) unsupported(n, "the axes input");
+      }
+      const size_t rank = pads.size() / 2;
+      if (pads.size() % 2 != 0 || rank == 0) unsupported(n, "pads of odd length");
+      for (size_t axis = rank; axis-- > 0;) {
+        s.pre_pad.push_back(pads[axis]);
+        s.pre_pad.push_back(pads[axis + rank]);
+      }
+      if (mode == "reflect" || mode == "edge") {
+        s.pad_mode = mode == "reflect" ? 1 : 2;
+        // ATen's reflection and replication pads take the two spatial axes of NCHW only.
+        const bool spatial_only = rank == 4 && std::all_of(s.pre_pad.begin() + 4, s.pre_pad.end(),
+                                                           [](int64_t v) { return v == 0; });
+        if (!spatial_only) unsupported(n, "mode " + mode + " outside the two spatial axes");
+        s.pre_pad.resize(4);
+      } else if (mode != "constant") {
+        unsupported(n, "mode " + mode);
+      }
+    } else if (op == "ReduceMean") {
+      s.op = Op::kReduceMean;
+      s.in = {input(n, 0)};
+      s.keepdims = a.i("keepdims", 1) != 0;
+      if (opset_ > 0 && opset_ < 18) {
+        s.shape = a.ints("axes", {});
+      } else {
+        const at::Tensor axes = constant(n, 1, true);
+        if (axes.defined()) {
+          const at::Tensor p = axes.to(at::kLong).contiguous();
+          s.shape.assign(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
+        }
+        if (a.i("noop_with_empty_axes", 0) != 0) unsupported(n, "noop_with_empty_axes 1");
+      }
+      if (s.shape.empty()) unsupported(n, "a mean over every axis");
     } else if (op == "HardSigmoid") {
       s.op = Op::kHardSigmoid;
       s.in = {input(n, 0)};

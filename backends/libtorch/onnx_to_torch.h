@@ -49,6 +49,8 @@ enum class Op {
   kGlobalAveragePool,
   kFlatten,
   kGemm,
+  kPad,
+  kReduceMean,
   kReshape,
   kClip,
   kHardSigmoid,
@@ -72,6 +74,8 @@ struct Step {
   std::vector<int64_t> kernel, stride, pad, dilation, shape;
   std::vector<int64_t> pre_pad;  // asymmetric pads applied first (at::constant_pad_nd order)
   double pad_value = 0;
+  int pad_mode = 0;      // Pad: 0 constant, 1 reflect, 2 edge
+  bool keepdims = true;  // ReduceMean (its axes in `shape`)
   int64_t group = 1, axis = 1;
   bool ceil_mode = false, count_include_pad = false, allow_zero = false;
   double eps = 1e-5, alpha = 1, beta = 0, lo = 0, hi = 0;

@@ -149,6 +149,17 @@ std::string unknown_operator(const std::string& message) {
   return end == std::string::npos ? "" : message.substr(p + key.size(), end - p - key.size());
 }
 
+// "Clip" from "Node [Clip@ai.onnx]:(onnx_node!x) parse error: ...": the importer knows the
+// operator but not the form this node has (Clip's bounds as inputs, an empty optional input),
+// a gap of OpenCV's importer rather than of the model.
+std::string operator_parse_error(const std::string& message) {
+  const std::string key = "Node [";
+  const size_t p = message.find(key);
+  if (p == std::string::npos || message.find("parse error") == std::string::npos) return "";
+  const size_t end = message.find_first_of("@]", p + key.size());
+  return end == std::string::npos ? "" : message.substr(p + key.size(), end - p - key.size());
+}
+
 // OpenCV's log lines repeat what our Error says (and print before it). Quiet while loading,
 // unless the user asked for a level with OPENCV_LOG_LEVEL.
 class QuietOpenCvLog {
@@ -398,6 +409,12 @@ class OpenCvBackend : public Backend {
       if (!op.empty()) {
         throw Unsupported(context + "operator " + op + " is not supported by OpenCV " + CV_VERSION +
                           " (" + msg + ")");
+      }
+      const std::string parsed = operator_parse_error(msg);
+      if (!parsed.empty()) {
+        throw Unsupported(context + "OpenCV " + CV_VERSION +
+                          "'s ONNX importer cannot read operator " + parsed + " in this form (" +
+                          msg + ")");
       }
       if (is_unsupported(e)) throw Unsupported(context + msg);
       throw Error(context + msg);
