@@ -10,8 +10,9 @@ patterns that real exported classifiers carry and frameworks trip on:
 
     export_exporter_models.py OUT_DIR [--input-size 64]
 
-Writes OUT_DIR/NAME.onnx, and OUT_DIR/NAME.npz with one input batch of 2 images and
-PyTorch's outputs for it (the reference every framework is checked against).
+Writes OUT_DIR/NAME.onnx, OUT_DIR/NAME.input.npy (a batch of 2 images) and
+OUT_DIR/NAME.expected.npy (PyTorch's outputs for it, the reference every framework is checked
+against).
 """
 import argparse
 import math
@@ -85,7 +86,8 @@ def main():
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
         with torch.no_grad():
             y = model(x)
-        np.savez(os.path.join(args.out_dir, name + ".npz"), input=x.numpy(), output=y.numpy())
+        np.save(os.path.join(args.out_dir, name + ".input.npy"), x.numpy())
+        np.save(os.path.join(args.out_dir, name + ".expected.npy"), y.numpy())
 
 
 if __name__ == "__main__":

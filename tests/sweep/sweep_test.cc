@@ -209,6 +209,26 @@ TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
       << out.dump();
 }
 
+// The model preparation is a dimension of the study: both forms in one run, each row saying
+// what was done to the file before the framework saw it, its time apart from load time.
+TEST_F(Sweep, EveryRowRecordsTheModelPreparation) {
+  const BenchRun r = bench(small() + " --backends fake --prepare simplify,none");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto ls = lines(dir_ / "r.jsonl");
+  ASSERT_EQ(ls.size(), 2u);
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& l : ls) by[l["preparation"]] = l;
+  ASSERT_TRUE(by.count("simplify") && by.count("none")) << ls[0].dump();
+  const auto& simplified = by["simplify"]["prepared"];
+  ASSERT_EQ(simplified["steps"].size(), 1u) << simplified.dump();
+  EXPECT_EQ(simplified["steps"][0].get<std::string>().rfind("simplify", 0), 0u);
+  EXPECT_EQ(simplified["sha256"].get<std::string>().size(), 16u);
+  EXPECT_TRUE(simplified["tools"].contains("onnxsim"));
+  EXPECT_TRUE(by["none"]["prepared"]["steps"].empty()) << by["none"].dump();
+  for (const auto& l : ls) EXPECT_TRUE(l["metrics"].contains("preparation_ms")) << l.dump();
+  EXPECT_NE(bench(small() + " --backends fake --prepare fold").code, 0);
+}
+
 TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
   ASSERT_EQ(lines(dir_ / "r.jsonl").size(), 2u);

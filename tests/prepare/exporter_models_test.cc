@@ -1,0 +1,131 @@
+// Bring your own model: files exported by PyTorch 1.13 (opset 13, dynamic batch) with the
+// patterns real classifiers carry, checked the way a user would first check theirs:
+// `infermark check --backends all` against PyTorch's own outputs. Every framework the build
+// enabled runs each within 1e-3, or refuses it naming the operator it cannot read.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+namespace fs = std::filesystem;
+
+struct Verdict {
+  std::string verdict, line;
+};
+
+std::vector<std::string> enabled_frameworks() {
+  std::vector<std::string> names;
+  std::stringstream in(INFERMARK_ENABLED_BACKENDS);
+  std::string name;
+  while (std::getline(in, name, ','))
+    if (!name.empty()) names.push_back(name);
+  return names;
+}
+
+class ExporterModels : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("infermark_exporter_models_" + std::to_string(getpid()));
+    fs::create_directories(dir_);
+    // Cold caches: the preparation's and every framework's.
+    setenv("INFERMARK_CACHE_DIR", (dir_ / "cache").c_str(), 1);
+    setenv("XDG_CACHE_HOME", (dir_ / "xdg").c_str(), 1);
+    const std::string cmd = std::string("/usr/bin/python3 ") + INFERMARK_SOURCE_DIR +
+                            "/tests/prepare/export_exporter_models.py " + dir_.string() + " > " +
+                            (dir_ / "export.log").string() + " 2>&1";
+    exported_ = std::system(cmd.c_str()) == 0;
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+  void SetUp() override {
+    ASSERT_TRUE(exported_) << "PyTorch's export failed (python3-torch, python3-torchvision): see "
+                           << (dir_ / "export.log");
+  }
+
+  // `infermark check` of one exported model against PyTorch's outputs: backend -> verdict.
+  std::map<std::string, Verdict> check(const std::string& model, const std::string& backends,
+                                       const std::string& extra = "") {
+    const fs::path m = dir_ / model;
+    const std::string cmd = std::string(INFERMARK_BINARY) + " check --model " +
+                            (m.string() + ".onnx") + " --backends " + backends + " --input " +
+                            (m.string() + ".input.npy") + " --expected " +
+                            (m.string() + ".expected.npy") + " " + extra + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    output_ = out;
+    std::map<std::string, Verdict> rows;
+    std::istringstream in(out);
+    std::string line;
+    bool table = false;
+    while (std::getline(in, line)) {
+      std::istringstream words(line);
+      std::string backend, verdict;
+      words >> backend >> verdict;
+      if (backend == "backend" && verdict == "verdict") {
+        table = true;
+      } else if (table && !backend.empty()) {
+        rows[backend] = {verdict, line};
+      }
+    }
+    return rows;
+  }
+
+  // Every enabled framework runs the model, but `refusing` which must name `op`.
+  void expect_all_run(const std::map<std::string, Verdict>& rows, const std::string& refusing = "",
+                      const std::string& op = "") {
+    for (const std::string& name : enabled_frameworks()) {
+      ASSERT_TRUE(rows.count(name)) << name << " is not in the table:\n" << output_;
+      const Verdict& v = rows.at(name);
+      if (name == refusing) {
+        EXPECT_EQ(v.verdict, "refused") << v.line;
+        EXPECT_NE(v.line.find("operator " + op), std::string::npos) << v.line;
+      } else {
+        EXPECT_EQ(v.verdict, "runs") << v.line;
+      }
+    }
+  }
+
+  static inline fs::path dir_;
+  static inline bool exported_ = false;
+  std::string output_;
+};
+
+// ReLU6 as Clip with min and max inputs: OpenCV 4.6's importer reads Clip's bounds only as
+// attributes (opset < 11).
+TEST_F(ExporterModels, MobileNetV2WithClipAsInputs) {
+  expect_all_run(check("mobilenet_v2", "all"), "opencv", "Clip");
+}
+
+// TensorFlow-style "same" padding computed at run time: folded by the preparation, then a Pad
+// with an empty optional input, which OpenCV 4.6's importer cannot read.
+TEST_F(ExporterModels, SamePaddingComputedAtRunTime) {
+  expect_all_run(check("same_pad", "all"), "opencv", "Pad");
+}
+
+// torchvision's ResNet50 with a dynamic batch and Identity nodes reading merged initializers.
+TEST_F(ExporterModels, ResNet50WithIdentityOfInitializersAndDynamicBatch) {
+  expect_all_run(check("resnet50", "all"));
+}
+
+// Without the preparation, the run-time shape arithmetic reaches the frameworks: ONNX Runtime
+// computes it, LibTorch's route names the first operator it cannot translate.
+TEST_F(ExporterModels, WithoutPreparationARouteNamesTheOperatorItLacks) {
+  const auto rows = check("same_pad", "onnxruntime,libtorch", "--prepare none");
+  ASSERT_TRUE(rows.count("libtorch")) << output_;
+  EXPECT_EQ(rows.at("onnxruntime").verdict, "runs") << rows.at("onnxruntime").line;
+  EXPECT_EQ(rows.at("libtorch").verdict, "refused") << rows.at("libtorch").line;
+  EXPECT_NE(rows.at("libtorch").line.find("operator Shape"), std::string::npos)
+      << rows.at("libtorch").line;
+}
+
+}  // namespace
