@@ -202,18 +202,30 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
     throw fail("has " + std::to_string(real_inputs) +
                " inputs; statistics need a single image input");
   const auto& idims = image->type().tensor_type().shape().dim();
-  if (!idims[1].has_dim_value())
+  // NCHW, or NHWC as TensorFlow's exporters write it: where the 1 or 3 channels sit.
+  auto fixed = [&](int i, std::initializer_list<int64_t> values) {
+    return idims[i].has_dim_value() &&
+           std::find(values.begin(), values.end(), idims[i].dim_value()) != values.end();
+  };
+  const bool nhwc = !fixed(1, {1, 3}) && fixed(3, {1, 3});
+  const int c = nhwc ? 3 : 1, h = nhwc ? 1 : 2, w = nhwc ? 2 : 3;
+  if (!idims[c].has_dim_value())
     throw fail("input '" + image->name() + "' has no fixed channel count");
-  int64_t size = 224;
+  int64_t height = 224, width = 224;
   if (input_size) {
-    size = *input_size;
-  } else if (idims[2].has_dim_value() && idims[3].has_dim_value()) {
-    if (idims[2].dim_value() != idims[3].dim_value())
-      throw fail("input is not square; pass --input-size");
-    size = idims[2].dim_value();
+    height = width = *input_size;
+  } else {
+    if (idims[h].has_dim_value()) height = idims[h].dim_value();
+    if (idims[w].has_dim_value()) width = idims[w].dim_value();
+    if (idims[h].has_dim_value() != idims[w].has_dim_value())
+      height = width = idims[h].has_dim_value() ? height : width;
   }
   st.input_name = image->name();
-  st.input_shape = {idims[1].dim_value(), size, size};
+  st.fixed_batch = idims[0].has_dim_value() ? idims[0].dim_value() : 0;
+  st.layout = nhwc ? "NHWC" : "NCHW";
+  st.input_shape = nhwc ? std::vector<int64_t>{height, width, idims[c].dim_value()}
+                        : std::vector<int64_t>{idims[c].dim_value(), height, width};
+  const int64_t size = height;  // in messages
 
   // Shape inference at batch 1 and the chosen size.
   onnx::ModelProto shaped = structure_only(model);
@@ -221,8 +233,8 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
     if (in.name() != image->name()) continue;
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
     shape->clear_dim();
-    for (int64_t d : {int64_t{1}, st.input_shape[0], size, size})
-      shape->add_dim()->set_dim_value(d);
+    shape->add_dim()->set_dim_value(1);
+    for (int64_t d : st.input_shape) shape->add_dim()->set_dim_value(d);
   }
   for (auto& out : *shaped.mutable_graph()->mutable_output())
     out.mutable_type()->mutable_tensor_type()->clear_shape();
@@ -382,7 +394,11 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
 nlohmann::json to_json(const ModelStats& s) {
   return {{"name", s.name},
           {"opset", s.opset},
-          {"input", {{"name", s.input_name}, {"shape_chw", s.input_shape}}},
+          {"input",
+           {{"name", s.input_name},
+            {"shape", s.input_shape},
+            {"layout", s.layout},
+            {"fixed_batch", s.fixed_batch}}},
           {"parameters", s.parameters},
           {"buffers", s.buffers},
           {"layers", s.layers},
@@ -413,8 +429,9 @@ std::string format_stats_table(const std::vector<ModelStats>& rows) {
       }
       jumps += ")";
     }
-    const std::string input =
-        std::to_string(s.input_shape[1]) + "x" + std::to_string(s.input_shape[2]);
+    const bool nhwc = s.layout == "NHWC";
+    const std::string input = std::to_string(s.input_shape[nhwc ? 0 : 1]) + "x" +
+                              std::to_string(s.input_shape[nhwc ? 1 : 2]);
     std::snprintf(line, sizeof line,
                   "%-18s %7s %14lld %10lld %6d %-18s %12.0f %9.3f %9.3f %10.1f\n", s.name.c_str(),
                   input.c_str(), static_cast<long long>(s.parameters),

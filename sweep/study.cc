@@ -87,6 +87,18 @@ ModelRef describe_model(const std::string& name, const zoo::Options& options) {
   return m;
 }
 
+// The batch a model file fixes (0: free), said once per model: its offline cells run at
+// that batch only, and the server's batcher forms batches of it at most.
+int64_t fixed_batch(const ModelRef& m) {
+  if (!m.stats.is_object()) return 0;
+  const int64_t b = m.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0);
+  static std::set<std::string> said;
+  if (b > 0 && said.insert(m.name).second)
+    std::fprintf(stderr, "note: model %s fixes its batch to %lld: it runs at batch %lld only\n",
+                 m.name.c_str(), static_cast<long long>(b), static_cast<long long>(b));
+  return b;
+}
+
 // Every combination of the swept settings of one backend.
 std::vector<Settings> combinations(const std::map<std::string, std::vector<std::string>>& axes) {
   std::vector<Settings> out = {{}};
@@ -343,15 +355,16 @@ std::vector<CellSpec> expand(const Study& study) {
             for (const auto& name : singles) {
               CellSpec c = base;
               c.model = model(name);
+              const int64_t fixed = fixed_batch(c.model);
               if (scenario == "offline") {
-                for (int64_t b : study.batches) {
+                for (int64_t b : fixed ? std::vector<int64_t>{fixed} : study.batches) {
                   c.batch = b;
                   round.push_back(c);
                 }
               } else if (scenario == "single-stream" || scenario == "load") {
                 round.push_back(c);
               } else if (scenario == "server") {
-                for (int64_t max_batch : {study.max_batch, int64_t{1}}) {
+                for (int64_t max_batch : {fixed ? fixed : study.max_batch, int64_t{1}}) {
                   ServerConfig server;
                   server.max_batch = max_batch;
                   server.max_queue_delay_ms = max_batch > 1 ? study.max_queue_delay_ms : 0.0;
@@ -370,7 +383,7 @@ std::vector<CellSpec> expand(const Study& study) {
                       round.push_back(c);
                     }
                   }
-                  if (study.max_batch == 1) break;
+                  if (study.max_batch == 1 || fixed == 1) break;
                 }
               }
             }

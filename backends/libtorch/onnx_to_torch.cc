@@ -125,6 +125,14 @@ const at::Tensor& operand(const Operand& o, const std::vector<at::Tensor>& slots
 
 }  // namespace
 
+namespace {
+std::vector<int64_t> reversed_axes(int64_t rank) {
+  std::vector<int64_t> axes;
+  for (int64_t d = rank; d-- > 0;) axes.push_back(d);
+  return axes;
+}
+}  // namespace
+
 at::Tensor execute(const Step& s, const std::vector<at::Tensor>& slots) {
   const at::Tensor& x = operand(s.in[0], slots);
   switch (s.op) {
@@ -176,6 +184,8 @@ at::Tensor execute(const Step& s, const std::vector<at::Tensor>& slots) {
       if (s.pad_mode == 1) return at::reflection_pad2d(x, s.pre_pad);
       if (s.pad_mode == 2) return at::replication_pad2d(x, s.pre_pad);
       return at::constant_pad_nd(x, s.pre_pad, s.pad_value);
+    case Op::kTranspose:
+      return x.permute(s.shape.empty() ? reversed_axes(x.dim()) : s.shape).contiguous();
     case Op::kReduceMean:
       return at::mean(x, s.shape, s.keepdims);
     case Op::kClip:
@@ -548,6 +558,10 @@ class Translator {
       } else if (mode != "constant") {
         unsupported(n, "mode " + mode);
       }
+    } else if (op == "Transpose") {
+      s.op = Op::kTranspose;
+      s.in = {input(n, 0)};
+      s.shape = a.ints("perm", {});  // empty: the axes reversed
     } else if (op == "ReduceMean") {
       s.op = Op::kReduceMean;
       s.in = {input(n, 0)};

@@ -51,6 +51,7 @@ enum class Op {
   kGemm,
   kPad,
   kReduceMean,
+  kTranspose,
   kReshape,
   kClip,
   kHardSigmoid,

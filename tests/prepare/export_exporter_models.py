@@ -7,6 +7,9 @@ patterns that real exported classifiers carry and frameworks trip on:
                  from the input's size (Shape, Gather, arithmetic, Pad), as timm writes it
   resnet50       torchvision's ResNet50 with its initial BatchNorm values: equal tensors are
                  merged into one initializer read through Identity nodes
+  nhwc           a small network taking channels-last images (N, H, W, 3) named "image", as
+                 TensorFlow's exporters write them; nhwc_fixed: the same with its batch fixed
+                 to 1 (no dynamic axis)
 
     export_exporter_models.py OUT_DIR [--input-size 64]
 
@@ -53,6 +56,16 @@ class SamePad(torch.nn.Module):
         return self.fc(self.features(x).mean((2, 3)))
 
 
+class ChannelsLast(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, 2, 1)
+        self.fc = torch.nn.Linear(8, 5)
+
+    def forward(self, x):  # x: N, H, W, C
+        return self.fc(torch.relu(self.conv(x.permute(0, 3, 1, 2))).mean((2, 3)))
+
+
 def randomized(model):
     """BatchNorm statistics and biases as training leaves them (else many are equal)."""
     for m in model.modules():
@@ -77,13 +90,20 @@ def main():
         "same_pad": randomized(SamePad()),
         "resnet50": torchvision.models.resnet50(weights=None),  # initial values: Identity
     }
-    x = torch.rand(2, 3, args.input_size, args.input_size)
+    models["nhwc"] = ChannelsLast()
     for name, model in models.items():
         model.eval()
         path = os.path.join(args.out_dir, name + ".onnx")
-        torch.onnx.export(model, x[:1], path, input_names=["input"], output_names=["logits"],
+        x = torch.rand(2, 3, args.input_size, args.input_size)
+        names = ["input", "logits"]
+        if name == "nhwc":
+            x = x.permute(0, 2, 3, 1).contiguous()
+            names = ["image", "scores"]
+            torch.onnx.export(model, x[:1], os.path.join(args.out_dir, "nhwc_fixed.onnx"),
+                              input_names=names[:1], output_names=names[1:], opset_version=13)
+        torch.onnx.export(model, x[:1], path, input_names=names[:1], output_names=names[1:],
                           opset_version=13,
-                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                          dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}})
         with torch.no_grad():
             y = model(x)
         np.save(os.path.join(args.out_dir, name + ".input.npy"), x.numpy())

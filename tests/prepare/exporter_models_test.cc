@@ -8,7 +8,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -115,6 +117,38 @@ TEST_F(ExporterModels, SamePaddingComputedAtRunTime) {
 // torchvision's ResNet50 with a dynamic batch and Identity nodes reading merged initializers.
 TEST_F(ExporterModels, ResNet50WithIdentityOfInitializersAndDynamicBatch) {
   expect_all_run(check("resnet50", "all"));
+}
+
+// Channels-last images under the model's own input name, as TensorFlow's exporters write
+// them: taken from the file, and run by every framework.
+TEST_F(ExporterModels, ChannelsLastInputUnderItsOwnName) { expect_all_run(check("nhwc", "all")); }
+
+// A model that fixes its batch runs at that batch only, and the sweep says so; its layout is
+// recorded.
+TEST_F(ExporterModels, AFixedBatchRunsAtThatBatchAndSaysSo) {
+  const fs::path out = dir_ / "fixed.jsonl";
+  const std::string cmd = std::string(INFERMARK_BINARY) + " bench --models " +
+                          (dir_ / "nhwc_fixed.onnx").string() +
+                          " --backends onnxruntime --batches 1,4 --min-duration 0.05 --warmup 0"
+                          " --min-iterations 3 --out " +
+                          out.string() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << text;
+  EXPECT_NE(text.find("fixes its batch to 1"), std::string::npos) << text;
+  std::ifstream in(out);
+  std::string line;
+  std::vector<nlohmann::json> rows;
+  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 1u) << text;
+  EXPECT_EQ(rows[0]["status"], "ok") << rows[0].dump();
+  EXPECT_EQ(rows[0]["batch"], 1);
+  EXPECT_EQ(rows[0]["model"]["stats"]["input"]["layout"], "NHWC");
+  EXPECT_EQ(rows[0]["model"]["stats"]["input"]["name"], "image");
+  EXPECT_EQ(rows[0]["prepared"]["after"]["layout"], "NHWC");
 }
 
 // Without the preparation, the run-time shape arithmetic reaches the frameworks: ONNX Runtime
