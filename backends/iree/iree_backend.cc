@@ -49,15 +49,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kName = "iree";
 
-using iree_detail::Gil;
-using iree_detail::import_iree_host;
-using iree_detail::is_unsupported;
-using iree_detail::meaningful;
-using iree_detail::PyRef;
-using iree_detail::python_error;
-using iree_detail::run_tool;
-using iree_detail::start_python;
-using iree_detail::ToolResult;
+using namespace iree_detail;  // the plugin's own helpers, in the files beside it
 
 constexpr const char* kVenv = INFERMARK_IREE_VENV;
 constexpr const char* kSitePackages = INFERMARK_IREE_SITE_PACKAGES;
@@ -79,7 +71,10 @@ std::string compiler_stamp() {
 }
 
 // The route's own step: a changed prepare_onnx.py may prepare models differently.
-std::string helper_hash() { return hash_hex(read_file(fs::path(kHelperDir) / "prepare_onnx.py")); }
+std::string helper_hash() {
+  const fs::path dir = kHelperDir;
+  return hash_hex(read_file(dir / "prepare_onnx.py") + read_file(dir.parent_path() / "onnx_shapes.py"));
+}
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();

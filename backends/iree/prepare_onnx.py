@@ -15,10 +15,14 @@ failure. The reason is one line on stderr.
 """
 
 import json
+import os
 import sys
 
 import onnx
 import onnx.version_converter
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from onnx_shapes import declared_shape  # noqa: E402  (backends/onnx_shapes.py)
 
 UNSUPPORTED = 2
 MIN_OPSET = 17
@@ -26,19 +30,6 @@ MIN_OPSET = 17
 
 class Refused(Exception):
     pass
-
-
-def dims_of(value_info):
-    """[-1 where free], [dim_param names] of a tensor's declared shape."""
-    dims, names = [], []
-    for d in value_info.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
-            dims.append(d.dim_value)
-            names.append("")
-        else:
-            dims.append(-1)
-            names.append(d.dim_param)
-    return dims, names
 
 
 def fix_batch(value_info, batch):
@@ -64,7 +55,7 @@ def prepare(model_in, model_out, batch):
         )
     x, y = inputs[0], graph.output[0]
     float32 = onnx.TensorProto.FLOAT
-    x_dims, _ = dims_of(x)
+    x_dims, _ = declared_shape(x)
     if x.type.tensor_type.elem_type != float32 or len(x_dims) != 4:
         raise Refused(f"input {x.name!r} must be a float32 tensor of rank 4 (NCHW)")
     if y.type.tensor_type.elem_type != float32:
@@ -94,8 +85,8 @@ def prepare(model_in, model_out, batch):
         model = onnx.version_converter.convert_version(model, MIN_OPSET)
     onnx.save(model, model_out)
 
-    in_dims, in_names = dims_of(x)
-    out_dims, out_names = dims_of(y)
+    in_dims, in_names = declared_shape(x)
+    out_dims, out_names = declared_shape(y)
     return {
         "function": "main",
         "opset": opset,

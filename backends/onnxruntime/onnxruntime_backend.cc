@@ -280,12 +280,6 @@ class OnnxRuntimeBackend : public Backend {
                      "where the optimized graph of each model is kept so later loads skip "
                      "optimization; \"off\" (or \"\") disables; default under $XDG_CACHE_HOME "
                      "or ~/.cache"),
-        int_setting("intra_op_threads", "0", 0, 1024,
-                    "threads inside one operator; default 0: the harness's thread count (all "
-                    "usable cores when that is 0), the same for every framework"),
-        int_setting("inter_op_threads", "1", 0, 1024,
-                    "threads running independent operators (parallel execution mode only); "
-                    "default 1: CNNs are chains; 0: all usable cores"),
         enum_setting("execution_mode", "sequential", {"sequential", "parallel"},
                      "run operators one after another or independent ones concurrently; default "
                      "sequential: ORT's default, best for chain-shaped CNNs"),
@@ -296,6 +290,10 @@ class OnnxRuntimeBackend : public Backend {
                      "plan intermediate buffers from the first run's shapes; default true: ORT's "
                      "default, fewer allocations when shapes stay the same"),
     };
+    for (SettingSpec& spec : two_pool_thread_settings(
+             "threads inside one operator",
+             "threads running independent operators (parallel execution mode only)"))
+      b.settings.push_back(std::move(spec));
     return b;
   }
 

@@ -27,25 +27,15 @@ import os
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from onnx_shapes import declared_shape  # noqa: E402  (backends/onnx_shapes.py)
+
 EXIT_UNSUPPORTED = 3
 
 
 def fail(message, status=1):
     print(f"infermark: {message}", file=sys.stderr, flush=True)
     sys.exit(status)
-
-
-def value_info_shape(value_info):
-    """(dims, symbols): a free dimension is -1 with its dim_param name."""
-    dims, symbols = [], []
-    for d in value_info.type.tensor_type.shape.dim:
-        if d.HasField("dim_value"):
-            dims.append(d.dim_value)
-            symbols.append("")
-        else:
-            dims.append(-1)
-            symbols.append(d.dim_param)
-    return dims, symbols
 
 
 def unconvertible_nodes(graph):
@@ -97,8 +87,8 @@ def main():
     if len(inputs) != 1 or len(graph.output) != 1:
         fail(f"expected one input and one output, the model has {len(inputs)} and "
              f"{len(graph.output)}", EXIT_UNSUPPORTED)
-    in_dims, in_symbols = value_info_shape(inputs[0])
-    out_dims, out_symbols = value_info_shape(graph.output[0])
+    in_dims, in_symbols = declared_shape(inputs[0])
+    out_dims, out_symbols = declared_shape(graph.output[0])
     if len(in_dims) != 4 or inputs[0].type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
         fail(f"input '{inputs[0].name}' must be a float32 tensor of rank 4 (NCHW)",
              EXIT_UNSUPPORTED)

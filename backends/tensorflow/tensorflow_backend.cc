@@ -48,17 +48,7 @@ using clock_type = std::chrono::steady_clock;
 
 constexpr const char* kName = "tensorflow";
 
-using tf_detail::BufferPtr;
-using tf_detail::ExecutorTrace;
-using tf_detail::GraphPtr;
-using tf_detail::OptionsPtr;
-using tf_detail::read_trace;
-using tf_detail::SessionPtr;
-using tf_detail::StatusPtr;
-using tf_detail::TensorPtr;
-using tf_detail::tf;
-using tf_detail::tf_message;
-using tf_detail::thread_config;
+using namespace tf_detail;  // the plugin's own helpers, in the files beside it
 
 constexpr int kHelperUnsupported = 3;  // onnx_to_savedmodel.py: the model cannot be converted
 
@@ -241,15 +231,11 @@ class TensorFlowBackend : public Backend {
                      "where the SavedModel converted from each ONNX model is kept so later "
                      "loads skip the conversion; \"off\" (or \"\") disables; default under "
                      "$XDG_CACHE_HOME or ~/.cache"),
-        int_setting("intra_op_threads", "0", 0, 1024,
-                    "threads inside one operator (and XLA's compiled code); default 0: the "
-                    "harness's thread count (all usable cores when that is 0), the same for "
-                    "every framework"),
-        int_setting("inter_op_threads", "1", 0, 1024,
-                    "threads running independent operators; default 1: CNNs are chains, and a "
-                    "second pool as large as the first only competes with it; 0: all usable "
-                    "cores (TensorFlow's own default)"),
     };
+    for (SettingSpec& spec : two_pool_thread_settings(
+             "threads inside one operator (and XLA's compiled code)",
+             "threads running independent operators (0 is TensorFlow's own default)"))
+      b.settings.push_back(std::move(spec));
     return b;
   }
 
@@ -287,7 +273,8 @@ class TensorFlowBackend : public Backend {
     // entries.
     const std::string key = abs_model.string() + "\n" + stamp + "\n" + tf().TF_Version() + "\n" +
                             INFERMARK_ONNX2TF_VERSION + "\n" +
-                            hash_hex(read_file(INFERMARK_TF_HELPER)) + "\n" + cpu_identity();
+                            hash_hex(read_file(INFERMARK_TF_HELPER) +
+                                     read_file(fs::path(INFERMARK_TF_HELPER).parent_path().parent_path() / "onnx_shapes.py")) + "\n" + cpu_identity();
     CacheEntry cache = find_cache_entry(
         setting(s, "cache_dir"), abs_model, "", key, "",
         [](const fs::path& e) { return fs::is_regular_file(e / "infermark.json"); });
