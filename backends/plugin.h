@@ -86,7 +86,7 @@ inline std::string load_context(const char* backend, const std::filesystem::path
 
 // load_context for a model file that exists; Error "no such file" otherwise.
 inline std::string model_file_context(const char* backend, const std::filesystem::path& model) {
-  const std::string context = load_context(backend, model);
+  std::string context = load_context(backend, model);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(model, ec)) throw Error(context + "no such file");
   return context;

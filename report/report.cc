@@ -481,7 +481,7 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
   for (const auto& t : tables)
     if (t.name != "best_framework") h << html_table(t);
   h << "</body></html>\n";
-  const fs::path index = dir / "index.html";
+  fs::path index = dir / "index.html";
   std::ofstream(index) << h.str();
   return index;
 }
