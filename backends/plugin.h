@@ -188,6 +188,8 @@ typedef int (*infermark_plugin_abi_fn)();
 typedef infermark::Backend* (*infermark_create_backend_fn)();
 }
 
+// The macro defines two functions, which no parentheses can enclose.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define INFERMARK_BACKEND_PLUGIN(BackendClass)                                   \
   extern "C" __attribute__((visibility("default"))) int infermark_plugin_abi() { \
     return INFERMARK_PLUGIN_ABI;                                                 \
@@ -196,3 +198,4 @@ typedef infermark::Backend* (*infermark_create_backend_fn)();
   infermark_create_backend() {                                                   \
     return new BackendClass();                                                   \
   }
+// NOLINTEND(bugprone-macro-parentheses)

@@ -249,6 +249,7 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
   }
   for (const auto& v : {va, vb})
     if (std::find(values.begin(), values.end(), v) == values.end())
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       throw Error("compare --by " + by + ": no cell has " + by + " '" + v +
                   "' (present: " + list() + ")");
 

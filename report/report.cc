@@ -210,6 +210,8 @@ Table server(const std::vector<ResultRow>& rows) {
                       cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
                       cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }) +
                           (r.batched == false ? " (run as 1-image calls)" : ""),
+                      // A table cell, built once.
+                      // NOLINTNEXTLINE(performance-inefficient-string-concatenation)
                       peak.empty() || slo.empty() ? peak : peak + " (p99 <= " + slo + " ms)"});
   }
   return t;
