@@ -67,8 +67,15 @@ test-sanitize: deps
 	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) -L '$(SANITIZE_SUITES)' -E '$(NEEDS_FRAMEWORK)'
 
 # clang-tidy's bugprone, performance and concurrency checks (.clang-tidy) over our sources.
+# -Wno-unknown-warning-option: the compile commands are GCC's, and clang does not know
+#   GCC-only flags such as -Wno-restrict (CMakeLists.txt).
+# backends/libtorch/ is left out: every file there includes the torch headers, and clang 14
+#   cannot parse Debian's libtorch 1.13 headers with libstdc++ 12 (ATen/core/ivalue_inl.h
+#   uses c10::IValue while it is incomplete), so clang-tidy reports only those errors.
+LINT_DIRS = core|zoo|meters|scenarios|sweep|report|cli|backends/(?!libtorch/)
 lint: configure
-	@run-clang-tidy -quiet -p $(BUILD_DIR) -j $(JOBS) '^$(CURDIR)/(core|zoo|meters|scenarios|sweep|report|cli|backends)/'
+	@run-clang-tidy -quiet -p $(BUILD_DIR) -j $(JOBS) -extra-arg=-Wno-unknown-warning-option \
+	  '^$(CURDIR)/($(LINT_DIRS))'
 
 clean:
 	rm -rf $(BUILD_DIR) $(BUILD_DIR).configure.log $(SANITIZE_DIR) $(SANITIZE_DIR).configure.log

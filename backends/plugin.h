@@ -99,7 +99,7 @@ inline std::string load_context(const char* backend, const std::filesystem::path
 
 // load_context for a model file that exists; Error "no such file" otherwise.
 inline std::string model_file_context(const char* backend, const std::filesystem::path& model) {
-  const std::string context = load_context(backend, model);
+  std::string context = load_context(backend, model);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(model, ec)) throw Error(context + "no such file");
   return context;
@@ -201,6 +201,8 @@ typedef int (*infermark_plugin_abi_fn)();
 typedef infermark::Backend* (*infermark_create_backend_fn)();
 }
 
+// The macro defines two functions, which no parentheses can enclose.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define INFERMARK_BACKEND_PLUGIN(BackendClass)                                   \
   extern "C" __attribute__((visibility("default"))) int infermark_plugin_abi() { \
     return INFERMARK_PLUGIN_ABI;                                                 \
@@ -209,3 +211,4 @@ typedef infermark::Backend* (*infermark_create_backend_fn)();
   infermark_create_backend() {                                                   \
     return new BackendClass();                                                   \
   }
+// NOLINTEND(bugprone-macro-parentheses)

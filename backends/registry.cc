@@ -165,6 +165,7 @@ std::vector<fs::path> BackendRegistry::default_plugin_dirs() {
 
 std::vector<std::string> BackendRegistry::known() const {
   std::vector<std::string> names;
+  names.reserve(kKnown.size() + extra_.size());
   for (const auto& k : kKnown) names.push_back(k.name);
   names.insert(names.end(), extra_.begin(), extra_.end());
   return names;

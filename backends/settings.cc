@@ -42,6 +42,8 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
     auto it = given.find(spec.key);
     std::string value = it == given.end() ? spec.default_value : it->second;
     const std::string name = backend.name + "." + spec.key;
+    // Each concatenation in the switch builds the message of the Error it throws, once.
+    // NOLINTBEGIN(performance-inefficient-string-concatenation)
     switch (spec.type) {
       case SettingSpec::Type::kBool: {
         const std::string v = lower(value);
@@ -79,6 +81,7 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
       case SettingSpec::Type::kText:  // free text the plugin checks itself at load
         break;
     }
+    // NOLINTEND(performance-inefficient-string-concatenation)
     out[spec.key] = value;
   }
   return out;

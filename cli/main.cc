@@ -8,10 +8,9 @@
 #include "core/error.h"
 #include "infermark/version.h"
 
-int main(int argc, char** argv) {
-  // Protobuf logs parse failures on its own; we report them once, in our own words.
-  google::protobuf::SetLogHandler(nullptr);
+namespace {
 
+int run(int argc, char** argv) {
   CLI::App app{"infermark: measure, compare and choose computer-vision inference frameworks",
                "infermark"};
   app.set_version_flag("--version", std::string("infermark ") + infermark::kVersion + " (" +
@@ -60,4 +59,18 @@ int main(int argc, char** argv) {
     return 3;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Protobuf logs parse failures on its own; we report them once, in our own words.
+  google::protobuf::SetLogHandler(nullptr);
+  // What run() throws outside its own handlers: building the command line, or printing help.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "infermark: internal error: " << e.what() << "\n";
+    return 3;
+  }
 }

@@ -124,7 +124,7 @@ std::string format_machine(const Machine& m) {
   for (const auto& [f, on] : m.isa)
     if (on) out << " " << f;
   out << "\n"
-      << "memory:     " << m.memory_bytes / (1024 * 1024) << " MiB\n"
+      << "memory:     " << m.memory_bytes / (int64_t{1024} * 1024) << " MiB\n"
       << "os:         " << m.os << " (" << m.kernel << ")\n"
       << "compiler:   " << m.compiler << "\n"
       << "infermark:  " << m.tool_version << " (" << m.git_revision << ")\n"

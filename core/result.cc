@@ -185,7 +185,8 @@ std::string dimension_value(const CellSpec& c, const std::string& d) {
   if (d == "backend") return c.backend;
   if (d == "settings") {
     std::string s;
-    for (const auto& [k, v] : c.settings) s += (s.empty() ? "" : " ") + k + "=" + v;
+    for (const auto& [k, v] : c.settings)
+      s.append(s.empty() ? "" : " ").append(k).append("=").append(v);
     return s;
   }
   if (d == "scenario") return c.scenario;

@@ -311,6 +311,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
     auto shape = [&](const std::string& t) -> const std::vector<int64_t>& {
       auto it = tensors.find(t);
       if (it == tensors.end() || !it->second.known)
+        // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
         throw fail("cannot infer the shape of '" + t + "' at " + where);
       return it->second.shape;
     };

@@ -29,6 +29,7 @@ std::optional<int64_t> kb_field(const std::string& text, const std::string& key,
     long long kb = -1;
     std::string unit;
     if (!(value >> kb) || kb < 0 || !(value >> unit) || unit != "kB")
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       throw Error(what + ": malformed " + key + " line '" + line + "' (expected '<n> kB')");
     return static_cast<int64_t>(kb) * 1024;
   }

@@ -47,6 +47,7 @@ double variance_of(const std::vector<double>& v) {
 
 std::vector<double> logs(const std::vector<double>& v) {
   std::vector<double> out;
+  out.reserve(v.size());
   for (double x : v) out.push_back(std::log(x));
   return out;
 }
@@ -68,6 +69,7 @@ void from_cell_intervals(Comparison& c) {
 Headline median_headline(const std::vector<Headline>& hs) {
   Headline h = hs.front();
   std::vector<double> v;
+  v.reserve(hs.size());
   for (const auto& x : hs) v.push_back(x.value);
   h.value = aggregate(v)->median;
   return h;
@@ -136,6 +138,7 @@ std::optional<Aggregate> aggregate(const std::vector<double>& values) {
 Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b) {
   Ratio r;
   std::vector<double> log_ratios;
+  log_ratios.reserve(a_b.size());
   for (const auto& [a, b] : a_b) log_ratios.push_back(std::log(b / a));
   r.pairs = static_cast<int>(log_ratios.size());
   if (log_ratios.empty()) return r;
@@ -246,6 +249,7 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
   }
   for (const auto& v : {va, vb})
     if (std::find(values.begin(), values.end(), v) == values.end())
+      // NOLINTNEXTLINE(performance-inefficient-string-concatenation): an error message
       throw Error("compare --by " + by + ": no cell has " + by + " '" + v +
                   "' (present: " + list() + ")");
 

@@ -53,6 +53,7 @@ void energy_figure(const std::vector<Cell>& cells, const Palette& palette, const
   p.settings.push_back("set errorbars 0.5");
   std::vector<std::string> series;
   std::vector<const Cell*> all;
+  all.reserve(cells.size());
   for (const Cell& c : cells) all.push_back(&c);
   Whiskers whiskers;
   for (const std::string& label : series_of(all, palette)) {

@@ -114,8 +114,9 @@ Palette Palette::of(const std::vector<ResultRow>& rows) {
   for (const auto& [framework, mine] : labels) {
     // The plain framework name (default configuration) first, then the others sorted.
     std::vector<std::string> order(mine.begin(), mine.end());
+    const std::string& plain = framework;  // clang 14 cannot capture a structured binding
     std::stable_partition(order.begin(), order.end(),
-                          [&](const std::string& l) { return l == framework; });
+                          [&](const std::string& l) { return l == plain; });
     for (size_t v = 0; v < order.size(); ++v)
       p.by_label_[order[v]] = {framework, mix(kHues[hue % kHueCount], kShades[v % kShadeCount]),
                                static_cast<int>(v)};

@@ -236,9 +236,12 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
           }
           // p50 solid and titled (the configuration's legend entry), p99 dashed.
           const bool p50 = q[1] == '5';
+          // One plot command per line of the figure, built once.
+          // NOLINTBEGIN(performance-inefficient-string-concatenation)
           p.element(p.source(idx) + " using 1:2 with linespoints lc rgb '" + colour + "' dt " +
                     (p50 ? "1" : "2") + " lw 2 pt " + pt + " ps 1 " +
                     (p50 ? "title " + quote(label) : std::string("notitle")));
+          // NOLINTEND(performance-inefficient-string-concatenation)
           for (const auto& e : mine.elements(p.source(idx), 1, false, colour)) p.element(e);
           drawn = true;
         }

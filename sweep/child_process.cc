@@ -99,6 +99,7 @@ ChildOutcome run_child(const std::vector<std::string>& argv, double timeout_s,
   unlink(log_name);
 
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 

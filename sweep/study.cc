@@ -123,7 +123,7 @@ std::string describe(const CellSpec& c) {
                            : " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
     s += c.server->max_batch > 1 ? " batching" : " no batching";
   }
-  for (const auto& [k, v] : c.settings) s += " " + k + "=" + v;
+  for (const auto& [k, v] : c.settings) s.append(" ").append(k).append("=").append(v);
   if (!c.arm.empty()) s += " arm " + c.arm;
   if (c.round > 0) s += " round " + std::to_string(c.round + 1);
   if (c.repeat > 0) s += " #" + std::to_string(c.repeat);

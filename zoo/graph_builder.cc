@@ -204,7 +204,7 @@ std::string GraphBuilder::conv(const std::string& x, const std::string& prefix,
     out.var[oc] = v;
   }
 
-  const std::string y = prefix;
+  const std::string& y = prefix;  // the output is named after the layer
   auto* n = node("Conv", inputs, y);
   set_ints(n, "kernel_shape", {kernel, kernel});
   set_ints(n, "strides", {stride, stride});
@@ -235,7 +235,7 @@ std::string GraphBuilder::batch_norm(const std::string& x, const std::string& pr
     out.mean[i] = beta[i];
     out.var[i] = gamma[i] * gamma[i] * in.var[i] / (var[i] + eps);
   }
-  const std::string y = prefix;
+  const std::string& y = prefix;  // the output is named after the layer
   auto* n = node("BatchNormalization", {x, names[0], names[1], names[2], names[3]}, y);
   set_float(n, "epsilon", static_cast<float>(eps));
   set_float(n, "momentum", 0.9f);
@@ -247,7 +247,7 @@ std::string GraphBuilder::unary(const std::string& x, const std::string& op, dou
   Value out = value(x);
   for (size_t i = 0; i < out.mean.size(); ++i)
     gaussian_moments(f, out.mean[i], out.var[i], &out.mean[i], &out.var[i]);
-  const std::string y = fresh(op);
+  std::string y = fresh(op);
   node(op, {x}, y);
   values_[y] = std::move(out);
   return y;
@@ -261,7 +261,7 @@ std::string GraphBuilder::silu(const std::string& x) {
   Value out = value(x);  // x and sigmoid(x) are not independent: take SiLU's moments directly
   for (size_t i = 0; i < out.mean.size(); ++i)
     gaussian_moments(silu_f, out.mean[i], out.var[i], &out.mean[i], &out.var[i]);
-  const std::string y = fresh("Mul");
+  std::string y = fresh("Mul");
   node("Mul", {x, s}, y);
   values_[y] = std::move(out);
   return y;
@@ -274,7 +274,7 @@ std::string GraphBuilder::max_pool(const std::string& x, int64_t kernel, int64_t
   // The maximum of correlated neighbours: its mean rises by about half a standard
   // deviation; its spread is kept (an upper bound, as for the average pool).
   for (size_t i = 0; i < out.mean.size(); ++i) out.mean[i] += 0.5 * std::sqrt(out.var[i]);
-  const std::string y = fresh("MaxPool");
+  std::string y = fresh("MaxPool");
   auto* n = node("MaxPool", {x}, y);
   set_ints(n, "kernel_shape", {kernel, kernel});
   set_ints(n, "strides", {stride, stride});
@@ -288,7 +288,7 @@ std::string GraphBuilder::avg_pool(const std::string& x, int64_t kernel, int64_t
   out.size = (out.size - kernel) / stride + 1;
   // Neighbouring activations are strongly correlated: assume the variance survives
   // averaging (an upper bound, so that later layers never grow from an underestimate).
-  const std::string y = fresh("AveragePool");
+  std::string y = fresh("AveragePool");
   auto* n = node("AveragePool", {x}, y);
   set_ints(n, "kernel_shape", {kernel, kernel});
   set_ints(n, "strides", {stride, stride});
@@ -300,7 +300,7 @@ std::string GraphBuilder::global_avg_pool(const std::string& x) {
   Value out = value(x);
   out.size = 1;
   for (auto& v : out.var) v *= 0.25;  // what differs between images survives; noise averages out
-  const std::string y = fresh("GlobalAveragePool");
+  std::string y = fresh("GlobalAveragePool");
   node("GlobalAveragePool", {x}, y);
   values_[y] = std::move(out);
   return y;
@@ -316,7 +316,7 @@ std::string GraphBuilder::flatten(const std::string& x) {
     out.mean.insert(out.mean.end(), per_channel, in.mean[c]);
     out.var.insert(out.var.end(), per_channel, in.var[c]);
   }
-  const std::string y = fresh("Flatten");
+  std::string y = fresh("Flatten");
   auto* n = node("Flatten", {x}, y);
   set_int(n, "axis", 1);
   values_[y] = std::move(out);
@@ -350,7 +350,7 @@ std::string GraphBuilder::linear(const std::string& x, const std::string& prefix
     out.mean[o] = m;
     out.var[o] = v;
   }
-  const std::string y = prefix;
+  const std::string& y = prefix;  // the output is named after the layer
   auto* n = node("Gemm", {x, wname, bname}, y);
   set_int(n, "transB", 1);
   values_[y] = std::move(out);
@@ -366,7 +366,7 @@ std::string GraphBuilder::add(const std::string& a, const std::string& b) {
     // assume fully so (sd adds), which bounds the variance from above.
     out.var[i] = std::pow(std::sqrt(out.var[i]) + std::sqrt(vb.var[i]), 2);
   }
-  const std::string y = fresh("Add");
+  std::string y = fresh("Add");
   node("Add", {a, b}, y);
   values_[y] = std::move(out);
   return y;
@@ -381,7 +381,7 @@ std::string GraphBuilder::mul(const std::string& a, const std::string& b) {
     out.mean[i] = va.mean[i] * vb.mean[i];
     out.var[i] = std::max(sa * sb - out.mean[i] * out.mean[i], 0.0);
   }
-  const std::string y = fresh("Mul");
+  std::string y = fresh("Mul");
   node("Mul", {a, b}, y);
   values_[y] = std::move(out);
   return y;
@@ -396,7 +396,7 @@ std::string GraphBuilder::concat(const std::vector<std::string>& xs) {
     out.mean.insert(out.mean.end(), v.mean.begin(), v.mean.end());
     out.var.insert(out.var.end(), v.var.begin(), v.var.end());
   }
-  const std::string y = fresh("Concat");
+  std::string y = fresh("Concat");
   auto* n = node("Concat", xs, y);
   set_int(n, "axis", 1);
   values_[y] = std::move(out);

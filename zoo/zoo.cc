@@ -114,7 +114,7 @@ fs::path model_file(const std::string& name_or_path, const Options& options,
   std::ostringstream key;
   key << name_or_path << "-s" << options.input_size << "-w" << options.width << "-seed"
       << options.seed << "-" << kGitRevision << ".onnx";
-  const fs::path file = cache_dir / key.str();
+  fs::path file = cache_dir / key.str();
   if (!fs::exists(file)) save_onnx(build(name_or_path, options), file);
   return file;
 }

@@ -13,6 +13,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/plugin.h"
@@ -23,6 +24,7 @@ namespace infermark::iree_detail {
 
 ToolResult run_tool(const std::vector<std::string>& argv) {
   std::vector<char*> args;
+  args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   std::vector<char*> env;
@@ -130,8 +132,10 @@ std::string meaningful(const std::string& output) {
   }
   std::string tail;
   for (size_t i = lines.size(), kept = 0; i-- > 0 && kept < 3;) {
-    if (collapse_whitespace(lines[i]).empty()) continue;
-    tail = collapse_whitespace(lines[i]) + (tail.empty() ? "" : " " + tail);
+    std::string line = collapse_whitespace(lines[i]);
+    if (line.empty()) continue;
+    if (!tail.empty()) line += " " + tail;
+    tail = std::move(line);
     ++kept;
   }
   return tail.empty() ? "no output" : tail;

@@ -424,7 +424,8 @@ class IreeBackend : public Backend {
     const fs::path prepared = work / "prepared.onnx", mlir = work / "model.mlir";
     const fs::path vmfb = work / "model.vmfb";
     double total = 0;
-    auto step = [&](const char* name, std::vector<std::string> argv, bool known_refusal_code) {
+    auto step = [&](const char* name, const std::vector<std::string>& argv,
+                    bool known_refusal_code) {
       const auto t = Clock::now();
       const ToolResult r = run_tool(argv);
       const double sec = seconds_since(t);

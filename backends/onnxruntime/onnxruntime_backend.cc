@@ -335,8 +335,12 @@ class OnnxRuntimeBackend : public Backend {
     // ---- options
     const std::string level_name = setting(s, "graph_optimization_level");
     const GraphOptimizationLevel level = level_of(level_name);
-    const auto [intra, threads_from] =
+    const ThreadChoice intra_choice =
         resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
+    // Named variables, not a structured binding: make_options captures intra, and clang 14
+    // cannot capture a structured binding in a lambda.
+    const int intra = intra_choice.threads;
+    const char* const threads_from = intra_choice.from;
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
     if (inter == 0) inter = cores_available();
     const bool parallel = setting(s, "execution_mode") == "parallel";

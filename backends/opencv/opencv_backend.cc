@@ -118,7 +118,7 @@ std::string cv_message(const cv::Exception& e) {
 // "TBB (ver 2021.8 interface 12080)": the library's own build information.
 std::string parallel_framework() {
   static const std::string framework = [] {
-    const std::string info = cv::getBuildInformation();
+    const std::string& info = cv::getBuildInformation();
     const std::string key = "Parallel framework:";
     const size_t p = info.find(key);
     if (p == std::string::npos) return std::string("unknown");
@@ -206,9 +206,10 @@ std::string batch_one_reason(cv::dnn::Net& net) {
 
 class OpenCvEngine : public Engine {
  public:
-  OpenCvEngine(cv::dnn::Net net, std::string output_layer, ValueInfo input, int threads,
+  // cv::dnn::Net is a shared handle without a move constructor: a copy shares the network.
+  OpenCvEngine(const cv::dnn::Net& net, std::string output_layer, ValueInfo input, int threads,
                std::set<int64_t> batches_run, nlohmann::json effect)
-      : net_(std::move(net)),
+      : net_(net),
         output_layer_(std::move(output_layer)),
         in_(std::move(input)),
         threads_(threads),
@@ -526,7 +527,7 @@ class OpenCvBackend : public Backend {
         effect["opencl_device"] = nullptr;
       }
     }
-    return std::make_unique<OpenCvEngine>(std::move(net), out_layers.front(), in, threads,
+    return std::make_unique<OpenCvEngine>(net, out_layers.front(), in, threads,
                                           std::move(batches_run), std::move(effect));
   }
 

@@ -72,6 +72,7 @@ HelperResult run_helper(const fs::path& model, const fs::path& out_dir, const fs
       INFERMARK_TF_PYTHON, INFERMARK_TF_HELPER, "--onnx", model.string(), "--out",
       out_dir.string()};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
 

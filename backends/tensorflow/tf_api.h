@@ -36,6 +36,8 @@ void prepare_environment();
 
 // The C API functions, typed by the wheel's own headers.
 struct TfApi {
+// `name` is the member being declared, which cannot be parenthesized.
+// NOLINTNEXTLINE(bugprone-macro-parentheses)
 #define INFERMARK_TF_MEMBER(name) decltype(&::name) name = nullptr;
   INFERMARK_TF_FUNCTIONS(INFERMARK_TF_MEMBER)
 #undef INFERMARK_TF_MEMBER

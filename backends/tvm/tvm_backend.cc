@@ -147,6 +147,7 @@ int configure_thread_pool(int threads) {
 void run_compiler(const std::vector<std::string>& args, const fs::path& log_file,
                   const fs::path& model) {
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   // Its output goes to a file, never to our stdout (which may carry JSON results).
