@@ -72,7 +72,7 @@ test-sanitize: deps
 # backends/libtorch/ is left out: every file there includes the torch headers, and clang 14
 #   cannot parse Debian's libtorch 1.13 headers with libstdc++ 12 (ATen/core/ivalue_inl.h
 #   uses c10::IValue while it is incomplete), so clang-tidy reports only those errors.
-LINT_DIRS = core|zoo|meters|scenarios|sweep|report|cli|backends/(?!libtorch/)
+LINT_DIRS = core|zoo|meters|scenarios|prepare|sweep|report|cli|backends/(?!libtorch/)
 lint: configure
 	@run-clang-tidy -quiet -p $(BUILD_DIR) -j $(JOBS) -extra-arg=-Wno-unknown-warning-option \
 	  '^$(CURDIR)/($(LINT_DIRS))'
