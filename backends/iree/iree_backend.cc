@@ -73,7 +73,8 @@ std::string compiler_stamp() {
 // The route's own step: a changed prepare_onnx.py may prepare models differently.
 std::string helper_hash() {
   const fs::path dir = kHelperDir;
-  return hash_hex(read_file(dir / "prepare_onnx.py") + read_file(dir.parent_path() / "onnx_shapes.py"));
+  return hash_hex(read_file(dir / "prepare_onnx.py") +
+                  read_file(dir.parent_path() / "onnx_shapes.py"));
 }
 
 double seconds_since(Clock::time_point t0) {

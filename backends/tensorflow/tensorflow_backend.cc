@@ -272,10 +272,13 @@ class TensorFlowBackend : public Backend {
     // model's free batch dimension and has both signatures): one entry per model file serves
     // them all. The helper's own text is in the key, so a changed conversion never reuses old
     // entries.
-    const std::string key = abs_model.string() + "\n" + stamp + "\n" + tf().TF_Version() + "\n" +
-                            INFERMARK_ONNX2TF_VERSION + "\n" +
-                            hash_hex(read_file(INFERMARK_TF_HELPER) +
-                                     read_file(fs::path(INFERMARK_TF_HELPER).parent_path().parent_path() / "onnx_shapes.py")) + "\n" + cpu_identity();
+    const std::string key =
+        abs_model.string() + "\n" + stamp + "\n" + tf().TF_Version() + "\n" +
+        INFERMARK_ONNX2TF_VERSION + "\n" +
+        hash_hex(read_file(INFERMARK_TF_HELPER) +
+                 read_file(fs::path(INFERMARK_TF_HELPER).parent_path().parent_path() /
+                           "onnx_shapes.py")) +
+        "\n" + cpu_identity();
     CacheEntry cache = find_cache_entry(
         setting(s, "cache_dir"), abs_model, "", key, "",
         [](const fs::path& e) { return fs::is_regular_file(e / "infermark.json"); });
