@@ -64,17 +64,18 @@ inline SettingSpec path_setting(std::string key, std::string def, std::string he
   return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
-// The two thread pools of a framework that has them (ONNX Runtime, TensorFlow): the intra-op
-// pool follows the harness (resolve_threads), the inter-op pool defaults to 1 thread. `intra`
-// and `inter` say what each pool runs in that framework.
-inline std::vector<SettingSpec> two_pool_thread_settings(const std::string& intra,
-                                                         const std::string& inter) {
-  return {int_setting("intra_op_threads", "0", 0, 1024,
-                      intra + "; default 0: the harness's thread count (all usable cores when "
-                              "that is 0), the same for every framework"),
-          int_setting("inter_op_threads", "1", 0, 1024,
-                      inter + "; default 1: CNNs are chains, and a second pool as large as the "
-                              "first only competes with it; 0: all usable cores")};
+// Adds the settings of the two thread pools of a framework that has them (ONNX Runtime,
+// TensorFlow): the intra-op pool follows the harness (resolve_threads), the inter-op pool
+// defaults to 1 thread. `intra` and `inter` say what each pool runs in that framework.
+inline void add_two_pool_thread_settings(std::vector<SettingSpec>& settings,
+                                         const std::string& intra, const std::string& inter) {
+  settings.push_back(int_setting("intra_op_threads", "0", 0, 1024,
+                                 intra + "; default 0: the harness's thread count (all usable "
+                                         "cores when that is 0), the same for every framework"));
+  settings.push_back(int_setting("inter_op_threads", "1", 0, 1024,
+                                 inter + "; default 1: CNNs are chains, and a second pool as "
+                                         "large as the first only competes with it; 0: all "
+                                         "usable cores"));
 }
 
 // A framework's message on one line: runs of white space (newlines included) collapsed to

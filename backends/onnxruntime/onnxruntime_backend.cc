@@ -290,10 +290,9 @@ class OnnxRuntimeBackend : public Backend {
                      "plan intermediate buffers from the first run's shapes; default true: ORT's "
                      "default, fewer allocations when shapes stay the same"),
     };
-    for (SettingSpec& spec : two_pool_thread_settings(
-             "threads inside one operator",
-             "threads running independent operators (parallel execution mode only)"))
-      b.settings.push_back(std::move(spec));
+    add_two_pool_thread_settings(
+        b.settings, "threads inside one operator",
+        "threads running independent operators (parallel execution mode only)");
     return b;
   }
 

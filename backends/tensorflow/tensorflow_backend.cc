@@ -233,10 +233,9 @@ class TensorFlowBackend : public Backend {
                      "loads skip the conversion; \"off\" (or \"\") disables; default under "
                      "$XDG_CACHE_HOME or ~/.cache"),
     };
-    for (SettingSpec& spec : two_pool_thread_settings(
-             "threads inside one operator (and XLA's compiled code)",
-             "threads running independent operators (0 is TensorFlow's own default)"))
-      b.settings.push_back(std::move(spec));
+    add_two_pool_thread_settings(
+        b.settings, "threads inside one operator (and XLA's compiled code)",
+        "threads running independent operators (0 is TensorFlow's own default)");
     return b;
   }
 
