@@ -285,9 +285,10 @@ TEST(Cli, InferWritesOutputsAndCheckAgrees) {
   EXPECT_NE(again.err.find("has shape [3, 1000]"), std::string::npos) << again.err;
   const Result c = run("check " + small + " --backends onnxruntime,openvino");
   EXPECT_EQ(c.code, 0) << c.out << c.err;
-  EXPECT_NE(c.out.find("ok"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("openvino     runs"), std::string::npos) << c.out;
   const Result strict = run("check " + small + " --backends onnxruntime,openvino --tolerance 0");
   EXPECT_EQ(strict.code, 1) << "a zero tolerance must fail: " << strict.out;
+  EXPECT_NE(strict.out.find("openvino     wrong"), std::string::npos) << strict.out;
   fs::remove(tmp + ".npy");
 }
 
