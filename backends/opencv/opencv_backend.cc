@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "backends/opencv/dnn_targets.h"
+#include "backends/opencv/importer_forms.h"
 #include "backends/opencv/onnx_reader.h"
 #include "backends/plugin.h"
 
@@ -401,24 +402,40 @@ class OpenCvBackend : public Backend {
         resolve_threads(setting_int(s, "threads"), request.threads);
 
     QuietOpenCvLog quiet;
+    // The file as it is; after the importer refused a node's form, once more with the forms
+    // it reads (importer_forms.h).
+    std::vector<std::string> rewrites;
+    auto read = [&](const std::vector<char>* bytes) {
+      try {
+        return bytes ? cv::dnn::readNetFromONNX(bytes->data(), bytes->size())
+                     : cv::dnn::readNetFromONNX(model.string());
+      } catch (const cv::Exception& e) {
+        const std::string msg = cv_message(e);
+        const std::string op = unknown_operator(msg);
+        if (!op.empty()) {
+          throw Unsupported(context + "operator " + op + " is not supported by OpenCV " +
+                            CV_VERSION + " (" + msg + ")");
+        }
+        const std::string parsed = operator_parse_error(msg);
+        if (!parsed.empty()) {
+          throw Unsupported(context + "OpenCV " + CV_VERSION +
+                            "'s ONNX importer cannot read operator " + parsed + " in this form (" +
+                            msg + ")");
+        }
+        if (is_unsupported(e)) throw Unsupported(context + msg);
+        throw Error(context + msg);
+      }
+    };
     cv::dnn::Net net;
     try {
-      net = cv::dnn::readNetFromONNX(model.string());
-    } catch (const cv::Exception& e) {
-      const std::string msg = cv_message(e);
-      const std::string op = unknown_operator(msg);
-      if (!op.empty()) {
-        throw Unsupported(context + "operator " + op + " is not supported by OpenCV " + CV_VERSION +
-                          " (" + msg + ")");
-      }
-      const std::string parsed = operator_parse_error(msg);
-      if (!parsed.empty()) {
-        throw Unsupported(context + "OpenCV " + CV_VERSION +
-                          "'s ONNX importer cannot read operator " + parsed + " in this form (" +
-                          msg + ")");
-      }
-      if (is_unsupported(e)) throw Unsupported(context + msg);
-      throw Error(context + msg);
+      net = read(nullptr);
+    } catch (const Unsupported& refused) {
+      if (std::string(refused.what()).find("importer cannot read operator") == std::string::npos)
+        throw;
+      const opencv_detail::RewrittenModel rewritten = opencv_detail::rewrite_importer_forms(model);
+      if (rewritten.bytes.empty()) throw;
+      rewrites = rewritten.steps;
+      net = read(&rewritten.bytes);
     }
     if (net.empty()) throw Error(context + "OpenCV read an empty network");
     const double read_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
@@ -520,6 +537,7 @@ class OpenCvBackend : public Backend {
         {"imported_layers", layers},
     };
     if (!setup_note.empty()) effect["setup_note"] = setup_note;
+    effect["importer_rewrites"] = rewrites;
     if (target.rfind("opencl", 0) == 0) {
       try {
         effect["opencl_device"] = cv::ocl::Device::getDefault().name();

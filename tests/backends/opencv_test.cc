@@ -98,6 +98,75 @@ TEST_F(OpenCv, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
   }
 }
 
+// Node forms OpenCV 4.6's importer cannot read, as PyTorch's exporter writes them: ReLU6 as
+// Clip with its bounds as inputs, and a Pad whose optional constant_value is given as "". The
+// plugin rewrites them after the importer refused the file (and says so in settings_in_effect),
+// with the same results as ONNX Runtime on the file as written.
+TEST_F(OpenCv, ClipBoundsAsInputsAndEmptyOptionalInputsAreRewrittenForTheImporter) {
+  onnx::ModelProto m = zoo::build("resnet50", {64, 0.25, 5});
+  auto* g = m.mutable_graph();
+  auto scalar = [&](const std::string& name, float v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_float_data(v);
+  };
+  scalar("relu6_min", 0.0f);
+  scalar("relu6_max", 6.0f);
+  auto* pads = g->add_initializer();
+  pads->set_name("zero_pads");
+  pads->set_data_type(onnx::TensorProto::INT64);
+  pads->add_dims(8);
+  for (int i = 0; i < 8; ++i) pads->add_int64_data(i == 2 || i == 7 ? 1 : 0);
+  int clips = 0;
+  for (auto& n : *g->mutable_node()) {
+    if (n.op_type() != "Relu") continue;
+    n.set_op_type("Clip");
+    n.add_input("relu6_min");
+    n.add_input("relu6_max");
+    ++clips;
+  }
+  // A Pad of the input with "" as its constant_value, before the first node.
+  onnx::NodeProto pad;
+  pad.set_op_type("Pad");
+  pad.set_name("pad_input");
+  pad.add_input(g->input(0).name());
+  pad.add_input("zero_pads");
+  pad.add_input("");
+  pad.add_output("padded_input");
+  for (auto& n : *g->mutable_node())
+    for (auto& in : *n.mutable_input())
+      if (in == g->input(0).name()) in = "padded_input";
+  *g->add_node() = pad;
+  g->mutable_node()->SwapElements(0, g->node_size() - 1);
+  for (int i = g->node_size() - 1; i > 1; --i) g->mutable_node()->SwapElements(i, i - 1);
+  const fs::path file = dir_ / "relu6_pad.onnx";
+  std::ofstream(file, std::ios::binary) << m.SerializeAsString();
+
+  const Tensor input = random_input({1, 3, 64, 64}, 4);
+  const Tensor ref = run("onnxruntime", file, input);
+  nlohmann::json effect;
+  const Tensor got = run("opencv", file, input, {}, &effect);
+  ASSERT_EQ(got.shape, ref.shape);
+  double range = 0, diff = 0;
+  for (size_t i = 0; i < ref.data.size(); ++i) {
+    range = std::max(range, double(std::fabs(ref.data[i])));
+    diff = std::max(diff, double(std::fabs(ref.data[i] - got.data[i])));
+  }
+  EXPECT_LT(diff / range, 1e-3);
+  ASSERT_TRUE(effect.contains("importer_rewrites")) << effect.dump();
+  const std::string steps = effect["importer_rewrites"].dump();
+  EXPECT_NE(steps.find("Clip bounds as attributes: " + std::to_string(clips) + " nodes"),
+            std::string::npos)
+      << steps;
+  EXPECT_NE(steps.find("empty trailing optional inputs dropped: 1 nodes"), std::string::npos)
+      << steps;
+  // A model the importer reads as it is is not rewritten.
+  nlohmann::json plain;
+  run("opencv", small_model("resnet50"), input, {}, &plain);
+  EXPECT_EQ(plain["importer_rewrites"], nlohmann::json::array()) << plain.dump();
+}
+
 // OpenCV 4.6 imports ONNX Mul broadcasting [N, C, 1, 1] (squeeze-excitation) as a Scale
 // layer that takes the second input as per-channel weights: batch 1 only. A load for batch
 // 2 says so; a dynamic engine refuses batch 2 and still runs batch 1 afterwards.
