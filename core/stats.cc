@@ -222,6 +222,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   }
   st.input_name = image->name();
   st.fixed_batch = idims[0].has_dim_value() ? idims[0].dim_value() : 0;
+  st.free_image = !idims[h].has_dim_value() || !idims[w].has_dim_value();
   st.layout = nhwc ? "NHWC" : "NCHW";
   st.input_shape = nhwc ? std::vector<int64_t>{height, width, idims[c].dim_value()}
                         : std::vector<int64_t>{idims[c].dim_value(), height, width};
@@ -399,7 +400,8 @@ nlohmann::json to_json(const ModelStats& s) {
            {{"name", s.input_name},
             {"shape", s.input_shape},
             {"layout", s.layout},
-            {"fixed_batch", s.fixed_batch}}},
+            {"fixed_batch", s.fixed_batch},
+            {"free_image", s.free_image}}},
           {"parameters", s.parameters},
           {"buffers", s.buffers},
           {"layers", s.layers},

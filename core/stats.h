@@ -28,6 +28,7 @@ struct ModelStats {
   std::string input_name;
   std::vector<int64_t> input_shape;  // one image, in the file's order: C, H, W or H, W, C
   int64_t fixed_batch = 0;           // the batch the file fixes; 0: free
+  bool free_image = false;           // the file leaves the image's height or width free
   std::string layout = "NCHW";       // NCHW, or NHWC (channels last, as TensorFlow exports)
   int64_t parameters = 0;
   int64_t buffers = 0;

@@ -67,6 +67,15 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   std::vector<std::string> files;
   nlohmann::json prepared = nlohmann::json::array();
   for (const auto& m : models) {
+    // The image size the model was described at fills the dimensions the file leaves free.
+    const nlohmann::json in = m.stats.is_object() ? m.stats.value("input", nlohmann::json::object())
+                                                  : nlohmann::json::object();
+    prepare.height = prepare.width = 0;
+    if (m.input_shape.size() == 3 && in.value("free_image", false)) {
+      const bool nhwc = in.value("layout", "NCHW") == "NHWC";
+      prepare.height = m.input_shape[nhwc ? 0 : 1];
+      prepare.width = m.input_shape[nhwc ? 1 : 2];
+    }
     const PreparedModel p = prepare_model(m.path, prepare);
     files.push_back(p.file.string());
     prepared.push_back(to_json(p));

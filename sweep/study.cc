@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -57,19 +58,40 @@ ResultRow unrun_row(const CellSpec& spec) {
 
 // What a cell needs to know of a model, computed once in the parent. A model that cannot
 // be read becomes {"name", "error"}: its cells are recorded as errors, the others run.
+// The image side a model is described (and prepared) at: --input-size where the file leaves
+// its image's height or width free, else the file's own (nullopt).
+std::optional<int64_t> free_image_side(const onnx::ModelProto& model, int64_t input_size) {
+  std::set<std::string> initializers;
+  for (const auto& t : model.graph().initializer()) initializers.insert(t.name());
+  for (const auto& in : model.graph().input()) {
+    if (initializers.count(in.name())) continue;
+    const auto& dims = in.type().tensor_type().shape().dim();
+    for (int i = 1; i < dims.size(); ++i)
+      if (!dims[i].has_dim_value()) return input_size;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 ModelRef describe_model(const std::string& name, const zoo::Options& options) {
   ModelRef m;
   m.name = name;
   try {
     const fs::path path = fs::absolute(zoo::model_file(name, options));
     ModelStats s;
+    const onnx::ModelProto model = load_onnx(path);
+    const std::optional<int64_t> side = free_image_side(model, options.input_size);
     try {
-      s = compute_stats(load_onnx(path), name);
+      s = compute_stats(model, name, side);
     } catch (const Error& raw) {
       // A graph that computes at run time what the input's shape fixes (pads from Shape and
-      // arithmetic) is described once folded, as the frameworks will see it by default.
+      // arithmetic) is described once folded at its image size, as the frameworks will see it
+      // by default.
       try {
-        s = compute_stats(load_onnx(prepare_model(path, PrepareOptions{}).file), name);
+        PrepareOptions folded;
+        if (side) folded.height = folded.width = *side;
+        s = compute_stats(load_onnx(prepare_model(path, folded).file), name);
+        s.free_image = side.has_value();
       } catch (const Error&) {
         throw raw;
       }

@@ -19,8 +19,8 @@
 namespace infermark::opencv_detail {
 
 struct RewrittenModel {
-  std::vector<char> bytes;          // the model, serialized; empty when nothing was rewritten
-  std::vector<std::string> steps;   // what was rewritten, for settings_in_effect
+  std::vector<char> bytes;         // the model, serialized; empty when nothing was rewritten
+  std::vector<std::string> steps;  // what was rewritten, for settings_in_effect
 };
 
 // Error when the file is not an ONNX model.

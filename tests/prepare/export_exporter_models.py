@@ -7,6 +7,7 @@ patterns that real exported classifiers carry and frameworks trip on:
                  from the input's size (Shape, Gather, arithmetic, Pad), as timm writes it
   resnet50       torchvision's ResNet50 with its initial BatchNorm values: equal tensors are
                  merged into one initializer read through Identity nodes
+  same_pad_any_size   same_pad with its height and width free as well (dynamic axes 0, 2, 3)
   nhwc           a small network taking channels-last images (N, H, W, 3) named "image", as
                  TensorFlow's exporters write them; nhwc_fixed: the same with its batch fixed
                  to 1 (no dynamic axis)
@@ -96,6 +97,11 @@ def main():
         path = os.path.join(args.out_dir, name + ".onnx")
         x = torch.rand(2, 3, args.input_size, args.input_size)
         names = ["input", "logits"]
+        if name == "same_pad":
+            torch.onnx.export(model, x[:1], os.path.join(args.out_dir, "same_pad_any_size.onnx"),
+                              input_names=names[:1], output_names=names[1:], opset_version=13,
+                              dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                            "logits": {0: "batch"}})
         if name == "nhwc":
             x = x.permute(0, 2, 3, 1).contiguous()
             names = ["image", "scores"]

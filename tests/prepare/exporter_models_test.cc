@@ -142,6 +142,37 @@ TEST_F(ExporterModels, AFixedBatchRunsAtThatBatchAndSaysSo) {
   EXPECT_EQ(rows[0]["prepared"]["after"]["layout"], "NHWC");
 }
 
+// A file that leaves the image's height and width free is described and prepared at
+// --input-size, which also gives frameworks that compile static shapes (TVM) a fixed image.
+TEST_F(ExporterModels, FreeImageDimensionsAreFixedAtTheInputSize) {
+  const fs::path out = dir_ / "any_size.jsonl";
+  const std::string cmd = std::string(INFERMARK_BINARY) + " bench --models " +
+                          (dir_ / "same_pad_any_size.onnx").string() +
+                          " --input-size 48 --backends onnxruntime,tvm --min-duration 0.05"
+                          " --warmup 0 --min-iterations 3 --out " +
+                          out.string() + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << text;
+  std::ifstream in(out);
+  std::string line;
+  int rows = 0;
+  while (std::getline(in, line)) {
+    const nlohmann::json r = nlohmann::json::parse(line);
+    ++rows;
+    EXPECT_EQ(r["status"], "ok") << r.dump();
+    EXPECT_EQ(r["model"]["input_shape"], nlohmann::json({3, 48, 48})) << r.dump();
+    const std::string steps = r["prepared"]["steps"].dump();
+    EXPECT_NE(steps.find("input height 48"), std::string::npos) << steps;
+    EXPECT_NE(steps.find("input width 48"), std::string::npos) << steps;
+    EXPECT_EQ(r["prepared"]["after"]["input_dims"], nlohmann::json({-1, 3, 48, 48})) << r.dump();
+  }
+  EXPECT_EQ(rows, 2) << text;
+}
+
 // Without the preparation, the run-time shape arithmetic reaches the frameworks: ONNX Runtime
 // computes it, LibTorch's route names the first operator it cannot translate.
 TEST_F(ExporterModels, WithoutPreparationARouteNamesTheOperatorItLacks) {
