@@ -61,15 +61,6 @@ inline std::string cpu_identity() {
   return model + "|" + hash_hex(flags);
 }
 
-// A model file's size and modification time, part of every cache key ("" when it cannot be
-// read): a model rewritten in place never reuses an entry of its old contents.
-inline std::string file_stamp(const std::filesystem::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
-}
-
 // One entry of a plugin's compiled-model cache: <cache_dir>/<prefix><hash of key><suffix>,
 // the prefix "<model stem>-<8 hex of the model's path and configuration>-", so that a model
 // rewritten in place finds its own older entries (remove_stale_entries) and the cache keeps

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <spawn.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,14 +25,6 @@ std::string read_text(const fs::path& p) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-// "size@seconds.nanoseconds" of a file's last change; empty when it cannot be read.
-std::string stamp(const fs::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
 }
 
 std::string last_line(const std::string& text) {
@@ -137,7 +128,7 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
     throw Error("model preparation needs " + python.string() +
                 ": run scripts/deps/prepare.sh (make does), or run with --prepare none");
   const fs::path source = fs::canonical(model, ec);
-  std::string key = source.string() + "\n" + stamp(source) + "\n";
+  std::string key = source.string() + "\n" + file_stamp(source) + "\n";
   key += std::to_string(o.simplify) + "," + std::to_string(o.height) + "," +
          std::to_string(o.width) + "," + std::to_string(o.batch) + "," +
          std::to_string(o.opset_at_least) + "\n";
