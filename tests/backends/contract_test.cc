@@ -27,21 +27,12 @@
 #include "core/error.h"
 #include "core/npy.h"
 #include "tests/backends/backend_fixture.h"
+#include "tests/enabled_frameworks.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
 namespace {
 namespace fs = std::filesystem;
-
-// The frameworks the build enabled (INFERMARK_WITH_<NAME>), comma-separated.
-std::vector<std::string> enabled_frameworks() {
-  std::vector<std::string> names;
-  std::stringstream in(INFERMARK_ENABLED_BACKENDS);
-  std::string name;
-  while (std::getline(in, name, ','))
-    if (!name.empty()) names.push_back(name);
-  return names;
-}
 
 // The enabled frameworks, then the plugins of INFERMARK_PLUGIN_PATH that the study does not
 // know (the fake of tests/fakes unless the variable names other folders).

@@ -21,11 +21,15 @@ against).
 import argparse
 import math
 import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "zoo"))
+from export_torchvision import randomize  # noqa: E402  (tests/zoo/export_torchvision.py)
 
 
 class PadSameConv(torch.nn.Module):
@@ -68,14 +72,7 @@ class ChannelsLast(torch.nn.Module):
 
 
 def randomized(model):
-    """BatchNorm statistics and biases as training leaves them (else many are equal)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+    randomize(model)
     return model
 
 

@@ -3,18 +3,18 @@
 // `infermark check --backends all` against PyTorch's own outputs. Every framework the build
 // enabled runs each within 1e-3.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "tests/enabled_frameworks.h"
+#include "tests/prepare/exported_models.h"
+
+namespace infermark {
 namespace {
 namespace fs = std::filesystem;
 
@@ -22,32 +22,11 @@ struct Verdict {
   std::string verdict, line;
 };
 
-std::vector<std::string> enabled_frameworks() {
-  std::vector<std::string> names;
-  std::stringstream in(INFERMARK_ENABLED_BACKENDS);
-  std::string name;
-  while (std::getline(in, name, ','))
-    if (!name.empty()) names.push_back(name);
-  return names;
-}
-
-class ExporterModels : public ::testing::Test {
+class ExporterModels : public ExportedModelsTest {
  protected:
   static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("infermark_exporter_models_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    // Cold caches: the preparation's and every framework's.
-    setenv("INFERMARK_CACHE_DIR", (dir_ / "cache").c_str(), 1);
-    setenv("XDG_CACHE_HOME", (dir_ / "xdg").c_str(), 1);
-    const std::string cmd = std::string("/usr/bin/python3 ") + INFERMARK_SOURCE_DIR +
-                            "/tests/prepare/export_exporter_models.py " + dir_.string() + " > " +
-                            (dir_ / "export.log").string() + " 2>&1";
-    exported_ = std::system(cmd.c_str()) == 0;
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-  void SetUp() override {
-    ASSERT_TRUE(exported_) << "PyTorch's export failed (python3-torch, python3-torchvision): see "
-                           << (dir_ / "export.log");
+    export_models("infermark_exporter_models");
+    setenv("XDG_CACHE_HOME", (dir_ / "xdg").c_str(), 1);  // every framework's cache cold too
   }
 
   // `infermark check` of one exported model against PyTorch's outputs: backend -> verdict.
@@ -58,12 +37,7 @@ class ExporterModels : public ::testing::Test {
                             (m.string() + ".onnx") + " --backends " + backends + " --input " +
                             (m.string() + ".input.npy") + " --expected " +
                             (m.string() + ".expected.npy") + " " + extra + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
+    const std::string out = run_command(cmd).output;
     output_ = out;
     std::map<std::string, Verdict> rows;
     std::istringstream in(out);
@@ -90,8 +64,6 @@ class ExporterModels : public ::testing::Test {
     }
   }
 
-  static inline fs::path dir_;
-  static inline bool exported_ = false;
   std::string output_;
 };
 
@@ -123,17 +95,11 @@ TEST_F(ExporterModels, AFixedBatchRunsAtThatBatchAndSaysSo) {
                           " --backends onnxruntime --batches 1,4 --min-duration 0.05 --warmup 0"
                           " --min-iterations 3 --out " +
                           out.string() + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << text;
+  const CommandRun run = run_command(cmd);
+  const std::string& text = run.output;
+  ASSERT_EQ(run.status, 0) << text;
   EXPECT_NE(text.find("fixes its batch to 1"), std::string::npos) << text;
-  std::ifstream in(out);
-  std::string line;
-  std::vector<nlohmann::json> rows;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
+  const std::vector<nlohmann::json> rows = result_lines(out);
   ASSERT_EQ(rows.size(), 1u) << text;
   EXPECT_EQ(rows[0]["status"], "ok") << rows[0].dump();
   EXPECT_EQ(rows[0]["batch"], 1);
@@ -151,18 +117,11 @@ TEST_F(ExporterModels, FreeImageDimensionsAreFixedAtTheInputSize) {
                           " --input-size 48 --backends onnxruntime,tvm --min-duration 0.05"
                           " --warmup 0 --min-iterations 3 --out " +
                           out.string() + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  ASSERT_EQ(pclose(p), 0) << text;
-  std::ifstream in(out);
-  std::string line;
-  int rows = 0;
-  while (std::getline(in, line)) {
-    const nlohmann::json r = nlohmann::json::parse(line);
-    ++rows;
+  const CommandRun run = run_command(cmd);
+  const std::string& text = run.output;
+  ASSERT_EQ(run.status, 0) << text;
+  const std::vector<nlohmann::json> rows = result_lines(out);
+  for (const nlohmann::json& r : rows) {
     EXPECT_EQ(r["status"], "ok") << r.dump();
     EXPECT_EQ(r["model"]["input_shape"], nlohmann::json({3, 48, 48})) << r.dump();
     const std::string steps = r["prepared"]["steps"].dump();
@@ -170,7 +129,7 @@ TEST_F(ExporterModels, FreeImageDimensionsAreFixedAtTheInputSize) {
     EXPECT_NE(steps.find("input width 48"), std::string::npos) << steps;
     EXPECT_EQ(r["prepared"]["after"]["input_dims"], nlohmann::json({-1, 3, 48, 48})) << r.dump();
   }
-  EXPECT_EQ(rows, 2) << text;
+  EXPECT_EQ(rows.size(), 2u) << text;
 }
 
 // Without the preparation, the run-time shape arithmetic reaches the frameworks: ONNX Runtime
@@ -185,3 +144,4 @@ TEST_F(ExporterModels, WithoutPreparationARouteNamesTheOperatorItLacks) {
 }
 
 }  // namespace
+}  // namespace infermark

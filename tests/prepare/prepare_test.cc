@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/onnx_io.h"
+#include "tests/prepare/exported_models.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
@@ -30,24 +31,9 @@ int64_t opset_of(const onnx::ModelProto& m) {
   return 0;
 }
 
-class Prepare : public ::testing::Test {
+class Prepare : public ExportedModelsTest {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = fs::temp_directory_path() / ("infermark_prepare_test_" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-    setenv("INFERMARK_CACHE_DIR", (dir_ / "cache").c_str(), 1);  // a cold cache
-    const std::string cmd = std::string("/usr/bin/python3 ") + INFERMARK_SOURCE_DIR +
-                            "/tests/prepare/export_exporter_models.py " + dir_.string() + " > " +
-                            (dir_ / "export.log").string() + " 2>&1";
-    exported_ = std::system(cmd.c_str()) == 0;
-  }
-  static void TearDownTestSuite() { fs::remove_all(dir_); }
-  void SetUp() override {
-    ASSERT_TRUE(exported_) << "PyTorch's export failed (python3-torch, python3-torchvision): see "
-                           << (dir_ / "export.log");
-  }
-  static inline fs::path dir_;
-  static inline bool exported_ = false;
+  static void SetUpTestSuite() { export_models("infermark_prepare_test"); }
 };
 
 TEST_F(Prepare, NoneLeavesTheFileAsExported) {

@@ -14,6 +14,20 @@ import torch
 import torchvision
 
 
+def randomize(model) -> None:
+    """Biases and BatchNorm statistics as training leaves them (else many tensors are equal)."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
+            with torch.no_grad():
+                m.bias.uniform_(-0.1, 0.1)
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.1, 0.1)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("model", help="torchvision model name, e.g. resnet50")
@@ -25,21 +39,10 @@ def main() -> None:
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, args.model)(weights=None).eval()
-    bn_channels = 0
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            bn_channels += m.num_features
-        if args.initial_values:
-            continue
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)) and m.bias is not None:
-            with torch.no_grad():
-                m.bias.uniform_(-0.1, 0.1)
-        if isinstance(m, torch.nn.BatchNorm2d):
-            with torch.no_grad():
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+    bn_channels = sum(m.num_features for m in model.modules()
+                      if isinstance(m, torch.nn.BatchNorm2d))
+    if not args.initial_values:
+        randomize(model)
     x = torch.randn(1, 3, args.input_size, args.input_size)
     torch.onnx.export(model, x, args.out + ".onnx", input_names=["input"],
                       output_names=["logits"], opset_version=args.opset,
