@@ -44,7 +44,8 @@ nlohmann::json to_json(const BackendInfo& b) {
                        {{"batches_natively", c.batches_natively},
                         {"dynamic_batch", c.dynamic_batch},
                         {"precisions", c.precisions},
-                        {"concurrent_engines", c.concurrent_engines}}},
+                        {"concurrent_engines", c.concurrent_engines},
+                        {"shared_requests", c.shared_requests}}},
                       {"settings", settings}};
   if (!b.available) j["reason"] = b.reason;
   return j;
@@ -105,7 +106,8 @@ void add_backends_command(CLI::App& app) {
                 << (c.dynamic_batch ? "any size per engine" : "one size per engine (compiled)")
                 << "; precisions:";
       for (const auto& p : c.precisions) std::cout << " " << p;
-      std::cout << "; engines side by side: " << (c.concurrent_engines ? "yes" : "no") << "\n";
+      std::cout << "; engines side by side: " << (c.concurrent_engines ? "yes" : "no")
+                << "; requests on one loaded model: " << (c.shared_requests ? "yes" : "no") << "\n";
       for (const auto& s : b.settings) {
         std::string values;
         if (s.type == SettingSpec::Type::kEnum)

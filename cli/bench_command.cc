@@ -77,6 +77,10 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")
       ->delimiter(',');
+  cmd->add_option("--concurrency", s.concurrencies,
+                  "Offline: requests in flight at once, each from its own thread with its "
+                  "share of the cores, comma-separated (default 1)")
+      ->delimiter(',');
   cmd->add_option("--set", a->sets, "BACKEND.KEY=V1,V2: a list sweeps the setting (repeatable)");
   cmd->add_option("--threads", s.threads,
                   "Threads for every framework (default 0: all usable cores)");

@@ -43,6 +43,10 @@ struct Capabilities {
   // Several engines of this backend run side by side in one process, each from its own
   // thread, with the same results as alone (what concurrency > 1 needs).
   bool concurrent_engines = true;
+  // Engine::new_request gives more requests on one loaded model (OpenVINO's infer requests,
+  // ONNX Runtime's Run on one session), which --concurrency then uses instead of loading one
+  // engine per request.
+  bool shared_requests = false;
   // The oldest opset of the default ONNX domain it imports; the model preparation raises an
   // older file's to it (0: any).
   int min_opset = 0;
@@ -66,6 +70,10 @@ struct LoadRequest {
   Settings settings;            // validated, defaults filled in
   int threads = 0;              // 0: every core this process may use
   int64_t batch = 0;            // batch the engine will run; 0: any (dynamic)
+  // Requests the harness keeps in flight at once on this model (offline --concurrency), each
+  // from its own thread: threads is then each request's share of the cores, and a framework
+  // that runs parallel requests itself (OpenVINO's streams) configures for all of them.
+  int concurrency = 1;
 };
 
 // A model loaded and compiled by one framework, ready to run batches.
@@ -86,6 +94,12 @@ class Engine {
     (void)batch;
     return 1;
   }
+  // Another request on the same loaded model, with its own request state, to run from another
+  // thread at the same time as this engine and the other requests (OpenVINO's infer
+  // requests on one compiled model; ONNX Runtime's Run, thread-safe on one session). It
+  // shares the model's weights and compiled code, and stays valid on its own. nullptr: the
+  // framework offers no such thing, and the harness loads one engine per request instead.
+  virtual std::unique_ptr<Engine> new_request() { return nullptr; }
 };
 
 class Backend {

@@ -235,13 +235,13 @@ double ResultRow::latency(const std::string& key) const {
 
 std::string ResultRow::settings_text() const { return dimension_value(cell, "settings"); }
 
-std::string ResultRow::label() const {
+std::string ResultRow::label(bool with_concurrency) const {
   std::vector<std::string> parts;
   if (!cell.settings.empty()) parts.push_back(settings_text());
   if (cell.precision != "fp32") parts.push_back(cell.precision);
   if (cell.threads != 0)
     parts.push_back(std::string("threads ").append(std::to_string(cell.threads)));
-  if (cell.concurrency != 1)
+  if (with_concurrency && cell.concurrency != 1)
     parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
   if (!cell.arm.empty()) parts.push_back(std::string("arm ").append(cell.arm));
   std::string l = cell.backend;

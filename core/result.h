@@ -159,7 +159,9 @@ struct ResultRow {
   double latency(const std::string& key) const;
   // Settings asked as "k=v k=v" and the framework with them, for tables and legends.
   std::string settings_text() const;
-  std::string label() const;
+  // The framework with what sets this configuration apart ("onnxruntime (threads 1 x2)");
+  // without the requests in flight where a table picks the best of them itself.
+  std::string label(bool with_concurrency = true) const;
 };
 
 nlohmann::json to_json(const ResultRow& r);

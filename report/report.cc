@@ -136,6 +136,14 @@ Table table3(const std::vector<ResultRow>& rows) {
   return t;
 }
 
+// " at 2 in flight" for a concurrency above one, "" else.
+std::string in_flight(int concurrency) {
+  return concurrency > 1 ? " at " + std::to_string(concurrency) + " in flight" : "";
+}
+
+// Offline throughput per batch size. Each framework's throughput is its best: where a study
+// ran several concurrencies (requests in flight), each batch shows the best of them and says
+// which, and the last columns give the best over batch and concurrency.
 Table offline(const std::vector<ResultRow>& rows) {
   std::set<int64_t> batches;
   for (const auto& r : rows)
@@ -145,26 +153,50 @@ Table offline(const std::vector<ResultRow>& rows) {
           {"model", "framework"},
           {},
           "median over rounds and repeats, with its 95% interval [low, high] where there were at "
-          "least 6; a failed cell shows its status"};
+          "least 6; with several concurrencies, the best of them (\"at N in flight\"); a failed "
+          "cell shows its status"};
   for (int64_t b : batches) t.columns.push_back("batch " + std::to_string(b));
+  t.columns.push_back("best");
   t.columns.push_back("best share of peak");
-  std::map<std::pair<std::string, std::string>, std::map<int64_t, Group>> by;
+  const Value throughput = [](const ResultRow& x) { return metric(x, "throughput_ips"); };
+  // (model, framework) -> batch -> concurrency -> rows
+  std::map<std::pair<std::string, std::string>, std::map<int64_t, std::map<int, Group>>> by;
   for (const auto& [id, g] : groups(rows, "offline"))
-    for (const ResultRow* r : g) by[{model(*r), label(*r)}][r->cell.batch].push_back(r);
+    for (const ResultRow* r : g)
+      by[{model(*r), r->label(false)}][r->cell.batch][r->cell.concurrency].push_back(r);
   for (const auto& [key, cells] : by) {
     std::vector<std::string> row = {key.first, key.second};
-    double share = NAN;
+    double share = NAN, best = NAN;
+    std::string best_text;
     for (int64_t b : batches) {
       auto it = cells.find(b);
-      row.push_back(it == cells.end() ? "" : cell_value(it->second, [](const ResultRow& x) {
-        return metric(x, "throughput_ips");
-      }));
-      if (it != cells.end())
-        if (const double x = median_of(
-                it->second, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
+      if (it == cells.end()) {
+        row.push_back("");
+        continue;
+      }
+      // The concurrency with the highest median; the first one's status when none ran.
+      const Group* pick = &it->second.begin()->second;
+      int pick_n = it->second.begin()->first;
+      double pick_x = NAN;
+      for (const auto& [n, g] : it->second)
+        if (const double x = median_of(g, throughput);
+            !std::isnan(x) && (std::isnan(pick_x) || x > pick_x)) {
+          pick = &g;
+          pick_n = n;
+          pick_x = x;
+        }
+      row.push_back(cell_value(*pick, throughput) + (std::isnan(pick_x) ? "" : in_flight(pick_n)));
+      if (!std::isnan(pick_x) && (std::isnan(best) || pick_x > best)) {
+        best = pick_x;
+        best_text = fmt(pick_x) + " (batch " + std::to_string(b) + in_flight(pick_n) + ")";
+      }
+      for (const auto& [n, g] : it->second)
+        if (const double x =
+                median_of(g, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
             !(x <= share))
           share = x;
     }
+    row.push_back(best_text);
     row.push_back(fmt(share, 3));
     t.rows.push_back(row);
   }
@@ -245,7 +277,7 @@ Table best(const std::vector<ResultRow>& rows) {
           {"question", "model", "best", "figure", "runner-up", "runner-up figure", "advantage"},
           {},
           "medians over rounds and repeats and, for throughput, at each framework's best batch "
-          "size; with rounds, "
+          "size and requests in flight (named); with rounds, "
           "the advantage is the geometric mean of the per-round ratios with its 95% interval, and "
           "a tie where it "
           "contains 1"};
@@ -274,13 +306,17 @@ Table best(const std::vector<ResultRow>& rows) {
   // (result file, round, repeat) -> value: visits pair only within one run of a study.
   using Visits = std::map<std::tuple<std::string, int, int>, double>;
   for (const auto& q : questions) {
-    // model -> label -> batch -> visits; throughput takes each framework's best batch.
-    std::map<std::string, std::map<std::string, std::map<int64_t, Visits>>> by;
+    // model -> label -> (batch, concurrency) -> visits; throughput takes each framework's
+    // best batch and concurrency.
+    const bool best_of_runs = q.scenario == "offline" && q.higher;
+    std::map<std::string, std::map<std::string, std::map<std::pair<int64_t, int>, Visits>>> by;
     for (const auto& [id, g] : groups(rows, q.scenario))
       for (const ResultRow* r : g)
         if (r->ok() && q.use(*r) && !std::isnan(q.f(*r))) {
-          const int64_t batch = q.scenario == "offline" && q.higher ? r->cell.batch : 0;
-          by[model(*r)][label(*r)][batch][{r->source, r->cell.round, r->cell.repeat}] = q.f(*r);
+          const std::pair<int64_t, int> run =
+              best_of_runs ? std::pair{r->cell.batch, r->cell.concurrency} : std::pair{0L, 0};
+          by[model(*r)][r->label(!best_of_runs)][run][{r->source, r->cell.round, r->cell.repeat}] =
+              q.f(*r);
         }
     for (const auto& [m, labels] : by) {
       struct Entry {
@@ -289,16 +325,20 @@ Table best(const std::vector<ResultRow>& rows) {
         const Visits* visits;
       };
       std::vector<Entry> ranked;
-      for (const auto& [l, batches] : labels) {
-        std::optional<Entry> best_batch;
-        for (const auto& [b, visits] : batches) {
+      for (const auto& [l, runs] : labels) {
+        std::optional<Entry> best_run;
+        for (const auto& [run, visits] : runs) {
           std::vector<double> v;
           for (const auto& [k, x] : visits) v.push_back(x);
           const double x = median(v);
-          if (!best_batch || (q.higher ? x > best_batch->median : x < best_batch->median))
-            best_batch = Entry{l, x, &visits};
+          if (!best_run || (q.higher ? x > best_run->median : x < best_run->median)) {
+            const std::string where =
+                best_of_runs ? " (batch " + std::to_string(run.first) + in_flight(run.second) + ")"
+                             : "";
+            best_run = Entry{l + where, x, &visits};
+          }
         }
-        ranked.push_back(*best_batch);
+        ranked.push_back(*best_run);
       }
       std::sort(ranked.begin(), ranked.end(), [&](const Entry& a, const Entry& b) {
         return q.higher ? a.median > b.median : a.median < b.median;

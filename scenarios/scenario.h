@@ -35,6 +35,17 @@ using WindowMeters = std::vector<Meter*>;
 ScenarioResult run_offline(Engine& engine, const Tensor& input, const RunLimits& limits,
                            Clock& clock, const WindowMeters& window = {});
 
+// Offline with several requests in flight (bench --concurrency): one thread per request
+// (requests on one loaded model, Engine::new_request, or engines loaded apart), each running
+// the same batch again and again, all warmed up at once and timed from one start; throughput =
+// every request's images / wall time of the whole window; latency per request. Stops when
+// min_iterations (counted over all requests) and min_duration_s are met, or at
+// max_duration_s. The clock is read from every thread (SteadyClock). metrics add concurrency
+// and iterations_per_request. One request is run_offline.
+ScenarioResult run_offline_concurrent(const std::vector<Engine*>& requests, const Tensor& input,
+                                      const RunLimits& limits, Clock& clock,
+                                      const WindowMeters& window = {});
+
 // Single-stream (data-flow applications): one image, one query after another.
 ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunLimits& limits,
                                  Clock& clock, const WindowMeters& window = {});

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <new>
 
+#include "backends/plugin.h"
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
@@ -94,15 +95,41 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   if (scenario == "single-stream") load_batch = 1;
   if (scenario == "server") load_batch = caps.dynamic_batch ? 0 : 1;
 
+  // Requests in flight (offline --concurrency): each gets its share of the cores, and the
+  // framework is told how many there will be.
+  const int concurrency = spec.concurrency;
+  if (concurrency > 1 && scenario != "offline")
+    throw Error("concurrency " + std::to_string(concurrency) +
+                " applies to the offline scenario only, not to " + scenario);
+  int threads = spec.threads;
+  if (concurrency > 1) {
+    const int total = spec.threads > 0 ? spec.threads : cores_available();
+    threads = std::max(1, total / concurrency);
+    metrics["threads_per_request"] = threads;
+  }
+
   MemoryMeter memory;
   memory.start();
   std::vector<std::unique_ptr<Engine>> engines;
   std::vector<Engine*> raw;
   const auto t_load = std::chrono::steady_clock::now();
   for (const auto& f : files) {
-    engines.push_back(backend.load({f, settings, spec.threads, load_batch}));
+    engines.push_back(backend.load({f, settings, threads, load_batch, concurrency}));
     raw.push_back(engines.back().get());
   }
+  // The other requests: on the loaded model where the framework has requests of its own,
+  // else one engine each (their load counts in load_ms).
+  std::vector<Engine*> requests = {raw.front()};
+  std::string how = "one request";
+  for (int i = 1; i < concurrency; ++i) {
+    std::unique_ptr<Engine> request = raw.front()->new_request();
+    how = request ? "requests on one loaded model" : "one engine per request";
+    if (!request)
+      request = backend.load({files.front(), settings, threads, load_batch, concurrency});
+    requests.push_back(request.get());
+    engines.push_back(std::move(request));
+  }
+  if (concurrency > 1) metrics["concurrency_how"] = how;
   metrics["load_ms"] = ms_since(t_load);
   nlohmann::json load_memory;
   memory.stop(load_memory);
@@ -132,7 +159,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   run_memory.start();
   ScenarioResult r;
   if (scenario == "offline") {
-    r = run_offline(*raw.front(), input, spec.limits, clock, window);
+    r = run_offline_concurrent(requests, input, spec.limits, clock, window);
   } else if (scenario == "single-stream") {
     r = run_single_stream(*raw.front(), input, spec.limits, clock, window);
   } else if (scenario == "server") {

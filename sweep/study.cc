@@ -291,6 +291,10 @@ void Study::validate() const {
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
+  if (concurrencies.empty()) throw Error("--concurrency needs at least one value");
+  for (int n : concurrencies)
+    if (n < 1 || n > 256)
+      throw Error("--concurrency " + std::to_string(n) + " is invalid (1 to 256)");
   if (preparations.empty()) throw Error("--prepare needs at least one of simplify, none");
   for (const auto& p : preparations) preparation_options(p);  // throws naming a bad value
   if (threads < 0)
@@ -379,10 +383,12 @@ std::vector<CellSpec> expand(const Study& study) {
               c.model = model(name);
               const int64_t fixed = fixed_batch(c.model);
               if (scenario == "offline") {
-                for (int64_t b : fixed ? std::vector<int64_t>{fixed} : study.batches) {
-                  c.batch = b;
-                  round.push_back(c);
-                }
+                for (int64_t b : fixed ? std::vector<int64_t>{fixed} : study.batches)
+                  for (int n : study.concurrencies) {
+                    c.batch = b;
+                    c.concurrency = n;
+                    round.push_back(c);
+                  }
               } else if (scenario == "single-stream" || scenario == "load") {
                 round.push_back(c);
               } else if (scenario == "server") {

@@ -45,6 +45,9 @@ struct Study {
   // How models are prepared before any framework sees them (prepare/prepare.h): simplify,
   // none; both measure the preparation's effect in one interleaved run.
   std::vector<std::string> preparations = {"simplify"};
+  // Offline: requests kept in flight at once, each from its own thread with its share of the
+  // cores (a list sweeps it); the other scenarios run one.
+  std::vector<int> concurrencies = {1};
   std::filesystem::path out = "results.jsonl";
   bool resume = false;
 

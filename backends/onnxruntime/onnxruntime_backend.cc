@@ -155,8 +155,8 @@ TensorMeta read_meta(const Ort::TypeInfo& info, std::string name) {
 
 class OnnxRuntimeEngine : public Engine {
  public:
-  OnnxRuntimeEngine(std::shared_ptr<Ort::Env> env, Ort::Session session, TensorMeta in,
-                    TensorMeta out, nlohmann::json effect)
+  OnnxRuntimeEngine(std::shared_ptr<Ort::Env> env, std::shared_ptr<Ort::Session> session,
+                    TensorMeta in, TensorMeta out, nlohmann::json effect)
       : env_(std::move(env)),
         session_(std::move(session)),
         in_(std::move(in)),
@@ -182,7 +182,7 @@ class OnnxRuntimeEngine : public Engine {
             memory_, output.data.data(), output.data.size(), out_shape_.data(), out_shape_.size());
         bound_out_data_ = output.data.data();
       }
-      session_.Run(run_options_, &in_name_, &in_value_, 1, &out_name_, &out_value_, 1);
+      session_->Run(run_options_, &in_name_, &in_value_, 1, &out_name_, &out_value_, 1);
     } catch (const Error&) {
       throw;
     } catch (const Ort::Exception& e) {
@@ -193,6 +193,14 @@ class OnnxRuntimeEngine : public Engine {
   }
 
   nlohmann::json settings_in_effect() const override { return effect_; }
+
+  // ORT's Run is thread-safe on one session: another request shares the session (its weights,
+  // optimized graph and thread pool) with its own bindings and output buffers.
+  std::unique_ptr<Engine> new_request() override {
+    nlohmann::json effect = effect_;
+    effect["requests_share_session"] = true;
+    return std::make_unique<OnnxRuntimeEngine>(env_, session_, in_, out_, std::move(effect));
+  }
 
  private:
   void bind_input(const TensorView& input) {
@@ -229,7 +237,7 @@ class OnnxRuntimeEngine : public Engine {
 
   // A free non-batch output dim: let ORT allocate once, then keep the learnt shape.
   void run_learning_output_shape(Tensor& output) {
-    auto values = session_.Run(run_options_, &in_name_, &in_value_, 1, &out_name_, 1);
+    auto values = session_->Run(run_options_, &in_name_, &in_value_, 1, &out_name_, 1);
     auto info = values.at(0).GetTensorTypeAndShapeInfo();
     out_shape_ = info.GetShape();
     out_known_ = true;
@@ -240,8 +248,8 @@ class OnnxRuntimeEngine : public Engine {
     bound_out_data_ = nullptr;
   }
 
-  std::shared_ptr<Ort::Env> env_;  // outlives the session
-  Ort::Session session_;
+  std::shared_ptr<Ort::Env> env_;          // outlives the session
+  std::shared_ptr<Ort::Session> session_;  // shared by the requests of one load
   TensorMeta in_, out_;
   nlohmann::json effect_;
   Ort::MemoryInfo memory_;
@@ -272,6 +280,7 @@ class OnnxRuntimeBackend : public Backend {
     } else {
       b.available = true;
     }
+    b.capabilities.shared_requests = true;  // Run is thread-safe on one session
     b.settings = {
         enum_setting("graph_optimization_level", "all", {"disabled", "basic", "extended", "all"},
                      "graph rewrites before running (constant folding, fusions, NCHWc layout); "
@@ -289,6 +298,10 @@ class OnnxRuntimeBackend : public Backend {
         bool_setting("memory_pattern", "true",
                      "plan intermediate buffers from the first run's shapes; default true: ORT's "
                      "default, fewer allocations when shapes stay the same"),
+        bool_setting("allow_spinning", "true",
+                     "pool threads spin waiting for the next piece of work "
+                     "(session.intra_op/inter_op.allow_spinning); default true: ORT's default, "
+                     "lowest latency for runs back to back; false frees the cores between runs"),
     };
     add_two_pool_thread_settings(
         b.settings, "threads inside one operator",
@@ -345,6 +358,7 @@ class OnnxRuntimeBackend : public Backend {
     const bool parallel = setting(s, "execution_mode") == "parallel";
     const bool arena = setting_bool(s, "memory_arena");
     const bool pattern = setting_bool(s, "memory_pattern");
+    const char* const spinning = setting_bool(s, "allow_spinning") ? "1" : "0";
 
     auto make_options = [&](GraphOptimizationLevel lvl) {
       Ort::SessionOptions o;
@@ -360,6 +374,8 @@ class OnnxRuntimeBackend : public Backend {
         o.EnableMemPattern();
       else
         o.DisableMemPattern();
+      o.AddConfigEntry("session.intra_op.allow_spinning", spinning);
+      o.AddConfigEntry("session.inter_op.allow_spinning", spinning);
       o.SetLogId("infermark");
       return o;
     };
@@ -458,7 +474,12 @@ class OnnxRuntimeBackend : public Backend {
         {"execution_mode", parallel ? "parallel" : "sequential"},
         {"memory_arena", arena},
         {"memory_pattern", pattern},
-        {"intra_op_allow_spinning", true},  // ORT's default, left alone
+        // Read back from the session options the session was made with (ORT has no getter
+        // on the session itself); "1" is ORT's default when the entry is absent.
+        {"intra_op_allow_spinning", make_options(level).GetConfigEntryOrDefault(
+                                        "session.intra_op.allow_spinning", "1") == "1"},
+        {"inter_op_allow_spinning", make_options(level).GetConfigEntryOrDefault(
+                                        "session.inter_op.allow_spinning", "1") == "1"},
         {"cache", cache_state},
         {"cache_file", cache_file.string()},
         {"load_ms", load_ms},
@@ -467,7 +488,8 @@ class OnnxRuntimeBackend : public Backend {
     };
     if (!cache_note.empty()) effect["cache_note"] = cache_note;
 
-    return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr), std::move(*session),
+    return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr),
+                                               std::make_shared<Ort::Session>(std::move(*session)),
                                                std::move(in), std::move(out), std::move(effect));
   }
 

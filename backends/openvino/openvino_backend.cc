@@ -205,6 +205,12 @@ class OpenVinoEngine : public Engine {
 
   nlohmann::json settings_in_effect() const override { return in_effect_; }
 
+  // Another infer request on the same compiled model: OpenVINO runs the requests of one
+  // compiled model in parallel on its streams.
+  std::unique_ptr<Engine> new_request() override {
+    return std::make_unique<OpenVinoEngine>(compiled_, batch_, in_effect_);
+  }
+
  private:
   static ov::Shape to_ov_shape(const std::vector<int64_t>& s) {
     return ov::Shape(s.begin(), s.end());
@@ -274,14 +280,16 @@ class OpenVinoBackend : public Backend {
          "other CPU frameworks"},
         {"hint",
          T::kEnum,
-         "latency",
-         {"latency", "throughput", "none"},
+         "auto",
+         {"auto", "latency", "throughput", "none"},
          0,
          0,
          "ov::hint::performance_mode: latency = 1 stream with all threads for one request, "
          "throughput = several streams meant for parallel requests, none = no hint (OpenVINO's "
-         "own default); default latency because the harness runs one synchronous request at "
-         "a time, so only latency mode puts every core on it"},
+         "own default); default auto: latency when the harness keeps one request in flight "
+         "(only latency mode puts every core on it), throughput with "
+         "ov::hint::num_requests = the requests in flight when it keeps several "
+         "(--concurrency), as OpenVINO's own benchmark_app does"},
         {"num_streams",
          T::kInt,
          "0",
@@ -328,6 +336,7 @@ class OpenVinoBackend : public Backend {
          "only metadata for preprocessing, and the CPU plugin picks its internal layout "
          "(NHWC or blocked) itself, reported in settings_in_effect as internal_input_layout"},
     };
+    info.capabilities.shared_requests = true;  // infer requests of one compiled model
     // bf16 where the default device says it computes in it (the precision setting).
     try {
       const auto caps = core().get_property(default_device, ov::device::capabilities);
@@ -378,17 +387,25 @@ class OpenVinoBackend : public Backend {
     const std::string layout = setting(s, "layout");
     if (layout != "nchw") throw Error("openvino: layout '" + layout + "' is not supported");
 
+    // The harness gives each request in flight its share of the cores; OpenVINO's threads
+    // serve all its streams together.
+    const int concurrency = std::max(1, request.concurrency);
     const auto [threads, threads_from] =
-        resolve_threads(setting_int(s, "threads"), request.threads);
+        resolve_threads(setting_int(s, "threads"),
+                        request.threads > 0 ? request.threads * concurrency : request.threads);
+    const std::string mode = hint != "auto" ? hint : (concurrency > 1 ? "throughput" : "latency");
 
     if (!std::filesystem::exists(request.model)) throw Error(context + "no such file");
 
     ov::Core& ov_core = core();
     ov::AnyMap props;
-    if (hint == "latency") {
+    if (mode == "latency") {
       props.emplace(ov::hint::performance_mode(ov::hint::PerformanceMode::LATENCY));
-    } else if (hint == "throughput") {
+    } else if (mode == "throughput") {
       props.emplace(ov::hint::performance_mode(ov::hint::PerformanceMode::THROUGHPUT));
+      // No more streams than requests will be in flight.
+      if (concurrency > 1)
+        props.emplace(ov::hint::num_requests(static_cast<uint32_t>(concurrency)));
     }
     if (num_streams > 0) props.emplace(ov::num_streams(static_cast<int32_t>(num_streams)));
     props.emplace(ov::inference_num_threads(threads));
@@ -446,6 +463,12 @@ class OpenVinoBackend : public Backend {
       e["performance_mode"] = nullptr;
     }
     e["hint_requested"] = hint;
+    e["requests_in_flight"] = concurrency;
+    try {
+      e["optimal_number_of_infer_requests"] =
+          compiled.get_property(ov::optimal_number_of_infer_requests);
+    } catch (const std::exception&) {
+    }
     e["num_streams"] = nullptr;
     try {
       e["num_streams"] = compiled.get_property(ov::num_streams).num;

@@ -122,7 +122,7 @@ TEST_F(Backends, BadSettingsListTheValidOnes) {
     return "";
   };
   EXPECT_NE(message({{"hnit", "latency"}}).find("valid: device, hint"), std::string::npos);
-  EXPECT_NE(message({{"hint", "fast"}}).find("valid: latency, throughput, none"),
+  EXPECT_NE(message({{"hint", "fast"}}).find("valid: auto, latency, throughput, none"),
             std::string::npos);
   EXPECT_NE(message({{"threads", "-1"}}).find("out of range"), std::string::npos);
   EXPECT_NE(message({{"threads", "two"}}).find("not an integer"), std::string::npos);

@@ -71,6 +71,11 @@ class FakeEngine final : public Engine {
     for (int64_t i = 0; i < output.numel(); ++i) output.data[i] = input.data[i % input.numel()];
     std::this_thread::sleep_for(std::chrono::microseconds(service_ms_ * 1000));
   }
+  // Requests on one loaded model when FAKE_SHARED_REQUESTS is set.
+  std::unique_ptr<Engine> new_request() override {
+    if (std::getenv("FAKE_SHARED_REQUESTS") == nullptr) return nullptr;
+    return std::make_unique<FakeEngine>(*this);
+  }
   int64_t framework_calls_per_batch(int64_t batch) const override {
     return compiled_batch_ > 0 ? std::max<int64_t>(1, batch / compiled_batch_) : 1;
   }
@@ -128,10 +133,12 @@ class FakeBackend final : public Backend {
              {"cache_dir", T::kPath, "", {}, 0, 0, "unused"}},
             capabilities()};
   }
-  // A framework that compiles for one batch size when FAKE_STATIC_BATCH is set.
+  // A framework that compiles for one batch size when FAKE_STATIC_BATCH is set, and has
+  // requests on one loaded model when FAKE_SHARED_REQUESTS is.
   static Capabilities capabilities() {
     Capabilities c;
     c.dynamic_batch = std::getenv("FAKE_STATIC_BATCH") == nullptr;
+    c.shared_requests = std::getenv("FAKE_SHARED_REQUESTS") != nullptr;
     return c;
   }
   // A framework whose runtime takes FAKE_START_MS to start (0 when unset).

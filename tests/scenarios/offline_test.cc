@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "core/error.h"
 #include "scenarios/scenario.h"
 #include "tests/scenarios/fake_engine.h"
@@ -112,6 +116,89 @@ TEST(SingleStream, LatencyPercentilesEqualServiceTime) {
   EXPECT_EQ(r.metrics["batch"], 1);
   EXPECT_EQ(r.metrics["throughput_ips"].get<double>(), 1 / engine.service_s(1));
   for (int64_t b : engine.batch_sizes) EXPECT_EQ(b, 1);
+}
+
+// A request that waits `ms` per batch without using a core (what a framework waiting on a
+// device or a lock looks like), counting the images it ran and the most calls in progress at
+// once over every request sharing `in_progress`; throws when told.
+class WaitingEngine final : public Engine {
+ public:
+  WaitingEngine(int ms, std::atomic<int>& in_progress, std::atomic<int>& most)
+      : ms_(ms), in_progress_(in_progress), most_(most) {}
+  void run(const TensorView& input, Tensor& output) override {
+    const int now = ++in_progress_;
+    int seen = most_.load();
+    while (now > seen && !most_.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms_));
+    --in_progress_;
+    images += input.shape[0];
+    if (output.shape.empty()) output.resize({input.shape[0], 2});
+    if (fail_after >= 0 && images > fail_after) throw Error("request failed as asked");
+  }
+  nlohmann::json settings_in_effect() const override { return nlohmann::json::object(); }
+  int64_t images = 0;
+  int64_t fail_after = -1;
+
+ private:
+  int ms_;
+  std::atomic<int>& in_progress_;
+  std::atomic<int>& most_;
+};
+
+// N requests run at once, every image of every request counts over the one window, latency is
+// per request.
+TEST(OfflineConcurrent, RequestsRunAtOnceAndEveryImageCounts) {
+  SteadyClock clock;
+  std::atomic<int> in_progress{0}, most{0};
+  std::vector<std::unique_ptr<WaitingEngine>> engines;
+  std::vector<Engine*> requests;
+  for (int i = 0; i < 3; ++i) {
+    engines.push_back(std::make_unique<WaitingEngine>(10, in_progress, most));
+    requests.push_back(engines.back().get());
+  }
+  RunLimits l = limits(0.2, 12, 10);
+  l.warmup_iterations = 1;
+  const ScenarioResult r = run_offline_concurrent(requests, make_images(2), l, clock);
+  EXPECT_EQ(most.load(), 3);
+  EXPECT_EQ(r.metrics["concurrency"], 3);
+  ASSERT_EQ(r.metrics["iterations_per_request"].size(), 3u);
+  int64_t iterations = 0, images_timed = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const int64_t n = r.metrics["iterations_per_request"][i].get<int64_t>();
+    EXPECT_GE(n, 3) << "request " << i;
+    iterations += n;
+    images_timed += 2 * n;
+    EXPECT_EQ(engines[i]->images, 2 * (n + 1)) << "one warm-up iteration each";
+  }
+  EXPECT_EQ(r.metrics["iterations"], iterations);
+  EXPECT_EQ(r.metrics["images"], images_timed);
+  EXPECT_EQ(r.latencies_ms.size(), static_cast<size_t>(iterations));
+  const double timed = r.metrics["timed_s"].get<double>();
+  EXPECT_GE(timed, 0.2);
+  EXPECT_DOUBLE_EQ(r.metrics["throughput_ips"].get<double>(), images_timed / timed);
+  // Three requests of 10 ms at once: well over one request's 200 images/s of batch 2.
+  EXPECT_GT(r.metrics["throughput_ips"].get<double>(), 1.5 * 200);
+  EXPECT_GE(r.latency_ms.min, 10.0);
+}
+
+// A request that fails stops the others and the error reaches the caller: no hang.
+TEST(OfflineConcurrent, AFailingRequestStopsTheRunWithItsError) {
+  SteadyClock clock;
+  std::atomic<int> in_progress{0}, most{0};
+  WaitingEngine good(1, in_progress, most), bad(1, in_progress, most);
+  bad.fail_after = 4;
+  try {
+    run_offline_concurrent({&good, &bad}, make_images(1), limits(30, 10, 60), clock);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "request failed as asked");
+  }
+  // One request is the plain offline run.
+  const ScenarioResult one =
+      run_offline_concurrent({&good}, make_images(1), limits(0, 3, 1), clock);
+  EXPECT_EQ(one.metrics["concurrency"], 1);
+  EXPECT_THROW(run_offline_concurrent({}, make_images(1), limits(0, 3, 1), clock), Error);
 }
 
 }  // namespace

@@ -185,6 +185,44 @@ TEST_F(Sweep, TheServerScenarioPlansWithTheDeclaredBatchCapability) {
   }
 }
 
+// --concurrency keeps that many requests in flight, each from its own thread: requests on one
+// loaded model where the framework has them, else one engine each; throughput counts every
+// request's images over the window's wall time, so requests that wait (the fake sleeps) in
+// parallel double it; each request gets its share of the cores; other scenarios run one.
+TEST_F(Sweep, ConcurrencyKeepsRequestsInFlightAndCountsAllTheirImages) {
+  const std::string args =
+      "--models resnet50 --input-size 64 --width 0.25 --min-duration 0.3 --min-iterations 3 "
+      "--warmup 0 --backends fake --set fake.service_ms=20 --threads 2 --concurrency 1,2 "
+      "--scenario offline,single-stream --out " +
+      (dir_ / "r.jsonl").string();
+  for (const bool shared : {false, true}) {
+    if (shared) setenv("FAKE_SHARED_REQUESTS", "1", 1);
+    const BenchRun r = bench(args);
+    unsetenv("FAKE_SHARED_REQUESTS");
+    ASSERT_EQ(r.code, 0) << r.output;
+    std::map<std::pair<std::string, int>, nlohmann::json> by;
+    for (const auto& l : lines(dir_ / "r.jsonl")) {
+      ASSERT_EQ(l["status"], "ok") << l.dump();
+      by[{l["scenario"], l["concurrency"].get<int>()}] = l;
+    }
+    ASSERT_EQ(by.size(), 3u) << "offline x1, offline x2, single-stream x1";
+    const auto& one = by.at({"offline", 1})["metrics"];
+    const auto& two = by.at({"offline", 2})["metrics"];
+    EXPECT_EQ(two["concurrency"], 2) << two.dump();
+    EXPECT_EQ(two["concurrency_how"],
+              shared ? "requests on one loaded model" : "one engine per request");
+    EXPECT_EQ(two["threads_per_request"], 1) << two.dump();
+    EXPECT_EQ(by.at({"offline", 2})["backend"]["settings_in_effect"]["threads"], 1);
+    EXPECT_EQ(by.at({"offline", 1})["backend"]["settings_in_effect"]["threads"], 2);
+    ASSERT_EQ(two["iterations_per_request"].size(), 2u) << two.dump();
+    for (const auto& n : two["iterations_per_request"]) EXPECT_GE(n.get<int>(), 3) << two.dump();
+    EXPECT_GT(two["throughput_ips"].get<double>(), 1.6 * one["throughput_ips"].get<double>())
+        << one.dump() << "\n"
+        << two.dump();
+    fs::remove(dir_ / "r.jsonl");
+  }
+}
+
 // A precision the framework does not offer here is unsupported before anything loads: the
 // fake, told to crash when it loads, is never asked to.
 TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
