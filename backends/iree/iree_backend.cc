@@ -198,15 +198,28 @@ class IreeEngine : public Engine {
 
 // ---------------------------------------------------------------- backend
 
+// How convolutions are rewritten before IREE's own pipeline (the setting conv_preprocessing):
+// the preprocessing pass that each value runs, "" for none.
+std::string conv_preprocessing_pass(const std::string& value) {
+  // im2col + matrix product: the product then takes data tiling's packed matmul path.
+  if (value == "img2col") return "iree-global-opt-convert-conv2d-to-img2col";
+  // NCHW convolutions rewritten to NHWC, which IREE's CPU code generation vectorizes.
+  if (value == "channels_last") return "iree-preprocessing-convert-conv-to-channels-last";
+  return "";
+}
+
 struct CompileOptions {
-  std::string opt_level, target_features;
+  std::string opt_level, target_features, conv_preprocessing, ukernels;
   bool data_tiling = false;
 
   std::vector<std::string> flags() const {
     std::vector<std::string> f = {
         "--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu",
         "--iree-opt-level=" + opt_level,
-        std::string("--iree-opt-data-tiling=") + (data_tiling ? "true" : "false")};
+        std::string("--iree-opt-data-tiling=") + (data_tiling ? "true" : "false"),
+        "--iree-llvmcpu-enable-ukernels=" + ukernels};
+    if (const std::string pass = conv_preprocessing_pass(conv_preprocessing); !pass.empty())
+      f.push_back("--iree-preprocessing-pass-pipeline=builtin.module(util.func(" + pass + "))");
     if (target_features == "host") {
       f.push_back("--iree-llvmcpu-target-cpu=host");
     } else {
@@ -258,6 +271,16 @@ class IreeBackend : public Backend {
                      "--iree-opt-data-tiling: packs matmul and convolution operands into the "
                      "CPU's preferred tiles; default true: faster code on CPU (off is IREE "
                      "3.13's own default at every opt_level)"),
+        enum_setting("conv_preprocessing", "img2col", {"img2col", "channels_last", "none"},
+                     "how NCHW convolutions are rewritten before IREE's pipeline "
+                     "(--iree-preprocessing-pass-pipeline): img2col = im2col + matrix product, "
+                     "which data tiling packs (iree-global-opt-convert-conv2d-to-img2col); "
+                     "channels_last = NHWC convolutions "
+                     "(iree-preprocessing-convert-conv-to-channels-last); none = as imported, "
+                     "IREE's own default; default img2col: the fastest here (docs/backends.md)"),
+        enum_setting("ukernels", "default", {"default", "none", "all"},
+                     "--iree-llvmcpu-enable-ukernels: IREE's hand-written microkernels "
+                     "(mmt4d, pack, unpack); default: IREE's own choice for this CPU"),
         int_setting("threads", "0", 0, 1024,
                     "task-executor worker threads (--task_topology_group_count); default 0: "
                     "the harness's thread count (all usable cores when that is 0); fixed per "
@@ -291,6 +314,8 @@ class IreeBackend : public Backend {
     opt.target_features = setting(s, "target_features");
     check_target_features(opt.target_features);
     opt.data_tiling = setting_bool(s, "data_tiling");
+    opt.conv_preprocessing = setting(s, "conv_preprocessing");
+    opt.ukernels = setting(s, "ukernels");
     const auto [threads, threads_from] =
         resolve_threads(setting_int(s, "threads"), request.threads);
     const std::vector<std::string> flags = opt.flags();
@@ -390,6 +415,8 @@ class IreeBackend : public Backend {
         {"opt_level", opt.opt_level},
         {"target_features", opt.target_features},
         {"data_tiling", opt.data_tiling},
+        {"conv_preprocessing", opt.conv_preprocessing},
+        {"ukernels", opt.ukernels},
         {"compile_flags", flags},
         {"batch_compiled",
          request.batch > 0 ? nlohmann::json(request.batch) : nlohmann::json("dynamic")},

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "backends/plugin.h"  // cores_available: what threads 0 means
 #include "backends/registry.h"
@@ -94,8 +95,11 @@ TEST_F(Iree, VersionAndSettingDefaults) {
   for (const auto& s : it->settings) {
     specs[s.key] = s;
   }
-  for (const char* key : {"opt_level", "target_features", "data_tiling", "threads", "cache_dir"})
+  for (const char* key : {"opt_level", "target_features", "data_tiling", "conv_preprocessing",
+                          "ukernels", "threads", "cache_dir"})
     ASSERT_TRUE(specs.count(key)) << key;
+  EXPECT_EQ(specs["conv_preprocessing"].default_value, "img2col");  // the fastest here
+  EXPECT_EQ(specs["ukernels"].default_value, "default");
   EXPECT_EQ(specs["opt_level"].default_value, "O3");  // deployment level, as for the others
   EXPECT_EQ(specs["opt_level"].allowed, (std::vector<std::string>{"O0", "O1", "O2", "O3"}));
   EXPECT_EQ(specs["target_features"].default_value, "host");
@@ -112,6 +116,31 @@ TEST_F(Iree, ParityWithOnnxRuntimeOnSmallVgg19ResNet50EfficientNetB0) {
 // Its own test because it dominates iree_test's time: iree-compile spends 6 to 15 minutes on
 // the small DenseNet-201 here (2 shared cores), half of it generating code for its dispatches
 // and a sixth evaluating constants (--mlir-timing).
+// Each way of rewriting the convolutions is the compile flag it names, and every one computes
+// the model (small ResNet-50, with its 1x1, 3x3 and strided convolutions).
+TEST_F(Iree, EveryConvolutionPreprocessingIsItsFlagAndAgreesWithOnnxRuntime) {
+  const Tensor input = random_input({1, 3, 64, 64}, 12);
+  const fs::path model = small_model("resnet50");
+  const Tensor ref = run("onnxruntime", model, input);
+  const std::map<std::string, std::string> pass = {
+      {"img2col", "iree-global-opt-convert-conv2d-to-img2col"},
+      {"channels_last", "iree-preprocessing-convert-conv-to-channels-last"},
+      {"none", ""}};
+  for (const auto& [value, name] : pass) {
+    nlohmann::json effect;
+    const Tensor out =
+        run("iree", model, input, {{"conv_preprocessing", value}, {"ukernels", "all"}}, &effect);
+    expect_parity(ref, out, "resnet50 conv_preprocessing=" + value);
+    EXPECT_EQ(effect.at("conv_preprocessing"), value);
+    const std::string flags = effect.at("compile_flags").dump();
+    EXPECT_NE(flags.find("--iree-llvmcpu-enable-ukernels=all"), std::string::npos) << flags;
+    if (name.empty())
+      EXPECT_EQ(flags.find("--iree-preprocessing-pass-pipeline"), std::string::npos) << flags;
+    else
+      EXPECT_NE(flags.find("util.func(" + name + ")"), std::string::npos) << flags;
+  }
+}
+
 TEST_F(Iree, ParityWithOnnxRuntimeOnSmallDenseNet201) { expect_parity_on_small("densenet201"); }
 
 // A second load of the same model and settings is a hit: no compiler runs, the module is
