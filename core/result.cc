@@ -244,6 +244,7 @@ std::string ResultRow::label(bool with_concurrency) const {
   if (with_concurrency && cell.concurrency != 1)
     parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
   if (!cell.arm.empty()) parts.push_back(std::string("arm ").append(cell.arm));
+  if (!machine.empty()) parts.push_back(std::string("on ").append(machine));
   std::string l = cell.backend;
   for (size_t i = 0; i < parts.size(); ++i) {
     l.append(i == 0 ? " (" : " ");
@@ -308,7 +309,10 @@ ResultRow row_from_json(const json& j) {
 }
 
 std::string identity(const ResultRow& r, const std::set<std::string>& without) {
-  return identity(r.cell, without);
+  if (r.machine.empty()) return identity(r.cell, without);
+  json id = json::parse(identity(r.cell, without));
+  id["machine"] = r.machine;
+  return id.dump();
 }
 
 std::string this_node() {
@@ -337,7 +341,27 @@ std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& fi
       }
     }
   }
+  mark_machines(rows);
   return rows;
+}
+
+std::string machine_of(const ResultRow& r) {
+  if (!r.env.is_object() || !r.env.contains("cpu_model")) return "";
+  std::string m = r.env.value("cpu_model", std::string());
+  if (r.env.contains("cores_used") && r.env["cores_used"].is_number())
+    m += ", " + std::to_string(r.env["cores_used"].get<int64_t>()) + " cores";
+  return m;
+}
+
+void mark_machines(std::vector<ResultRow>& rows) {
+  std::set<std::string> machines;
+  for (const auto& r : rows)
+    if (const std::string m = machine_of(r); !m.empty()) machines.insert(m);
+  if (machines.size() < 2) return;
+  for (auto& r : rows) {
+    r.machine = machine_of(r);
+    if (r.machine.empty()) r.machine = "unknown machine";
+  }
 }
 
 }  // namespace infermark

@@ -149,6 +149,10 @@ struct ResultRow {
   double wall_s = 0;                                     // the cell process's wall time
   std::string node;                                      // host name of the machine that ran it
   nlohmann::json env = nlohmann::json::object();         // the machine (infermark env --json)
+  // The machine that ran it, when the rows read together come from more than one (CPU model
+  // and cores, read_results sets it): it then labels the row and keeps its identity apart, so
+  // that reports compare like with like. Not written.
+  std::string machine;
   // The result file the row was read from (read_results), not written: rounds of two files
   // ran at different times and are never paired.
   std::string source;
@@ -175,6 +179,12 @@ std::string this_node();
 
 // Reads result files (JSON lines). Throws Error naming the file and line of anything that is
 // not a result line; an empty file gives no rows.
+// Every row of the files, with `source` set, and `machine` where they come from more than one
+// machine.
 std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& files);
+// "AMD EPYC 9654, 2 cores": a row's machine from its env; "" when the row has none.
+std::string machine_of(const ResultRow& r);
+// Sets `machine` on every row when the rows come from more than one machine.
+void mark_machines(std::vector<ResultRow>& rows);
 
 }  // namespace infermark

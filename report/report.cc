@@ -89,15 +89,22 @@ Table table1(const std::vector<ResultRow>& rows) {
     std::string jumps = std::to_string(s["jumps"]["total"].get<int>());
     for (const auto& [op, n] : s["jumps"]["by_type"].items())
       jumps += " " + op + ":" + std::to_string(n.get<int>());
-    const auto shape = s["input"]["shape_chw"];
-    t.rows.push_back(
-        {name, std::to_string(shape[1].get<int>()) + "x" + std::to_string(shape[2].get<int>()),
-         std::to_string(s["parameters"].get<int64_t>()),
-         std::to_string(s["buffers"].get<int64_t>()), std::to_string(s["layers"].get<int>()), jumps,
-         fmt(s["parameters_per_layer"].get<double>(), 0),
-         fmt(s["macs_per_image"].get<double>() / 1e9, 3),
-         fmt(s["flops_per_image"].get<double>() / 1e9, 3),
-         fmt(s["weight_bytes"].get<double>() / 1e6, 1)});
+    // The image's dims as the file declares them ("shape"; "shape_chw" in files written before
+    // the layout was read from the model), height and width placed by the layout.
+    const json& in = s["input"];
+    const json shape = in.contains("shape") ? in["shape"] : in.value("shape_chw", json::array());
+    const bool nhwc = in.value("layout", "NCHW") == "NHWC";
+    const std::string image = shape.is_array() && shape.size() == 3
+                                  ? std::to_string(shape[nhwc ? 0 : 1].get<int64_t>()) + "x" +
+                                        std::to_string(shape[nhwc ? 1 : 2].get<int64_t>())
+                                  : "";
+    t.rows.push_back({name, image, std::to_string(s["parameters"].get<int64_t>()),
+                      std::to_string(s["buffers"].get<int64_t>()),
+                      std::to_string(s["layers"].get<int>()), jumps,
+                      fmt(s["parameters_per_layer"].get<double>(), 0),
+                      fmt(s["macs_per_image"].get<double>() / 1e9, 3),
+                      fmt(s["flops_per_image"].get<double>() / 1e9, 3),
+                      fmt(s["weight_bytes"].get<double>() / 1e6, 1)});
   }
   return t;
 }

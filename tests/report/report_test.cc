@@ -23,7 +23,7 @@ json stats(int64_t params, int layers) {
           {"macs_per_image", 4.1e9},
           {"flops_per_image", 8.2e9},
           {"weight_bytes", 4 * params},
-          {"input", {{"shape_chw", {3, 224, 224}}}}};
+          {"input", {{"shape", {3, 224, 224}}, {"layout", "NCHW"}}}};
 }
 
 // One result row: mean iteration time `ms` with a 95% interval of +-ci percent.
@@ -87,6 +87,45 @@ TEST(Report, Table1FromTheModelStatistics) {
   const std::string md = to_markdown(find(make_tables(typed(fixture())), "table1_models"));
   EXPECT_NE(md.find("| resnet50 | 224x224 | 25557032 | 10 | 50 | 16 add:16 |"), std::string::npos)
       << md;
+}
+
+// The image size from the dims the file declares, placed by its layout; files written before
+// the layout was read from the model have "shape_chw".
+TEST(Report, Table1ReadsTheImageSizeInEitherLayout) {
+  std::vector<json> rows = fixture();
+  json nhwc = row("onnxruntime", "offline", 1, 10);
+  nhwc["model"]["name"] = "keras_net";
+  nhwc["model"]["stats"]["input"] = {{"shape", {192, 160, 3}}, {"layout", "NHWC"}};
+  rows.push_back(nhwc);
+  json old = row("onnxruntime", "offline", 1, 10);
+  old["model"]["name"] = "old_file";
+  old["model"]["stats"]["input"] = {{"shape_chw", {3, 96, 128}}};
+  rows.push_back(old);
+  const std::string md = to_markdown(find(make_tables(typed(rows)), "table1_models"));
+  EXPECT_NE(md.find("| keras_net | 192x160 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| old_file | 96x128 |"), std::string::npos) << md;
+}
+
+// Rows from two machines (a study across node types) are never one configuration: each is
+// labelled with its machine and kept apart in the tables; from one machine, nothing changes.
+TEST(Report, RowsFromTwoMachinesAreKeptApartAndLabelled) {
+  auto on = [](json r, const std::string& cpu) {
+    r["env"] = {{"cpu_model", cpu}, {"cores_used", 2}};
+    return r;
+  };
+  const fs::path f =
+      fs::temp_directory_path() / ("infermark_machines_" + std::to_string(getpid()) + ".jsonl");
+  std::ofstream(f) << on(row("onnxruntime", "offline", 1, 17), "CPU A").dump() << "\n"
+                   << on(row("onnxruntime", "offline", 1, 30), "CPU B").dump() << "\n";
+  const std::vector<ResultRow> rows = read_results({f});
+  const std::string md = to_markdown(find(make_tables(rows), "offline_throughput"));
+  EXPECT_NE(md.find("| resnet50 | onnxruntime (on CPU A, 2 cores) | 17.00 |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| resnet50 | onnxruntime (on CPU B, 2 cores) | 30.00 |"), std::string::npos)
+      << md;
+  std::ofstream(f) << on(row("onnxruntime", "offline", 1, 17), "CPU A").dump() << "\n";
+  EXPECT_EQ(read_results({f}).at(0).machine, "");
+  fs::remove(f);
 }
 
 TEST(Report, OfflineTableShowsFailuresAsTheirStatus) {
