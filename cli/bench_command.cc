@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "report/report.h"
 #include "sweep/cell.h"
+#include "sweep/slurm.h"
 #include "sweep/study.h"
 
 namespace infermark::cli {
@@ -17,6 +18,8 @@ struct BenchArgs {
   std::vector<std::string> sets;
   std::string memory_limit;   // "4G", "512M", or bytes
   std::filesystem::path csv;  // also write the whole result file as CSV
+  bool slurm = false;         // submit the study to Slurm instead of running it here
+  SlurmOptions slurm_options;
 };
 
 int64_t parse_bytes(const std::string& text) {
@@ -53,6 +56,10 @@ int bench(BenchArgs& a) {
     if (values.empty()) throw Error("--set '" + text + "' gives no value");
   }
   if (!a.memory_limit.empty()) s.memory_limit_bytes = parse_bytes(a.memory_limit);
+  if (a.slurm) {
+    if (!a.csv.empty()) throw Error("--csv needs the results: run report --csv after collect");
+    return submit_study(s, a.slurm_options);
+  }
   const int code = run_study(s);
   if (!a.csv.empty()) write_csv({s.out}, a.csv);
   return code;
@@ -125,10 +132,54 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--out", s.out, "Result file, one JSON line per cell (default results.jsonl)");
   cmd->add_flag("--resume", s.resume, "Skip the cells already in --out");
   cmd->add_option("--csv", a->csv, "Also write the whole result file as CSV");
+  auto* slurm = cmd->add_flag("--slurm", a->slurm,
+                              "Submit the study to Slurm as one array job instead of running it "
+                              "here (infermark collect merges the results; docs/slurm.md)");
+  SlurmOptions& so = a->slurm_options;
+  cmd->add_option("--partition", so.partition, "Slurm: the partition (sbatch --partition)")
+      ->needs(slurm);
+  cmd->add_option("--time", so.time, "Slurm: each array task's time limit (sbatch --time)")
+      ->needs(slurm);
+  cmd->add_option("--account", so.account, "Slurm: the account (sbatch --account)")->needs(slurm);
+  cmd->add_option("--sbatch-arg", so.sbatch_args,
+                  "Slurm: one more sbatch argument, as --sbatch-arg=--constraint=avx512 "
+                  "(repeatable)")
+      ->needs(slurm)
+      ->allow_extra_args(false);
+  cmd->add_option("--cells-per-task", so.cells_per_task,
+                  "Slurm: cells each array task runs, one after another (default 1)")
+      ->needs(slurm);
+  cmd->add_flag("--exclusive,!--no-exclusive", so.exclusive,
+                "Slurm: each array task has its node alone (default; --no-exclusive shares it)")
+      ->needs(slurm);
   cmd->callback([a] {
     const int code = bench(*a);
     if (code != 0) throw ExitCode(code);
   });
+
+  // One array task of a study on Slurm (not for users: the batch script runs it).
+  auto* task = app.add_subcommand("_slurm-task", "")->group("");
+  auto study_dir = std::make_shared<std::string>();
+  auto submission = std::make_shared<int>(0);
+  auto task_number = std::make_shared<int>(0);
+  task->add_option("--study", *study_dir)->required();
+  task->add_option("--submission", *submission)->required();
+  task->add_option("--task", *task_number)->required();
+  task->callback([study_dir, submission, task_number] {
+    const int code = run_slurm_task(*study_dir, *submission, *task_number);
+    if (code != 0) throw ExitCode(code);
+  });
+
+  auto* collect = app.add_subcommand(
+      "collect", "Follow a study on Slurm and merge its tasks' results into its result file");
+  auto dir = std::make_shared<std::string>();
+  auto wait = std::make_shared<bool>(false);
+  auto poll = std::make_shared<double>(10);
+  collect->add_option("STUDY_DIR", *dir, "The study's folder (results.slurm for results.jsonl)")
+      ->required();
+  collect->add_flag("--wait", *wait, "Poll until no task is pending or running");
+  collect->add_option("--poll", *poll, "Seconds between polls with --wait (default 10)");
+  collect->callback([dir, wait, poll] { collect_study(*dir, *wait, *poll); });
 
   // The child side of one cell (not for users: the sweep runs it in a fresh process).
   auto* cell = app.add_subcommand("_cell", "")->group("");

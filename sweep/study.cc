@@ -32,13 +32,6 @@ namespace {
 std::atomic<bool> g_interrupted{false};  // set by SIGINT/SIGTERM only
 void on_signal(int) { g_interrupted = true; }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::string fnv_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> buf(1 << 20);
@@ -175,21 +168,10 @@ void append_line(const fs::path& file, const ResultRow& row) {
   if (!ok) throw Error("cannot write result file '" + file.string() + "': " + std::strerror(errno));
 }
 
-std::set<std::string> finished_keys(const fs::path& file) {
-  std::set<std::string> keys;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.contains("cell_key")) keys.insert(j["cell_key"].get<std::string>());
-  }
-  return keys;
-}
-
 // Classifies a cell from the child's result file and how the child ended. The exit code
 // says what the child concluded when it could not leave a result file.
 ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::path& result_file,
-                   const Study& study) {
+                   const CellRunner& study) {
   ResultRow r;
   bool have = false;
   std::ifstream in(result_file);
@@ -442,7 +424,43 @@ int run_study(const Study& study) {
     throw Error("result file '" + study.out.string() +
                 "' already has results: pass --resume to continue it, or choose another --out");
   std::fprintf(stderr, "preparing models...\n");
-  const std::vector<CellSpec> cells = expand(study);
+  return run_cells(expand(study), runner_of(study));
+}
+
+CellRunner runner_of(const Study& study) {
+  CellRunner r;
+  r.out = study.out;
+  r.cell_timeout_s = study.cell_timeout_s;
+  r.memory_limit_bytes = study.memory_limit_bytes;
+  r.threads = study.threads;
+  r.rounds = study.rounds;
+  r.resume = study.resume;
+  return r;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+bool counts_as_run(const std::string& status) { return status.rfind("slurm_", 0) != 0; }
+
+std::set<std::string> finished_keys(const fs::path& file) {
+  std::set<std::string> keys;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.contains("cell_key") &&
+        counts_as_run(j.value("status", std::string())))
+      keys.insert(j["cell_key"].get<std::string>());
+  }
+  return keys;
+}
+
+int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
   const std::set<std::string> done =
       study.resume ? finished_keys(study.out) : std::set<std::string>{};
 

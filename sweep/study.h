@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,27 @@ std::vector<CellSpec> expand(const Study& study);
 // finished cell at once. Returns the process exit code: 0 when the sweep ran (failed cells
 // are results), 130 when interrupted.
 int run_study(const Study& study);
+
+// How a sweep runs cells, whoever planned them (run_study; an array task of a study on Slurm).
+struct CellRunner {
+  std::filesystem::path out;  // the result file the cells are appended to
+  double cell_timeout_s = 600;
+  int64_t memory_limit_bytes = 0;
+  int threads = 0;  // the study's --threads (0: every usable core), for the peak's share
+  int rounds = 1;
+  bool resume = false;  // skip the cells already in `out`
+};
+CellRunner runner_of(const Study& study);
+// Runs each cell not yet in runner.out (with resume) in its own child process, as run_study.
+int run_cells(const std::vector<CellSpec>& cells, const CellRunner& runner);
+
+// Whether a result row's status means the cell ran (ok or a failure of its own); a cell that
+// Slurm stopped from outside ("slurm_cancelled", ...) did not, and --resume runs it again.
+bool counts_as_run(const std::string& status);
+// Now as "2026-12-03T04:05:06Z", the time_utc of result rows.
+std::string utc_now();
+// The cell keys of the rows of a result file whose cells ran (counts_as_run).
+std::set<std::string> finished_keys(const std::filesystem::path& file);
 
 // A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
 // limits (stated before long runs start; the real time depends on the frameworks).
