@@ -208,8 +208,7 @@ TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
   expect_clear_error(bench + " --models resnet50,resnet51", "'resnet51'", kWithFake);
   expect_clear_error(bench + " --models /nonexistent/model.onnx", "'/nonexistent/model.onnx'",
                      kWithFake);
-  expect_clear_error(bench + " --models resnet50 --concurrency 1,0", "--concurrency 0",
-                     kWithFake);
+  expect_clear_error(bench + " --models resnet50 --concurrency 1,0", "--concurrency 0", kWithFake);
   EXPECT_FALSE(fs::exists(out));
   expect_clear_error("infer --model resnet51 --backend fake", "unknown zoo model 'resnet51'",
                      kWithFake);
