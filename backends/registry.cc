@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "backends/plugin.h"
+#include "backends/settings.h"
 #include "core/error.h"
 
 namespace infermark {
@@ -108,15 +109,35 @@ class OutputCapture {
 
 }  // namespace
 
+// What the registry hands out: the plugin's backend behind the checks that every load needs
+// (check_capabilities: a precision the framework offers here, engines side by side), so that no
+// caller can have a plugin silently run what it does not offer.
+class CheckedBackend final : public Backend {
+ public:
+  CheckedBackend(Backend& inner, const BackendInfo& info) : inner_(inner), info_(info) {}
+  BackendInfo info() const override { return inner_.info(); }
+  void start() override { inner_.start(); }
+  std::unique_ptr<Engine> load(const LoadRequest& request) override {
+    check_capabilities(info_, request.precision, request.concurrency);
+    return inner_.load(request);
+  }
+
+ private:
+  Backend& inner_;
+  const BackendInfo& info_;
+};
+
 struct BackendRegistry::Plugin {
   std::string name;
   void* handle = nullptr;
   std::unique_ptr<Backend> backend;
-  std::string reason;  // why not loaded
+  std::unique_ptr<Backend> checked;  // `backend` behind CheckedBackend, once described
+  std::string reason;                // why not loaded
   std::optional<BackendInfo> info;
   std::string output;  // what the framework printed while loaded and described, if captured
 
   ~Plugin() {
+    checked.reset();
     backend.reset();  // its code lives in the library: destroy before unloading
     // The library stays mapped (RTLD_NODELETE): an exception thrown by the framework may
     // outlive the registry while it propagates, and its type lives in the library.
@@ -249,7 +270,8 @@ Backend& BackendRegistry::get(const std::string& name) {
   if (!p.backend) throw Error("backend '" + name + "' is not available: " + p.reason);
   const BackendInfo& info = describe(p);
   if (!info.available) throw Error("backend '" + name + "' is not available: " + info.reason);
-  return *p.backend;
+  if (!p.checked) p.checked = std::make_unique<CheckedBackend>(*p.backend, info);
+  return *p.checked;
 }
 
 const BackendInfo& BackendRegistry::info(const std::string& name) {

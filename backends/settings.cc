@@ -87,4 +87,25 @@ Settings validate_settings(const BackendInfo& backend, const Settings& given) {
   return out;
 }
 
+void check_precision_name(const std::string& precision) {
+  if (std::find(kPrecisions.begin(), kPrecisions.end(), precision) == kPrecisions.end())
+    throw Error("precision '" + precision + "' is unknown (valid: fp32, bf16, fp16, int8)");
+}
+
+void check_capabilities(const BackendInfo& backend, const std::string& precision, int concurrency) {
+  const auto& p = backend.capabilities.precisions;
+  if (std::find(p.begin(), p.end(), precision) == p.end()) {
+    std::string offered;
+    for (const auto& x : p) offered += (offered.empty() ? "" : ", ") + x;
+    throw Unsupported(backend.name + ": precision " + precision +
+                      " is not offered on this machine (offered: " + offered + ")");
+  }
+  if (concurrency > 1 && !backend.capabilities.concurrent_engines &&
+      !backend.capabilities.shared_requests) {
+    throw Unsupported(backend.name + ": concurrency " + std::to_string(concurrency) +
+                      " needs engines that run side by side in one process, which " + backend.name +
+                      " does not offer");
+  }
+}
+
 }  // namespace infermark

@@ -84,6 +84,10 @@ void add_bench_command(CLI::App& app) {
       ->delimiter(',');
   cmd->add_option("--batches", s.batches, "Batch sizes, comma-separated (default 1)")
       ->delimiter(',');
+  cmd->add_option("--precision", s.precisions,
+                  "Precisions to compute in: fp32 (default), bf16, int8, comma-separated; a "
+                  "framework that does not offer one here records the cell as unsupported")
+      ->delimiter(',');
   cmd->add_option("--concurrency", s.concurrencies,
                   "Offline: requests in flight at once, each from its own thread with its "
                   "share of the cores, comma-separated (default 1)")

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "backends/settings.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/run_model.h"
@@ -30,6 +31,7 @@ struct CheckArgs {
   double tolerance = -1;  // < 0: the default for each backend's precision
   int64_t batch = 2;
   int threads = 0;
+  std::string precision = "fp32";  // of every framework but the reference, which runs fp32
 };
 
 // One framework's verdict: runs (within tolerance of the reference), wrong (beyond it, or
@@ -108,6 +110,7 @@ int check(const CheckArgs& a) {
     throw Error("--reference '" + ref_name + "' is not one of --backends " + a.backends);
   if (a.batch < 1) throw Error("--batch " + std::to_string(a.batch) + " is invalid: must be >= 1");
   PrepareOptions prepare = preparation_options(a.prepare);
+  check_precision_name(a.precision);
 
   std::map<std::string, Settings> settings;
   for (const auto& n : names) settings[n] = settings_for(registry, n, a.model.sets, names);
@@ -126,16 +129,16 @@ int check(const CheckArgs& a) {
   for (const auto& n : names) {
     Row row;
     row.backend = n;
-    bool bf16 = false;
-    for (const auto& [k, v] : settings[n]) bf16 = bf16 || v == "bf16";
-    row.tolerance = a.tolerance >= 0 ? a.tolerance : (bf16 ? kToleranceBf16 : kToleranceF32);
+    const std::string precision = n == ref_name ? "fp32" : a.precision;
+    row.tolerance =
+        a.tolerance >= 0 ? a.tolerance : (precision == "fp32" ? kToleranceF32 : kToleranceBf16);
     try {
       Backend& backend = registry.get(n);
       prepare.opset_at_least = registry.info(n).capabilities.min_opset;
       const PreparedModel p = prepare_model(file, prepare);
       for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
       const RunResult r =
-          run_once(backend, {p.file, settings[n], a.threads, input.shape[0]}, input);
+          run_once(backend, {p.file, settings[n], a.threads, input.shape[0], 1, precision}, input);
       outputs[n] = r.output;
       row.load_ms = r.load_ms;
     } catch (const Unsupported& e) {
@@ -153,9 +156,10 @@ int check(const CheckArgs& a) {
                                  return r.backend == ref_name;
                                })->reason);
 
-  std::printf("check %s, batch %lld, reference %s%s, preparation %s\n", a.model.model.c_str(),
-              static_cast<long long>(input.shape[0]), ref_name.c_str(),
-              against_file ? (" (" + a.expected + ")").c_str() : "", a.prepare.c_str());
+  std::printf("check %s, batch %lld, precision %s, reference %s%s, preparation %s\n",
+              a.model.model.c_str(), static_cast<long long>(input.shape[0]), a.precision.c_str(),
+              ref_name.c_str(), against_file ? (" (" + a.expected + ")").c_str() : "",
+              a.prepare.c_str());
   std::printf("%-12s %-8s %11s %11s %6s %9s %10s  %s\n", "backend", "verdict", "max_abs", "max_rel",
               "top1", "tolerance", "load_ms", "why / what preparation did");
   bool all_run = true;
@@ -201,6 +205,9 @@ void add_check_command(CLI::App& app) {
                   "Model preparation: simplify (default) or none (the file as exported)");
   cmd->add_option("--tolerance", args->tolerance,
                   "Max relative difference, max|out-ref|/max|ref| (default 1e-3 fp32, 5e-2 bf16)");
+  cmd->add_option("--precision", args->precision,
+                  "Precision of every framework but the reference (which runs fp32): fp32 "
+                  "(default), bf16, int8; a framework that does not offer it is refused");
   cmd->add_option("--batch", args->batch, "Batch size (default 2)");
   cmd->add_option("--threads", args->threads,
                   "Threads (default 0: every core this process may use)");

@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "backends/settings.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "cli/run_model.h"
@@ -19,6 +20,7 @@ struct InferArgs {
   int64_t batch = 1;
   CLI::Option* batch_option = nullptr;
   int threads = 0;
+  std::string precision = "fp32";
 };
 
 // The input tensor: the .npy given (checked against the model) or seeded N(0, 1) values.
@@ -46,17 +48,19 @@ void infer(const InferArgs& a) {
   BackendRegistry registry;
   Backend& backend = registry.get(a.backend);
   const Settings settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
+  check_precision_name(a.precision);
   const std::filesystem::path file = a.model.file();
   const Tensor input = make_input(a, file);
   PrepareOptions prepare = preparation_options(a.prepare);
   prepare.opset_at_least = registry.info(a.backend).capabilities.min_opset;
   const PreparedModel prepared = prepare_model(file, prepare);
-  const RunResult r =
-      run_once(backend, {prepared.file, settings, a.threads, input.shape[0]}, input);
+  const RunResult r = run_once(
+      backend, {prepared.file, settings, a.threads, input.shape[0], 1, a.precision}, input);
   if (!a.output.empty()) save_npy(r.output, a.output);
 
-  std::printf("model %s on %s, batch %lld: output %s\n", a.model.model.c_str(), a.backend.c_str(),
-              static_cast<long long>(input.shape[0]), shape_string(r.output.shape).c_str());
+  std::printf("model %s on %s (%s), batch %lld: output %s\n", a.model.model.c_str(),
+              a.backend.c_str(), a.precision.c_str(), static_cast<long long>(input.shape[0]),
+              shape_string(r.output.shape).c_str());
   std::printf("top-5 classes of image 0:");
   for (int64_t c : top_k(r.output, 0, 5))
     std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
@@ -76,6 +80,9 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--backend", args->backend, "Framework (see infermark backends)")->required();
   cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
   cmd->add_option("--output", args->output, "Write the outputs to this .npy");
+  cmd->add_option("--precision", args->precision,
+                  "Precision to compute in: fp32 (default), bf16, int8, where the framework "
+                  "offers it here (infermark backends)");
   cmd->add_option("--prepare", args->prepare,
                   "Model preparation: simplify (default) or none (the file as exported)");
   args->batch_option = cmd->add_option("--batch", args->batch, "Batch size (default 1)");

@@ -74,6 +74,10 @@ struct LoadRequest {
   // from its own thread: threads is then each request's share of the cores, and a framework
   // that runs parallel requests itself (OpenVINO's streams) configures for all of them.
   int concurrency = 1;
+  // The precision the engine computes in: "fp32", or another of the framework's declared
+  // Capabilities::precisions ("bf16", "int8"); the harness refuses the others before loading
+  // (check_capabilities), and a plugin refuses what it would silently run in another.
+  std::string precision = "fp32";
 };
 
 // A model loaded and compiled by one framework, ready to run batches.

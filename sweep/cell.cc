@@ -33,23 +33,6 @@ void warm_file_cache(const std::string& path) {
   }
 }
 
-// Unsupported, before anything loads, for what the cell asks and the framework declares it
-// cannot do here.
-void check_capabilities(const CellSpec& spec, const Capabilities& caps) {
-  const auto& p = caps.precisions;
-  if (std::find(p.begin(), p.end(), spec.precision) == p.end()) {
-    std::string offered;
-    for (const auto& x : p) offered += (offered.empty() ? "" : ", ") + x;
-    throw Unsupported(spec.backend + ": precision " + spec.precision +
-                      " is not offered on this machine (offered: " + offered + ")");
-  }
-  if (spec.concurrency > 1 && !caps.concurrent_engines) {
-    throw Unsupported(spec.backend + ": concurrency " + std::to_string(spec.concurrency) +
-                      " needs engines that run side by side in one process, which " + spec.backend +
-                      " does not offer");
-  }
-}
-
 void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& caps,
                   const Settings& settings, ResultRow& result) {
   const std::string& scenario = spec.scenario;
@@ -114,7 +97,8 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   std::vector<Engine*> raw;
   const auto t_load = std::chrono::steady_clock::now();
   for (const auto& f : files) {
-    engines.push_back(backend.load({f, settings, threads, load_batch, concurrency}));
+    engines.push_back(
+        backend.load({f, settings, threads, load_batch, concurrency, spec.precision}));
     raw.push_back(engines.back().get());
   }
   // The other requests: on the loaded model where the framework has requests of its own,
@@ -125,7 +109,8 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
     std::unique_ptr<Engine> request = raw.front()->new_request();
     how = request ? "requests on one loaded model" : "one engine per request";
     if (!request)
-      request = backend.load({files.front(), settings, threads, load_batch, concurrency});
+      request =
+          backend.load({files.front(), settings, threads, load_batch, concurrency, spec.precision});
     requests.push_back(request.get());
     engines.push_back(std::move(request));
   }
@@ -240,8 +225,15 @@ ResultRow run_cell(const CellSpec& spec) {
                                        [](const SettingSpec& s) { return s.key == "cache_dir"; });
     if (!spec.load_cache_dir.empty() && has_cache) asked["cache_dir"] = spec.load_cache_dir;
     const Settings settings = validate_settings(info, asked);
-    check_capabilities(spec, info.capabilities);
+    check_capabilities(info, spec.precision, spec.concurrency);
     run_scenario(spec, backend, info.capabilities, settings, result);
+    // What the framework computed in, as it reads it back; a framework that offers fp32 only
+    // computes in it.
+    const nlohmann::json& in_effect = result.settings_in_effect;
+    if (in_effect.is_object() && in_effect.contains("precision_in_effect"))
+      result.precision_in_effect = in_effect["precision_in_effect"].get<std::string>();
+    else if (info.capabilities.precisions == std::vector<std::string>{"fp32"})
+      result.precision_in_effect = "fp32";
     result.status = "ok";
   } catch (const Unsupported& e) {
     result.status = "unsupported";

@@ -273,6 +273,8 @@ void Study::validate() const {
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
+  if (precisions.empty()) throw Error("--precision needs at least one of fp32, bf16, int8");
+  for (const auto& p : precisions) check_precision_name(p);
   if (concurrencies.empty()) throw Error("--concurrency needs at least one value");
   for (int n : concurrencies)
     if (n < 1 || n > 256)
@@ -401,10 +403,12 @@ std::vector<CellSpec> expand(const Study& study) {
   }
   std::vector<CellSpec> prepared;
   for (const auto& c : round)
-    for (const auto& preparation : study.preparations) {
-      prepared.push_back(c);
-      prepared.back().preparation = preparation;
-    }
+    for (const auto& preparation : study.preparations)
+      for (const auto& precision : study.precisions) {
+        prepared.push_back(c);
+        prepared.back().preparation = preparation;
+        prepared.back().precision = precision;
+      }
   round = std::move(prepared);
   for (int r = 0; r < study.rounds; ++r) {
     std::vector<CellSpec> visit = round;

@@ -49,6 +49,9 @@ struct Study {
   // Offline: requests kept in flight at once, each from its own thread with its share of the
   // cores (a list sweeps it); the other scenarios run one.
   std::vector<int> concurrencies = {1};
+  // The precisions every cell is run in (fp32, bf16, int8; a list sweeps it): a framework
+  // that does not offer one here records the cell as unsupported, with the reason.
+  std::vector<std::string> precisions = {"fp32"};
   std::filesystem::path out = "results.jsonl";
   bool resume = false;
 

@@ -308,15 +308,6 @@ class OpenVinoBackend : public Backend {
          "ov::inference_num_threads: threads for inference (all streams together); 0 = the "
          "harness's --threads, itself 0 = every core this process may use (sched_getaffinity), "
          "the same count every framework gets"},
-        {"precision",
-         T::kEnum,
-         "f32",
-         {"f32", "bf16"},
-         0,
-         0,
-         "ov::hint::inference_precision: f32 = exact, as the other frameworks (set explicitly "
-         "because OpenVINO defaults to bf16 on CPUs that have it); bf16 is refused "
-         "on devices that lack it instead of silently running f32"},
         {"cache_dir",
          T::kPath,
          "~/.cache/infermark/openvino",
@@ -382,7 +373,7 @@ class OpenVinoBackend : public Backend {
     const std::string device = setting(s, "device");
     const std::string hint = setting(s, "hint");
     const int64_t num_streams = setting_int(s, "num_streams");
-    const std::string precision = setting(s, "precision");
+    const std::string& precision = request.precision;
     const std::string cache_setting = setting(s, "cache_dir");
     const std::string layout = setting(s, "layout");
     if (layout != "nchw") throw Error("openvino: layout '" + layout + "' is not supported");
@@ -409,6 +400,10 @@ class OpenVinoBackend : public Backend {
     }
     if (num_streams > 0) props.emplace(ov::num_streams(static_cast<int32_t>(num_streams)));
     props.emplace(ov::inference_num_threads(threads));
+    if (precision != "fp32" && precision != "bf16")
+      throw Unsupported("openvino: precision " + precision + " is not offered (fp32, bf16)");
+    // Set explicitly both ways: OpenVINO's CPU plugin computes in bf16 by default where the
+    // CPU has it, and would silently run f32 where bf16 is asked and the CPU lacks it.
     if (precision == "bf16") {
       auto caps = ov_core.get_property(device, ov::device::capabilities);
       if (std::find(caps.begin(), caps.end(), ov::device::capability::BF16) == caps.end()) {
@@ -483,6 +478,8 @@ class OpenVinoBackend : public Backend {
     try {
       e["inference_precision"] =
           compiled.get_property(ov::hint::inference_precision).get_type_name();
+      e["precision_in_effect"] =
+          e["inference_precision"] == "f32" ? "fp32" : e["inference_precision"];
     } catch (const std::exception&) {
       e["inference_precision"] = nullptr;
     }

@@ -57,6 +57,7 @@ TEST_F(Backends, OpenVinoRunsThePrecisionAskedForOnEveryCpu) {
   nlohmann::json f32;
   const Tensor a = run("openvino", model, input, {}, &f32);
   EXPECT_EQ(f32.at("inference_precision"), "f32") << f32.dump();
+  EXPECT_EQ(f32.at("precision_in_effect"), "fp32") << f32.dump();
   EXPECT_LT(relative(a), 1e-3);
 
   const Machine m = read_machine();
@@ -67,18 +68,36 @@ TEST_F(Backends, OpenVinoRunsThePrecisionAskedForOnEveryCpu) {
   const bool bf16_cpu = has("avx512_bf16") || (has("avx_vnni_int8") && has("avx_ne_convert"));
   if (bf16_cpu) {
     nlohmann::json bf16;
-    const Tensor b = run("openvino", model, input, {{"precision", "bf16"}}, &bf16);
+    auto engine = registry_.get("openvino").load({model, settings("openvino"), 0, 2, 1, "bf16"});
+    Tensor b;
+    engine->run(view(input), b);
+    bf16 = engine->settings_in_effect();
+    EXPECT_EQ(bf16.at("precision_in_effect"), "bf16") << bf16.dump();
     EXPECT_EQ(bf16.at("inference_precision"), "bf16") << bf16.dump();
     std::printf("openvino bf16: relative difference %.3g (f32: %.3g)\n", relative(b), relative(a));
     EXPECT_GT(relative(b), 1e-4) << "no more error than f32: did bf16 run?";
     EXPECT_LT(relative(b), 5e-2);
   } else {
     try {
-      load("openvino", model, 2, {{"precision", "bf16"}});
+      registry_.get("openvino").load({model, settings("openvino"), 0, 2, 1, "bf16"});
       ADD_FAILURE() << "bf16 accepted on a CPU without avx512_bf16 or avx_ne_convert";
     } catch (const Unsupported& e) {
       EXPECT_NE(std::string(e.what()).find("bf16"), std::string::npos) << e.what();
     }
+  }
+}
+
+// A precision a framework does not offer is refused before its plugin is asked to load,
+// whoever asks (the registry's backends check), naming the framework and what it offers.
+TEST_F(Backends, APrecisionNotOfferedIsRefusedBeforeLoading) {
+  try {
+    registry_.get("onnxruntime")
+        .load({"/nonexistent.onnx", settings("onnxruntime"), 0, 1, 1, "int8"});
+    ADD_FAILURE() << "int8 accepted";
+  } catch (const Unsupported& e) {
+    EXPECT_NE(std::string(e.what()).find("onnxruntime: precision int8 is not offered"),
+              std::string::npos)
+        << e.what();
   }
 }
 

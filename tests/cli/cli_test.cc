@@ -208,6 +208,8 @@ TEST(Cli, AModelTypoIsRefusedBeforeAnythingRuns) {
   expect_clear_error(bench + " --models resnet50,resnet51", "'resnet51'", kWithFake);
   expect_clear_error(bench + " --models /nonexistent/model.onnx", "'/nonexistent/model.onnx'",
                      kWithFake);
+  expect_clear_error(bench + " --models resnet50 --precision fp32,fp64", "precision 'fp64'",
+                     kWithFake);
   expect_clear_error(bench + " --models resnet50 --concurrency 1,0", "--concurrency 0", kWithFake);
   EXPECT_FALSE(fs::exists(out));
   expect_clear_error("infer --model resnet51 --backend fake", "unknown zoo model 'resnet51'",

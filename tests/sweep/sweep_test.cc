@@ -223,6 +223,23 @@ TEST_F(Sweep, ConcurrencyKeepsRequestsInFlightAndCountsAllTheirImages) {
   }
 }
 
+// --precision sweeps the precision: each cell records the precision asked and the one in
+// effect; one the framework does not offer here is an unsupported cell naming what it offers.
+TEST_F(Sweep, PrecisionIsADimensionAndAnUnofferedOneIsUnsupportedWithTheReason) {
+  const BenchRun r = bench(small() + " --backends fake --precision fp32,bf16,int8");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::string, nlohmann::json> by;
+  for (const auto& l : lines(dir_ / "r.jsonl")) by[l["precision"]] = l;
+  ASSERT_EQ(by.size(), 3u);
+  EXPECT_EQ(by["fp32"]["status"], "ok") << by["fp32"].dump();
+  EXPECT_EQ(by["fp32"]["precision_in_effect"], "fp32") << by["fp32"].dump();
+  for (const char* p : {"bf16", "int8"}) {
+    EXPECT_EQ(by[p]["status"], "unsupported") << by[p].dump();
+    EXPECT_EQ(by[p]["message"], std::string("fake: precision ") + p +
+                                    " is not offered on this machine (offered: fp32)");
+  }
+}
+
 // A precision the framework does not offer here is unsupported before anything loads: the
 // fake, told to crash when it loads, is never asked to.
 TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
