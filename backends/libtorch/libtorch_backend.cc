@@ -24,6 +24,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 #include <onnx/onnx_pb.h>
@@ -97,14 +98,41 @@ void set_interop_threads_once() {
 
 // ---------------------------------------------------------------- engine
 
+// PyTorch's CPU autocast to bf16 on the calling thread while it lives (its state is
+// thread-local), restored after: convolutions and matrix products compute in bf16, what
+// autocast keeps in fp32 (batch norm, softmax, reductions) stays there.
+class Bf16Autocast {
+ public:
+  explicit Bf16Autocast(bool on)
+      : on_(on),
+        was_(at::autocast::is_cpu_enabled()),
+        dtype_(at::autocast::get_autocast_cpu_dtype()) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~Bf16Autocast() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(was_);
+    at::autocast::set_autocast_cpu_dtype(dtype_);
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool on_, was_;
+  at::ScalarType dtype_;
+};
+
 class LibTorchEngine : public Engine {
  public:
-  LibTorchEngine(Program program, ValueInfo in, int threads, bool channels_last,
+  LibTorchEngine(Program program, ValueInfo in, int threads, bool channels_last, bool bf16,
                  nlohmann::json effect)
       : program_(std::move(program)),
         in_(std::move(in)),
         threads_(threads),
         channels_last_(channels_last),
+        bf16_(bf16),
         effect_(std::move(effect)),
         slots_(static_cast<size_t>(program_.slots)) {}
 
@@ -137,8 +165,10 @@ class LibTorchEngine : public Engine {
 
   void set_effect(nlohmann::json effect) { effect_ = std::move(effect); }
 
-  // Runs the steps (the caller holds an InferenceMode guard).
+  // Runs the steps (the caller holds an InferenceMode guard), under bf16 autocast when the
+  // engine computes in bf16.
   at::Tensor forward(const float* data, const std::vector<int64_t>& shape) {
+    const Bf16Autocast autocast(bf16_);
     at::Tensor x = at::from_blob(const_cast<float*>(data), shape, at::kFloat);
     if (channels_last_) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     slots_[0] = x;
@@ -167,7 +197,9 @@ class LibTorchEngine : public Engine {
 
  private:
   static void copy_output(const at::Tensor& result, Tensor& output) {
-    if (result.scalar_type() != at::kFloat) throw Error("libtorch: the output is not float32");
+    // bf16 under autocast: copy_ converts it into the caller's float32 output.
+    if (result.scalar_type() != at::kFloat && result.scalar_type() != at::kBFloat16)
+      throw Error("libtorch: the output is not float32");
     const std::vector<int64_t> shape = result.sizes().vec();
     if (output.shape != shape || output.data.size() != static_cast<size_t>(result.numel()))
       output.resize(shape);
@@ -179,6 +211,7 @@ class LibTorchEngine : public Engine {
   ValueInfo in_;
   int threads_;
   bool channels_last_;
+  bool bf16_;
   nlohmann::json effect_;
   std::vector<at::Tensor> slots_;
 };
@@ -193,6 +226,9 @@ class LibTorchBackend : public Backend {
   BackendInfo info() const override {
     BackendInfo b = cpu_backend_info(kName, library_version());
     b.available = true;
+    // PyTorch's CPU autocast computes convolutions and matrix products in bf16 on any x86 CPU
+    // (fast with AVX512_BF16 or AMX, emulated by oneDNN without).
+    b.capabilities.precisions = {"fp32", "bf16"};
     b.settings = {
         int_setting("threads", "0", 0, 1024,
                     "at::set_num_threads: intra-op threads (OpenMP in Debian's build), "
@@ -238,6 +274,9 @@ class LibTorchBackend : public Backend {
     const Settings& s = request.settings;
     const bool channels_last = setting_bool(s, "channels_last");
     const bool fold_batchnorm = setting_bool(s, "fold_batchnorm");
+    if (request.precision != "fp32" && request.precision != "bf16")
+      throw Unsupported("precision " + request.precision + " is not offered (fp32, bf16)");
+    const bool bf16 = request.precision == "bf16";
 
     const auto [threads, threads_from] =
         resolve_threads(setting_int(s, "threads"), request.threads);
@@ -299,6 +338,7 @@ class LibTorchBackend : public Backend {
         {"mkldnn_available", at::hasMKLDNN()},
         {"openmp_available", at::hasOpenMP()},
         {"grad_mode", "inference_mode"},
+        {"autocast", bf16 ? "cpu bf16 (at::autocast)" : "off"},
         {"route", "ONNX graph interpreted with PyTorch (ATen) operators"},
         {"opset", opset},
         {"steps", steps},
@@ -310,8 +350,8 @@ class LibTorchBackend : public Backend {
         {"read_ms", read_ms},
         {"translate_ms", translate_ms},
     };
-    auto engine =
-        std::make_unique<LibTorchEngine>(std::move(program), in, threads, channels_last, effect);
+    auto engine = std::make_unique<LibTorchEngine>(std::move(program), in, threads, channels_last,
+                                                   bf16, effect);
 
     // ---- one forward on zeros at the load batch: oneDNN's primitives and weight reorders
     // (and any shape error) belong to loading.
@@ -324,7 +364,9 @@ class LibTorchBackend : public Backend {
       std::vector<float> zeros(
           static_cast<size_t>(setup_batch * in.dims[1] * in.dims[2] * in.dims[3]));
       try {
-        engine->forward(zeros.data(), shape);
+        // The type autocast leaves the logits in says what the last layer computed in.
+        effect["precision_in_effect"] =
+            engine->forward(zeros.data(), shape).scalar_type() == at::kBFloat16 ? "bf16" : "fp32";
       } catch (const c10::Error& e) {
         throw Error("a forward pass on zeros " + shape_string(shape) +
                     " fails: " + torch_message(e));

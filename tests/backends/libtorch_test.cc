@@ -101,6 +101,40 @@ TEST_F(LibTorch, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
 }
 
 // A dynamic engine runs any batch; the results do not depend on the batch.
+// bf16 is PyTorch's CPU autocast: the logits come out of a bf16 matrix product (so the
+// error is bf16's, well above fp32's and within check's bf16 tolerance), fp32 stays exact, and
+// the autocast state of the calling thread is left as it was.
+TEST_F(LibTorch, Bf16IsCpuAutocastWithBf16sErrorAndFp32StaysExact) {
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({2, 3, 64, 64}, 21);
+  const Tensor ref = run("onnxruntime", model, input);
+  auto relative = [&](const Tensor& out) {
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < ref.data.size(); ++i) {
+      range = std::max(range, double(std::fabs(ref.data[i])));
+      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
+    }
+    return diff / range;
+  };
+  Backend& b = registry_.get("libtorch");
+  // fp32 again after bf16, on the same thread: autocast's thread-local state was restored.
+  for (const std::string precision : {"fp32", "bf16", "fp32"}) {
+    auto engine = b.load({model, settings("libtorch"), 0, 2, 1, precision});
+    Tensor out;
+    engine->run(view(input), out);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("precision_in_effect"), precision) << e.dump();
+    const double rel = relative(out);
+    std::printf("libtorch %s: relative difference to onnxruntime %.3g\n", precision.c_str(), rel);
+    if (precision == "fp32") {
+      EXPECT_LT(rel, 1e-4);
+    } else {
+      EXPECT_GT(rel, 1e-4) << "no more error than fp32: did bf16 run?";
+      EXPECT_LT(rel, 5e-2);
+    }
+  }
+}
+
 TEST_F(LibTorch, DynamicBatchGivesTheSameLogitsPerImage) {
   const fs::path model = small_model("efficientnet_b0");
   const Tensor input = random_input({3, 3, 64, 64}, 5);
