@@ -10,9 +10,11 @@ works in NHWC and transposes at the edges; the input named in keep_shape_absolut
 keeps the model's NCHW shape, so the harness's NCHW buffer is fed as is and the one transpose
 is inside the graph.
 
-DIR gets a SavedModel with two signatures over the same function and variables:
+DIR gets a SavedModel with two signatures over the same graph and one copy of the weights:
+constants of the SavedModel, and beyond 128 MiB of those the largest weights as variables in
+DIR/variables/ (see traced_with_large_weights_as_variables); no Keras object is saved.
   serving_default  the graph as is: TensorFlow's executor runs it op by op
-  serving_xla      the same function with jit_compile=True: XLA compiles the whole graph at
+  serving_xla      the same graph with jit_compile=True: XLA compiles the whole graph at
                    the first run of each input shape
 and infermark.json: the signatures' feed/fetch tensor names and the model's input and output.
 
@@ -21,6 +23,7 @@ error. On failure the last line of stderr starting with "infermark: " is the one
 """
 
 import argparse
+import gc
 import importlib.util
 import json
 import os
@@ -68,6 +71,94 @@ def signature_tensors(saved_model_dir):
     return out
 
 
+# Weights kept as constants of the graph, at most (the largest weights beyond it are variables).
+# INFERMARK_TF_CONSTANT_BUDGET (bytes) replaces it: the tests set 0 to have the small models'
+# weights restored from variables/ through the C API too (the plugin keys its cache with it).
+CONSTANT_BUDGET_BYTES = int(os.environ.get("INFERMARK_TF_CONSTANT_BUDGET", 128 << 20))
+
+
+def traced_with_large_weights_as_variables(tf, keras_model, spec):
+    """(tf.Module holding the model's largest weights as tf.Variables, forward(x) -> output).
+
+    onnx2tf's Keras model holds every weight as an eager tensor inside its layers' call
+    arguments; traced, the model is a graph in which each weight is a captured input (a
+    placeholder fed by the eager tensor). A tf.function that captures an eager tensor is saved
+    with it as a constant of the SavedModel, and once loaded the weight is a constant of the
+    session's graph. Constants are what TensorFlow's graph optimizer (Grappler) folds and fuses:
+    batch normalizations into the convolutions' filters, additions into BiasAdd and then into
+    oneDNN's fused convolutions. As variables, none of that happens (ResNet-50 ran about 30%
+    slower). But Grappler also copies the graph's constants in several of its passes at load:
+    with its 548 MiB of weights as constants, VGG-19 took 98 s and 7.9 GiB to load (converted;
+    55 s from the cache). So the weights stay constants up to CONSTANT_BUDGET_BYTES in all,
+    smallest first, and the largest ones beyond it (VGG-19's fully connected layers) become
+    tf.Variables, stored in the SavedModel's variables/ folder.
+
+    forward() imports the traced graph with its captured inputs mapped to the variables or
+    to the same eager tensors, so the saved graph is onnx2tf's and no Keras object is saved.
+    """
+    concrete = tf.function(lambda x: keras_model(x, training=False)).get_concrete_function(spec)
+    captures = concrete.graph.captures  # [(eager tensor, placeholder in the graph)]
+    if len(concrete.inputs) != 1 + len(captures) or len(concrete.outputs) != 1:
+        raise RuntimeError(f"onnx2tf's model has {len(concrete.outputs)} outputs and "
+                           f"{len(concrete.inputs) - len(captures)} inputs")
+    if any(value.dtype == tf.resource for value, _ in captures):
+        raise RuntimeError("onnx2tf's model has variables of its own, which is not handled")
+    graph_def = concrete.graph.as_graph_def()
+    if graph_def.library.function:
+        # Nested functions would need their captures mapped too; onnx2tf builds none for
+        # CNNs' operators (it would for loops and conditionals).
+        raise RuntimeError("onnx2tf's model traces into nested functions "
+                           f"({len(graph_def.library.function)}), which is not handled")
+
+    def nbytes(value):
+        return value.shape.num_elements() * value.dtype.size
+
+    # Only floating-point tensors of rank 2 or more can become variables: paddings, shapes and
+    # permutations must stay constants (XLA needs them at compile time), and so do biases
+    # and normalization parameters (Grappler folds them, and they are small).
+    candidates = sorted((c for c in captures if c[0].dtype.is_floating and c[0].shape.rank >= 2),
+                        key=lambda c: nbytes(c[0]))
+    constant_bytes = sum(nbytes(value) for value, _ in captures)
+    as_variables = set()
+    while candidates and constant_bytes > CONSTANT_BUDGET_BYTES:
+        value, placeholder = candidates.pop()  # the largest left
+        as_variables.add(placeholder.name)
+        constant_bytes -= nbytes(value)
+
+    module = tf.Module()
+    module.weights = []
+    feeds = {}  # placeholder tensor of the traced graph -> the eager tensor or the variable
+    for value, placeholder in captures:
+        if placeholder.name in as_variables:
+            variable = tf.Variable(value, trainable=False, name=placeholder.op.name)
+            module.weights.append(variable)
+            feeds[placeholder.name] = variable
+        else:
+            feeds[placeholder.name] = value
+    # The placeholders are left out of the imported graph, their consumers reading from the
+    # input map instead (a placeholder left in would stay in the function, unfed).
+    x_name = concrete.inputs[0].name
+    placeholders = {concrete.inputs[0].op.name} | {p.op.name for _, p in captures}
+    kept = [node for node in graph_def.node if node.name not in placeholders]
+    del graph_def.node[:]
+    graph_def.node.extend(kept)
+    output_name = concrete.outputs[0].name
+    del concrete, captures, candidates, kept
+
+    def forward(x):
+        input_map = {x_name: x}
+        for name, source in feeds.items():
+            # An eager tensor is captured by the function: saved as a constant of the
+            # SavedModel, once for both signatures.
+            input_map[name] = (source.read_value() if isinstance(source, tf.Variable)
+                               else tf.convert_to_tensor(source))
+        (y,) = tf.graph_util.import_graph_def(graph_def, input_map=input_map,
+                                              return_elements=[output_name], name="model")
+        return y
+
+    return module, forward
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--onnx", required=True, help="the ONNX model")
@@ -104,6 +195,11 @@ def main():
              + (f" (unsupported: {', '.join(kinds)})" if len(kinds) > 1 else ""),
              EXIT_UNSUPPORTED)
 
+    # onnx2tf names its TensorFlow operators after the ONNX nodes: unnamed nodes get a name
+    # of their own, as onnx2tf's sng4onnx step would (disabled below).
+    for index, node in enumerate(n for n in graph.node if not n.name):
+        node.name = f"sng_{node.op_type}_{index}"
+
     import tensorflow as tf
 
     try:
@@ -118,6 +214,10 @@ def main():
             # The zoo's graphs have no ambiguous layouts; the parity tests check the result.
             disable_strict_mode=True,
             disable_model_save=True,  # we save our own SavedModel below
+            # onnx2tf's step that names unnamed nodes (sng4onnx) copies the whole model and
+            # infers its shapes (VGG-19: from 1.0 to 4.3 GiB resident), then discards its
+            # result; the nodes are named above instead.
+            not_use_opname_auto_generate=True,
             non_verbose=True,
         )
     except BaseException as e:  # onnx2tf ends some failures with sys.exit
@@ -126,20 +226,30 @@ def main():
 
     # A free batch dimension stays free: one SavedModel serves every batch (XLA compiles one
     # executable per input shape at run time anyway).
-    spec = tf.TensorSpec([d if d > 0 else None for d in in_dims], tf.float32,
-                         name=inputs[0].name)
-    output_name = graph.output[0].name
+    input_name, output_name = inputs[0].name, graph.output[0].name
+    spec = tf.TensorSpec([d if d > 0 else None for d in in_dims], tf.float32, name=input_name)
 
-    def forward(x):
-        y = keras_model(x, training=False)
-        return {output_name: y[0] if isinstance(y, (list, tuple)) else y}
+    module = forward = None
+    try:
+        module, forward = traced_with_large_weights_as_variables(tf, keras_model, spec)
+    except BaseException as e:
+        fail(f"cannot trace the model onnx2tf built: {type(e).__name__}: "
+             f"{(str(e).splitlines() or [''])[0]}")
+    # What is no longer needed is released before saving: the ONNX model, and onnx2tf's Keras
+    # model (the traced graph, its variables and captured tensors hold the weights now).
+    del model, graph, inputs, keras_model
+    gc.collect()
 
-    module = tf.Module()
-    # Both signatures call the one function of the Keras model, so its weights (constants in
-    # the graph, as onnx2tf builds them) are stored once.
-    module.model = keras_model
-    module.plain = tf.function(forward, input_signature=[spec])
-    module.xla = tf.function(forward, input_signature=[spec], jit_compile=True)
+    def signature(x):
+        return {output_name: forward(x)}
+
+    # Saved: two tf.functions over the traced graph, not onnx2tf's Keras model. Attaching the
+    # Keras model to the saved object (as this helper once did) makes TensorFlow save Keras's
+    # metadata too: every layer's config, whose call arguments are the weights, serialized as
+    # JSON; for VGG-19 (548 MiB of weights) that ran past 14 minutes and 17 GB. Both signatures
+    # take the same constants and variables: the weights are stored once.
+    module.plain = tf.function(signature, input_signature=[spec])
+    module.xla = tf.function(signature, input_signature=[spec], jit_compile=True)
     tf.saved_model.save(module, args.out, signatures={
         "serving_default": module.plain.get_concrete_function(),
         "serving_xla": module.xla.get_concrete_function(),
@@ -148,7 +258,7 @@ def main():
     info = {
         "tensorflow": tf.__version__,
         "onnx2tf": onnx2tf.__version__,
-        "input": {"name": inputs[0].name, "dims": in_dims, "symbols": in_symbols},
+        "input": {"name": input_name, "dims": in_dims, "symbols": in_symbols},
         "output": {"name": output_name, "dims": out_dims, "symbols": out_symbols},
         "signatures": signature_tensors(args.out),
         "convert_s": round(time.monotonic() - t0, 3),

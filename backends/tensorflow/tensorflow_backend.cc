@@ -4,8 +4,10 @@
 // (onnx2tf, same weights), run as a subprocess with .venv-tensorflow's Python at load on a
 // cache miss; its time is load time. The SavedModel has two signatures over one function:
 // serving_default (TensorFlow's executor, op by op) and serving_xla (jit_compile=True: XLA
-// compiles the whole graph). The plugin loads it through TensorFlow's C API with a session per
-// engine; run() feeds the caller's input buffer and copies the output. No Python at run time.
+// compiles the whole graph); its weights are constants, the largest beyond 128 MiB variables
+// (restored from its variables/ folder by TF_LoadSessionFromSavedModel). The plugin loads it
+// through TensorFlow's C API with a session per engine; run() feeds the caller's input buffer
+// and copies the output. No Python at run time.
 //
 // TensorFlow's libraries export their own copies of protobuf and abseil under the same names
 // as the program's (Debian's libprotobuf.so.32, mapped globally for the zoo). Linked normally,
@@ -270,14 +272,16 @@ class TensorFlowBackend : public Backend {
     // The conversion does not depend on xla, threads or batch (the SavedModel keeps the
     // model's free batch dimension and has both signatures): one entry per model file serves
     // them all. The helper's own text is in the key, so a changed conversion never reuses old
-    // entries.
+    // entries, and so is the helper's one environment variable (how many bytes of weights stay
+    // constants; the tests change it).
+    const char* budget = std::getenv("INFERMARK_TF_CONSTANT_BUDGET");
     const std::string key =
         abs_model.string() + "\n" + stamp + "\n" + tf().TF_Version() + "\n" +
         INFERMARK_ONNX2TF_VERSION + "\n" +
         hash_hex(read_file(INFERMARK_TF_HELPER) +
                  read_file(fs::path(INFERMARK_TF_HELPER).parent_path().parent_path() /
                            "onnx_shapes.py")) +
-        "\n" + cpu_identity();
+        "\n" + cpu_identity() + (budget ? std::string("\nconstant budget ") + budget : "");
     CacheEntry cache = find_cache_entry(
         setting(s, "cache_dir"), abs_model, "", key, "",
         [](const fs::path& e) { return fs::is_regular_file(e / "infermark.json"); });

@@ -219,6 +219,45 @@ TEST_F(TensorFlow, CacheMissThenHitWithIdenticalOutputs) {
   EXPECT_EQ(a.data, c.data);
 }
 
+// Weights beyond the helper's budget of constants (128 MiB: the full-size VGG-19's two largest
+// matrices) are variables, which TF_LoadSessionFromSavedModel restores from the SavedModel's
+// variables/ folder. With the budget at 0, every filter and weight matrix of a small model is
+// a variable: the entry's graph holds almost no weights, and the outputs still agree with ONNX
+// Runtime, through the executor and through XLA.
+TEST_F(TensorFlow, WeightsBeyondTheConstantBudgetAreRestoredFromVariables) {
+  const fs::path model = small_model("vgg19");
+  const Tensor input = random_input({2, 3, 64, 64}, 5);
+  const Tensor a = run("onnxruntime", model, input);
+  ASSERT_EQ(::setenv("INFERMARK_TF_CONSTANT_BUDGET", "0", 1), 0);
+  struct Unset {
+    ~Unset() { ::unsetenv("INFERMARK_TF_CONSTANT_BUDGET"); }
+  } unset;
+  const fs::path cache = dir_ / "tf-cache-variables";
+  for (const char* xla : {"false", "true"}) {
+    const std::string label = std::string("vgg19 weights as variables, xla=") + xla;
+    nlohmann::json effect;
+    const Tensor b =
+        run("tensorflow", model, input, {{"cache_dir", cache.string()}, {"xla", xla}}, &effect);
+    expect_parity(a, b, label);
+    expect_trace(effect, std::string(xla) == "true", label);
+  }
+  // The entry (the key has the budget): weights in variables/, not in saved_model.pb.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(cache)) {
+    ++entries;
+    uintmax_t variables = 0;
+    for (const auto& f : fs::directory_iterator(e.path() / "variables"))
+      variables += fs::file_size(f.path());
+    const uintmax_t graph = fs::file_size(e.path() / "saved_model.pb");
+    const uintmax_t onnx = fs::file_size(model);
+    std::printf("vgg19 64px, budget 0: model %ju bytes, variables/ %ju, saved_model.pb %ju\n", onnx,
+                variables, graph);
+    EXPECT_GT(variables, onnx * 9 / 10) << e.path();
+    EXPECT_LT(graph, onnx / 10) << e.path();
+  }
+  EXPECT_EQ(entries, 1);
+}
+
 TEST_F(TensorFlow, ThreadsAreTheHarnessOnesUnlessSet) {
   const fs::path model = small_model("efficientnet_b0");
   auto harness = load("tensorflow", model, 1, {}, 2);
