@@ -61,6 +61,22 @@ inline std::string cpu_identity() {
   return model + "|" + hash_hex(flags);
 }
 
+// Whether /proc/cpuinfo's flags name `flag` (this machine's CPU features, as the kernel sees
+// them: a virtual machine may hide some of the model's).
+inline bool cpu_has_flag(const std::string& flag) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::string w;
+    while (words >> w)
+      if (w == flag) return true;
+    return false;
+  }
+  return false;
+}
+
 // One entry of a plugin's compiled-model cache: <cache_dir>/<prefix><hash of key><suffix>,
 // the prefix "<model stem>-<8 hex of the model's path and configuration>-", so that a model
 // rewritten in place finds its own older entries (remove_stale_entries) and the cache keeps

@@ -213,6 +213,12 @@ class TensorFlowBackend : public Backend {
   BackendInfo info() const override {
     BackendInfo b = cpu_backend_info(
         kName, INFERMARK_TF_VERSION);  // the wheel built against; the library's own below
+    // bf16 through oneDNN's graph rewrite, which TensorFlow applies where oneDNN is on (its
+    // default on CPUs with AVX512_BF16 or AMX) and the CPU computes bf16.
+    const char* onednn = std::getenv("TF_ENABLE_ONEDNN_OPTS");
+    if (cpu_has_flag("avx512_bf16") || cpu_has_flag("amx_bf16"))
+      if (onednn == nullptr || std::string(onednn) != "0")
+        b.capabilities.precisions.push_back("bf16");
     std::error_code ec;
     try {
       b.version = tf().TF_Version();
@@ -260,6 +266,13 @@ class TensorFlowBackend : public Backend {
     std::error_code ec;
 
     const bool xla = setting_bool(s, "xla");
+    if (request.precision != "fp32" && request.precision != "bf16")
+      throw Unsupported(where + "precision " + request.precision + " is not offered (fp32, bf16)");
+    if (request.precision == "bf16" && xla)
+      throw Unsupported(where +
+                        "bf16 is oneDNN's graph rewrite (auto_mixed_precision_onednn_bfloat16), "
+                        "which XLA's compiled function does not go through: bf16 runs with "
+                        "xla=false");
     const auto [intra, threads_from] =
         resolve_threads(setting_int(s, "intra_op_threads"), request.threads);
     int inter = static_cast<int>(setting_int(s, "inter_op_threads"));
@@ -393,7 +406,8 @@ class TensorFlowBackend : public Backend {
     const auto t_session = clock_type::now();
     StatusPtr status(tf().TF_NewStatus());
     OptionsPtr options(tf().TF_NewSessionOptions());
-    const std::string config = thread_config(intra, inter);
+    const bool bf16 = request.precision == "bf16";
+    const std::string config = session_config(intra, inter, bf16);
     tf().TF_SetConfig(options.get(), config.data(), config.size(), status.get());
     if (tf().TF_GetCode(status.get()) != TF_OK) {
       throw Error(where + "session options refused: " + tf_message(status.get()));
@@ -457,6 +471,13 @@ class TensorFlowBackend : public Backend {
       effect["executor_conv_ops"] = trace.conv_ops;
       effect["executor_onednn_kernels"] = trace.onednn_kernels;
       effect["executor_function_calls"] = trace.function_calls;
+      effect["executor_casts"] = trace.casts;
+      // bf16 verified, not assumed: the rewrite casts into and out of the bf16 regions.
+      if (bf16 && trace.casts == 0)
+        throw Error(where +
+                    "bf16 asked, but TensorFlow's graph rewrite ran no bfloat16 cast (is oneDNN "
+                    "off, TF_ENABLE_ONEDNN_OPTS=0?)");
+      effect["precision_in_effect"] = bf16 ? "bf16" : "fp32";
       effect["xla_compiled"] = xla && trace.conv_kernels == 0 && trace.function_calls > 0;
       if (xla && trace.conv_kernels > 0) {
         throw Error(where + "xla=true but TensorFlow's executor ran " +

@@ -63,7 +63,7 @@ std::string tf_message(const TF_Status* status) {
   return one;
 }
 
-std::string thread_config(int intra_op_threads, int inter_op_threads) {
+std::string session_config(int intra_op_threads, int inter_op_threads, bool onednn_bf16) {
   std::string bytes;
   auto varint = [&bytes](uint64_t v) {
     do {
@@ -78,6 +78,16 @@ std::string thread_config(int intra_op_threads, int inter_op_threads) {
   field(2, intra_op_threads);  // intra_op_parallelism_threads
   field(5, inter_op_threads);  // inter_op_parallelism_threads
   field(9, 1);                 // use_per_session_threads: this session's own inter-op pool
+  if (onednn_bf16) {
+    // graph_options (10) { rewrite_options (10) { auto_mixed_precision_onednn_bfloat16 (31):
+    // ON (1) } }: Grappler's pass that rewrites the graph to bf16 where oneDNN computes it.
+    const std::string rewrite = {'\xf8', '\x01', '\x01'};  // field 31, varint, 1
+    bytes += '\x52';                                       // field 10, length-delimited
+    bytes += static_cast<char>(rewrite.size() + 2);
+    bytes += '\x52';
+    bytes += static_cast<char>(rewrite.size());
+    bytes += rewrite;
+  }
   return bytes;
 }
 
@@ -99,6 +109,7 @@ ExecutorTrace read_trace(const TF_Buffer* run_metadata) {
       ++t.conv_ops[std::string(op)];
     }
     if (op.rfind("_Mkl", 0) == 0) ++t.onednn_kernels;
+    if (op == "Cast" || op == "_MklCast") ++t.casts;
     if (op == "PartitionedCall" || op == "StatefulPartitionedCall" || op == "XlaLaunch" ||
         op == "XlaLaunchV2" || op == "_XlaRun")
       ++t.function_calls;

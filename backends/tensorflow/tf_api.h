@@ -82,10 +82,11 @@ using SessionPtr = std::unique_ptr<TF_Session, SessionDeleter>;
 // TensorFlow's message on one line (some carry a stack of "\n\t [[node ...]]" context).
 std::string tf_message(const TF_Status* status);
 
-// ConfigProto (tensorflow/core/protobuf/config.proto) with the thread settings. The C API has
-// setters for none of them, so the three scalar fields are written in protobuf wire format:
-// a varint key (field number << 3 | wire type 0) followed by a varint value.
-std::string thread_config(int intra_op_threads, int inter_op_threads);
+// ConfigProto (tensorflow/core/protobuf/config.proto) with the thread settings and, for bf16,
+// the rewrite option auto_mixed_precision_onednn_bfloat16. The C API has setters for none of
+// them, so the fields are written in protobuf wire format: a varint key (field number << 3 |
+// wire type) followed by a varint value, or by a length and the nested message.
+std::string session_config(int intra_op_threads, int inter_op_threads, bool onednn_bf16 = false);
 
 // What TensorFlow's executor ran in a traced run. Each executed kernel has a timeline label
 // "<node> = <Op>(<inputs>)" in the serialized RunMetadata; the op types are read from those
@@ -108,6 +109,7 @@ struct ExecutorTrace {
   int conv_kernels = 0;
   int onednn_kernels = 0;  // kernels of oneDNN's custom operations (_Mkl...)
   int function_calls = 0;  // (Stateful)PartitionedCall and XLA launch kernels
+  int casts = 0;           // Cast kernels (what a bf16 rewrite inserts around bf16 regions)
 };
 
 // The op types of the kernels a traced run executed, read from its RunMetadata.

@@ -258,6 +258,41 @@ TEST_F(TensorFlow, WeightsBeyondTheConstantBudgetAreRestoredFromVariables) {
   EXPECT_EQ(entries, 1);
 }
 
+// bf16 is oneDNN's graph rewrite: offered where oneDNN is on and the CPU has AVX512_BF16 or
+// AMX; there it runs with bf16's error (above fp32's, within check's bf16 tolerance), casts in
+// the traced run, and is refused with XLA; elsewhere it is refused before loading.
+TEST_F(TensorFlow, Bf16IsOneDnnsRewriteWhereTheCpuHasIt) {
+  const Machine m = read_machine();
+  auto has = [&](const char* f) { return m.isa.count(f) && m.isa.at(f); };
+  const bool offered = onednn_expected() && (has("avx512_bf16") || has("amx_bf16"));
+  const auto& p = registry_.info("tensorflow").capabilities.precisions;
+  EXPECT_EQ(std::find(p.begin(), p.end(), "bf16") != p.end(), offered);
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({2, 3, 64, 64}, 23);
+  Backend& b = registry_.get("tensorflow");
+  if (!offered) {
+    EXPECT_THROW(b.load({model, settings("tensorflow"), 0, 2, 1, "bf16"}), Unsupported);
+    return;
+  }
+  const Tensor ref = run("onnxruntime", model, input);
+  auto engine = b.load({model, settings("tensorflow"), 0, 2, 1, "bf16"});
+  Tensor out;
+  engine->run(view(input), out);
+  const nlohmann::json e = engine->settings_in_effect();
+  EXPECT_EQ(e.at("precision_in_effect"), "bf16") << e.dump();
+  EXPECT_GT(e.at("executor_casts").get<int>(), 0) << e.dump();
+  double range = 0, diff = 0;
+  for (size_t i = 0; i < ref.data.size(); ++i) {
+    range = std::max(range, double(std::fabs(ref.data[i])));
+    diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
+  }
+  std::printf("tensorflow bf16: relative difference to onnxruntime %.3g\n", diff / range);
+  EXPECT_GT(diff / range, 1e-4) << "no more error than fp32: did bf16 run?";
+  EXPECT_LT(diff / range, 5e-2);
+  EXPECT_THROW(b.load({model, settings("tensorflow", {{"xla", "true"}}), 0, 2, 1, "bf16"}),
+               Unsupported);
+}
+
 TEST_F(TensorFlow, ThreadsAreTheHarnessOnesUnlessSet) {
   const fs::path model = small_model("efficientnet_b0");
   auto harness = load("tensorflow", model, 1, {}, 2);
