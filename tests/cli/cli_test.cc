@@ -300,7 +300,7 @@ TEST(Cli, BackendErrorsGetOneClearLine) {
   expect_clear_error("infer " + small + " --backend tensorflowlite",
                      "known: onnxruntime, openvino");
   expect_clear_error("infer " + small + " --backend openvino --set openvino.hint=fast",
-                     "valid: latency, throughput, none");
+                     "valid: auto, latency, throughput, none");
   expect_clear_error("infer " + small + " --backend openvino --set openvino.hnit=latency",
                      "unknown setting 'openvino.hnit'");
   expect_clear_error("infer " + small + " --backend openvino --set onnxruntime.x=1",
