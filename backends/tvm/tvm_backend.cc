@@ -300,11 +300,26 @@ class TvmBackend : public Backend {
                      "CPU features the code may use: \"host\" (default): LLVM's name for this "
                      "CPU and the vector extensions it reports, as every framework here uses "
                      "this CPU fully; else an LLVM -mattr list such as \"+avx2,+fma\""),
+        enum_setting("layout", "NHWC", {"NHWC", "NCHW"},
+                     "convolutions' layout: NHWC (default): channels-last activations and HWIO "
+                     "weights, batch norms folded into the convolutions, as the blocked "
+                     "schedule needs; NCHW: the graph as imported"),
+        enum_setting("schedule", "blocked", {"blocked", "simple", "none"},
+                     "how kernels are scheduled without tuning: blocked (default): "
+                     "channels-last convolutions register-blocked (pixels x channel vectors), "
+                     "every other kernel by the simple rule; simple: parallel outer loops and "
+                     "vector lanes only; none: TVM's plain loops"),
         int_setting("tuning_trials", "0", 0, 100000,
-                    "MetaSchedule trials measured on this machine (time counted in the load, "
-                    "database kept in cache_dir); default 0: no tuning, infermark's default "
-                    "CPU schedule (parallel outer loops, vector lanes), a compile of minutes "
-                    "rather than hours"),
+                    "MetaSchedule trials measured on this machine for the convolutions and "
+                    "matrix products (time counted in the load, shown as tuning_s; database "
+                    "kept in cache_dir and reused by later loads); default 0: no tuning, a "
+                    "compile of a minute rather than an hour"),
+        enum_setting("tuning_cost_model", "xgb", {"xgb", "random"},
+                     "MetaSchedule's cost model when tuning: xgb (default, MetaSchedule's own "
+                     "default: XGBoost ranks the candidates) or random"),
+        bool_setting("weight_prepack", "true",
+                     "when tuning, let tuned kernels read the weights in a layout of their "
+                     "choice, packed once at compile time; default true"),
         int_setting("threads", "0", 0, 1024,
                     "workers of TVM's thread pool; default 0: the harness's thread count (all "
                     "usable cores when that is 0), the same for every framework"),
@@ -340,6 +355,9 @@ class TvmBackend : public Backend {
     const std::string features = setting(s, "target_features");
     check_features(features);
     const int trials = static_cast<int>(setting_int(s, "tuning_trials"));
+    const std::string layout = setting(s, "layout"), schedule = setting(s, "schedule");
+    const std::string cost_model = setting(s, "tuning_cost_model");
+    const bool prepack = setting_bool(s, "weight_prepack");
     const auto [threads, threads_from] =
         resolve_threads(setting_int(s, "threads"), request.threads);
     // A dynamic engine (batch 0) is compiled for one image and runs a batch image by image.
@@ -353,8 +371,11 @@ class TvmBackend : public Backend {
     // parallel loops at run time), so one library serves every count.
     const std::string settings_key =
         "batch=" + std::to_string(batch) + " opt_level=" + std::to_string(opt_level) +
-        " target_features=" + features + " tuning_trials=" + std::to_string(trials) +
-        (trials > 0 ? " threads=" + std::to_string(threads) : "");
+        " target_features=" + features + " layout=" + layout + " schedule=" + schedule +
+        " tuning_trials=" + std::to_string(trials) +
+        (trials > 0 ? " threads=" + std::to_string(threads) + " tuning_cost_model=" + cost_model +
+                          " weight_prepack=" + (prepack ? "true" : "false")
+                    : "");
     const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_key + "\n" +
                             kVersion + "\n" + cpu_identity() + "\n" +
                             hash_hex(read_file(INFERMARK_TVM_COMPILE_SCRIPT));  // new schedule
@@ -402,12 +423,20 @@ class TvmBackend : public Backend {
                                        "--threads",
                                        std::to_string(trials > 0 ? threads : 0),
                                        "--tuning-trials",
-                                       std::to_string(trials)};
+                                       std::to_string(trials),
+                                       "--layout",
+                                       layout,
+                                       "--schedule",
+                                       schedule};
       if (trials > 0) {
-        // One tuning database per model, kept for later loads with other batches.
+        args.insert(args.end(),
+                    {"--tuning-cost-model", cost_model, "--weight-prepack", prepack ? "1" : "0"});
+        // One tuning database per model, kept for later loads with other batches, named by
+        // the file's content: the same model under another path (a zoo file written again, a
+        // copy) finds its tuning.
         args.push_back("--tuning-dir");
         args.push_back((dir / (abs_model.stem().string() + "-" +
-                               hash_hex(abs_model.string()).substr(0, 8) + "-tuning"))
+                               hash_hex(read_file(abs_model)).substr(0, 8) + "-tuning"))
                            .string());
       }
       try {
@@ -450,8 +479,8 @@ class TvmBackend : public Backend {
         {"target", meta.at("target")},
         {"opt_level", meta.at("opt_level")},
         {"tuning_trials", meta.at("tuning_trials")},
-        {"schedule", trials > 0 ? "metaschedule tuned, default schedule elsewhere"
-                                : "infermark default CPU schedule"},
+        {"layout", meta.value("layout", layout)},
+        {"schedule", meta.value("schedule", schedule)},
         {"threads", pool_threads},  // read back from TVM's pool
         {"threads_requested", threads},
         {"threads_from", threads_from},
@@ -463,6 +492,20 @@ class TvmBackend : public Backend {
         {"load_ms", load_ms},
     };
     if (compile_s) effect["compile_s"] = *compile_s;
+    if (trials > 0) {
+      // What tuning did for this library (recorded when it was compiled): "tuned" with its
+      // time, or "reused" when the database already held a tuning with as many trials.
+      const nlohmann::json tuned = meta.value("tuning", nlohmann::json::object());
+      effect["tuning_cost_model"] = cost_model;
+      effect["weight_prepack"] = prepack;
+      // "cached" when the library came from the cache: neither tuning nor the database ran.
+      effect["tuning"] = compile_s ? tuned.value("tuning", "") : "cached";
+      if (compile_s && tuned.contains("tuning_s")) effect["tuning_s"] = tuned["tuning_s"];
+      effect["tuning_database"] = tuned.value("database", "");
+      effect["kernels"] = tuned.value("kernels", 0);
+      effect["kernels_tuned"] = tuned.value("kernels_tuned", 0);
+      effect["default_records"] = tuned.value("default_records", 0);
+    }
     if (!cache_note.empty()) effect["cache_note"] = cache_note;
     return std::make_unique<TvmEngine>(std::move(lib), std::move(vm), std::move(main), shape,
                                        shape_text, threads, std::move(effect));

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/cache.h"
 #include "backends/plugin.h"
 #include "backends/registry.h"
 #include "backends/settings.h"
@@ -62,12 +63,18 @@ TEST_F(Tvm, VersionAndSettingDefaults) {
   for (const auto& s : it->settings) {
     specs[s.key] = s;
   }
-  for (const char* key : {"opt_level", "target_features", "tuning_trials", "threads", "cache_dir"})
+  for (const char* key : {"opt_level", "target_features", "layout", "schedule", "tuning_trials",
+                          "tuning_cost_model", "weight_prepack", "threads", "cache_dir"})
     ASSERT_TRUE(specs.count(key)) << key;
   EXPECT_EQ(specs["opt_level"].default_value, "3");
   EXPECT_EQ(specs["target_features"].default_value, "host");
   EXPECT_EQ(specs["target_features"].type, SettingSpec::Type::kText);
-  EXPECT_EQ(specs["tuning_trials"].default_value, "0");
+  EXPECT_EQ(specs["tuning_trials"].default_value, "0");  // a fresh clone does not tune
+  EXPECT_EQ(specs["layout"].default_value, "NHWC");
+  EXPECT_EQ(specs["schedule"].default_value, "blocked");
+  EXPECT_EQ(specs["schedule"].allowed, (std::vector<std::string>{"blocked", "simple", "none"}));
+  EXPECT_EQ(specs["tuning_cost_model"].default_value, "xgb");
+  EXPECT_EQ(specs["weight_prepack"].default_value, "true");
   EXPECT_EQ(specs["threads"].default_value, "0");
   EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "tvm").string());
 }
@@ -101,6 +108,9 @@ TEST_F(Tvm, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
     EXPECT_TRUE(r.same_top1) << name;
     EXPECT_EQ(effect.at("batch_compiled"), 2) << effect.dump();
     EXPECT_EQ(effect.at("opt_level"), 3) << effect.dump();
+    EXPECT_EQ(effect.at("layout"), "NHWC") << effect.dump();
+    EXPECT_EQ(effect.at("schedule"), "blocked") << effect.dump();
+    EXPECT_FALSE(effect.contains("tuning")) << effect.dump();  // untuned by default
     EXPECT_NE(effect.at("target").get<std::string>().find("\"mcpu\""), std::string::npos)
         << effect.dump();
   }
@@ -152,6 +162,82 @@ TEST_F(Tvm, CacheMissThenHitAndDynamicBatch) {
   run("tvm", model, random_input({1, 3, 64, 64}, 3), {{"cache_dir", "off"}}, &off);
   EXPECT_EQ(off.at("cache"), "off") << off.dump();
   EXPECT_TRUE(off.contains("compile_s")) << off.dump();
+}
+
+// The other layouts and schedules (kept as settings so each step can be measured apart)
+// compute the same logits as the default build.
+TEST_F(Tvm, LayoutsAndSchedulesAgree) {
+  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({1, 3, 64, 64}, 5);
+  const Tensor reference = run("onnxruntime", model, input);
+  for (const auto& given : std::vector<Settings>{{{"layout", "NCHW"}, {"schedule", "blocked"}},
+                                                 {{"layout", "NCHW"}, {"schedule", "simple"}},
+                                                 {{"layout", "NHWC"}, {"schedule", "simple"}},
+                                                 {{"layout", "NHWC"}, {"schedule", "none"}}}) {
+    nlohmann::json effect;
+    const Tensor out = run("tvm", model, input, given, &effect);
+    const Agreement r = compare(reference, out);
+    EXPECT_LT(r.relative, 1e-3) << effect.dump();
+    EXPECT_TRUE(r.same_top1) << effect.dump();
+    EXPECT_EQ(effect.at("layout"), given.at("layout")) << effect.dump();
+    EXPECT_EQ(effect.at("schedule"), given.at("schedule")) << effect.dump();
+  }
+}
+
+// Tuning with a few trials (seconds on a small model): the library agrees with ONNX Runtime,
+// the time spent tuning is shown apart (tuning_s), and the database stays in the cache: a
+// load that compiles again (another batch) reuses it without tuning, and a load of the same
+// batch takes the cached library, running neither.
+TEST_F(Tvm, TuningIsCachedAndReused) {
+  const fs::path model = small_model("vgg19");  // the quickest to compile
+  const Tensor input = random_input({2, 3, 64, 64}, 7);
+  const Settings given = {{"cache_dir", (dir_ / "tuning_cache").string()}, {"tuning_trials", "8"}};
+  const Tensor reference = run("onnxruntime", model, input);
+
+  nlohmann::json tuned;
+  const Tensor first = run("tvm", model, input, given, &tuned);
+  const Agreement r = compare(reference, first);
+  EXPECT_LT(r.relative, 1e-3) << tuned.dump();
+  EXPECT_TRUE(r.same_top1);
+  EXPECT_EQ(tuned.at("cache"), "miss") << tuned.dump();
+  EXPECT_EQ(tuned.at("tuning"), "tuned") << tuned.dump();
+  EXPECT_EQ(tuned.at("tuning_trials"), 8) << tuned.dump();
+  ASSERT_TRUE(tuned.contains("tuning_s")) << tuned.dump();
+  EXPECT_GT(tuned.at("tuning_s").get<double>(), 0) << tuned.dump();
+  EXPECT_GE(tuned.at("compile_s").get<double>(), tuned.at("tuning_s").get<double>());
+  // The search reached at least one kernel, and the default schedule of every convolution
+  // was measured as one more record (so tuning never keeps a slower schedule).
+  EXPECT_GE(tuned.at("kernels_tuned").get<int>(), 1) << tuned.dump();
+  EXPECT_GE(tuned.at("default_records").get<int>(), 1) << tuned.dump();
+  const fs::path database = tuned.at("tuning_database").get<std::string>();
+  const fs::path records = database / "database_tuning_record.json";
+  ASSERT_TRUE(fs::is_regular_file(records)) << database;
+  EXPECT_EQ(database.parent_path(), dir_ / "tuning_cache") << database;
+  const std::string records_before = read_file(records);
+  EXPECT_FALSE(records_before.empty());
+
+  // The library gone from the cache (as after a change of tvm_compile.py): compiled again
+  // from the database, without tuning, with the same kernels.
+  const fs::path library = tuned.at("cache_file").get<std::string>();
+  ASSERT_TRUE(fs::remove(library));
+  ASSERT_TRUE(fs::remove(library.string() + ".json"));
+  nlohmann::json reused;
+  const Tensor second = run("tvm", model, input, given, &reused);
+  EXPECT_EQ(reused.at("cache"), "miss") << reused.dump();
+  EXPECT_EQ(reused.at("tuning"), "reused") << reused.dump();
+  EXPECT_FALSE(reused.contains("tuning_s")) << reused.dump();
+  EXPECT_LT(reused.at("compile_s").get<double>(), tuned.at("compile_s").get<double>());
+  EXPECT_EQ(reused.at("kernels_tuned"), tuned.at("kernels_tuned")) << reused.dump();
+  EXPECT_EQ(read_file(records), records_before);  // nothing measured
+  EXPECT_LT(compare(first, second).relative, 1e-6);
+
+  // The same batch again: the cached library; neither tuning nor the database ran.
+  nlohmann::json hit;
+  const Tensor again = run("tvm", model, input, given, &hit);
+  EXPECT_EQ(hit.at("cache"), "hit") << hit.dump();
+  EXPECT_EQ(hit.at("tuning"), "cached") << hit.dump();
+  EXPECT_FALSE(hit.contains("compile_s")) << hit.dump();
+  EXPECT_EQ(again.data, first.data);
 }
 
 // target_features is free text that TVM checks at load (the contract checks the others).
