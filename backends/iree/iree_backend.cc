@@ -245,17 +245,32 @@ std::string conv_preprocessing_pass(const std::string& value) {
   return "";
 }
 
+// What conv_preprocessing=auto tries, in order: im2col, the fastest where IREE compiles it,
+// then channels-last where it does not (IREE 3.13 fails on the full EfficientNet-B0 after
+// im2col: "One or more operations with large vector sizes (32768 bytes) were found", and with
+// that check off, "exceeded stack allocation limit").
+const std::vector<std::string> kAutoConvPreprocessing = {"img2col", "channels_last"};
+
 struct CompileOptions {
   std::string opt_level, target_features, conv_preprocessing, ukernels;
   bool data_tiling = false;
 
-  std::vector<std::string> flags() const {
+  // The values of conv_preprocessing iree-compile is tried with, in order.
+  std::vector<std::string> attempts() const {
+    return conv_preprocessing == "auto" ? kAutoConvPreprocessing
+                                        : std::vector<std::string>{conv_preprocessing};
+  }
+
+  // iree-compile's flags with the first attempt's conv_preprocessing.
+  std::vector<std::string> flags() const { return flags_with(attempts().front()); }
+
+  std::vector<std::string> flags_with(const std::string& preprocessing) const {
     std::vector<std::string> f = {
         "--iree-hal-target-device=local", "--iree-hal-local-target-device-backends=llvm-cpu",
         "--iree-opt-level=" + opt_level,
         std::string("--iree-opt-data-tiling=") + (data_tiling ? "true" : "false"),
         "--iree-llvmcpu-enable-ukernels=" + ukernels};
-    if (const std::string pass = conv_preprocessing_pass(conv_preprocessing); !pass.empty())
+    if (const std::string pass = conv_preprocessing_pass(preprocessing); !pass.empty())
       f.push_back("--iree-preprocessing-pass-pipeline=builtin.module(util.func(" + pass + "))");
     if (target_features == "host") {
       f.push_back("--iree-llvmcpu-target-cpu=host");
@@ -312,13 +327,16 @@ class IreeBackend : public Backend {
                      "--iree-opt-data-tiling: packs matmul and convolution operands into the "
                      "CPU's preferred tiles; default true: faster code on CPU (off is IREE "
                      "3.13's own default at every opt_level)"),
-        enum_setting("conv_preprocessing", "img2col", {"img2col", "channels_last", "none"},
+        enum_setting("conv_preprocessing", "auto",
+                     {"auto", "img2col", "channels_last", "none"},
                      "how NCHW convolutions are rewritten before IREE's pipeline "
                      "(--iree-preprocessing-pass-pipeline): img2col = im2col + matrix product, "
                      "which data tiling packs (iree-global-opt-convert-conv2d-to-img2col); "
                      "channels_last = NHWC convolutions "
                      "(iree-preprocessing-convert-conv-to-channels-last); none = as imported, "
-                     "IREE's own default; default img2col: the fastest here (docs/backends.md)"),
+                     "IREE's own default; default auto: img2col, the fastest here, or "
+                     "channels_last where IREE cannot compile img2col's code (read back as "
+                     "conv_preprocessing_in_effect; docs/backends.md)"),
         enum_setting("ukernels", "default", {"default", "none", "all"},
                      "--iree-llvmcpu-enable-ukernels: IREE's hand-written microkernels "
                      "(mmt4d, pack, unpack); default: IREE's own choice for this CPU"),
@@ -366,6 +384,7 @@ class IreeBackend : public Backend {
     const std::string stamp = file_stamp(abs_model);
     if (stamp.empty()) throw Error(where + "cannot stat file");
     std::string settings_text = "batch " + std::to_string(request.batch);
+    if (opt.conv_preprocessing == "auto") settings_text += " conv_preprocessing=auto";
     for (const auto& f : flags) settings_text += " " + f;
     const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_text + "\n" +
                             kVersion + "\n" + compiler_stamp() + "\n" + helper_hash() + "\n" +
@@ -398,7 +417,7 @@ class IreeBackend : public Backend {
       fs::create_directories(work, ec);
       if (ec) throw Error(where + "cannot create " + work.string() + ": " + ec.message());
       try {
-        compile_s = compile(abs_model, request.batch, flags, work, steps);
+        compile_s = compile(abs_model, request.batch, opt, work, steps);
       } catch (...) {
         fs::remove_all(work, ec);
         throw;
@@ -424,6 +443,15 @@ class IreeBackend : public Backend {
       io = read_interface(module_dir / "meta.json");
     } catch (const std::exception& e) {
       throw Error(where + "unreadable " + (module_dir / "meta.json").string() + ": " + e.what());
+    }
+    // How it was compiled (an entry from before compiled.json: as the settings say).
+    nlohmann::json compiled = {{"conv_preprocessing", opt.attempts().front()}};
+    try {
+      std::ifstream in(module_dir / "compiled.json");
+      if (in) compiled = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw Error(where + "unreadable " + (module_dir / "compiled.json").string() + ": " +
+                  e.what());
     }
 
     // ---- runtime
@@ -457,8 +485,9 @@ class IreeBackend : public Backend {
         {"target_features", opt.target_features},
         {"data_tiling", opt.data_tiling},
         {"conv_preprocessing", opt.conv_preprocessing},
+        {"conv_preprocessing_in_effect", compiled.value("conv_preprocessing", "")},
         {"ukernels", opt.ukernels},
-        {"compile_flags", flags},
+        {"compile_flags", compiled.value("flags", nlohmann::json(flags))},
         {"batch_compiled",
          request.batch > 0 ? nlohmann::json(request.batch) : nlohmann::json("dynamic")},
         {"threads", workers > 0 ? workers : threads},  // read back from IREE's task executor
@@ -476,6 +505,7 @@ class IreeBackend : public Backend {
          {{"name", io.output_name},
           {"shape", model_shape_string(io.output_dims, io.output_symbols)}}},
     };
+    if (compiled.contains("fallback")) effect["conv_preprocessing_note"] = compiled["fallback"];
     if (!steps.empty()) {
       effect["compile_s"] = compile_s;
       effect["compile_steps_s"] = steps;
@@ -486,8 +516,10 @@ class IreeBackend : public Backend {
     return std::make_unique<IreeEngine>(std::move(module), std::move(io), std::move(effect));
   }
 
-  // Runs the three steps into `work` (model.vmfb, meta.json); returns their seconds.
-  static double compile(const fs::path& model, int64_t batch, const std::vector<std::string>& flags,
+  // Runs the three steps into `work` (model.vmfb, meta.json, and compiled.json: the
+  // conv_preprocessing and flags iree-compile succeeded with, and why an earlier attempt
+  // failed); returns their seconds.
+  static double compile(const fs::path& model, int64_t batch, const CompileOptions& opt,
                         const fs::path& work, nlohmann::json& steps) {
     const std::string where = "iree: cannot load '" + model.string() + "': ";
     const fs::path prepared = work / "prepared.onnx", mlir = work / "model.mlir";
@@ -514,11 +546,29 @@ class IreeBackend : public Backend {
          {venv_tool("iree-import-onnx").string(), prepared.string(), "-o", mlir.string()}, false);
     std::error_code ec;
     fs::remove(prepared, ec);
-    std::vector<std::string> argv = {venv_tool("iree-compile").string(), mlir.string()};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    argv.insert(argv.end(), {"-o", vmfb.string()});
-    step("iree-compile", argv, false);
+    nlohmann::json compiled;
+    const std::vector<std::string> attempts = opt.attempts();
+    for (size_t i = 0; i < attempts.size(); ++i) {
+      const std::vector<std::string> flags = opt.flags_with(attempts[i]);
+      std::vector<std::string> argv = {venv_tool("iree-compile").string(), mlir.string()};
+      argv.insert(argv.end(), flags.begin(), flags.end());
+      argv.insert(argv.end(), {"-o", vmfb.string()});
+      try {
+        step("iree-compile", argv, false);
+      } catch (const Error& e) {
+        if (i + 1 == attempts.size()) throw;
+        // conv_preprocessing=auto: the next way, saying why.
+        compiled["fallback"] = attempts[i] + " did not compile, " + attempts[i + 1] +
+                               " used: " + e.what();
+        steps["iree-compile " + attempts[i]] = steps["iree-compile"];
+        continue;
+      }
+      compiled["conv_preprocessing"] = attempts[i];
+      compiled["flags"] = flags;
+      break;
+    }
     fs::remove(mlir, ec);
+    std::ofstream(work / "compiled.json") << compiled.dump();
     return total;
   }
 };
