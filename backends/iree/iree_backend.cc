@@ -327,8 +327,7 @@ class IreeBackend : public Backend {
                      "--iree-opt-data-tiling: packs matmul and convolution operands into the "
                      "CPU's preferred tiles; default true: faster code on CPU (off is IREE "
                      "3.13's own default at every opt_level)"),
-        enum_setting("conv_preprocessing", "auto",
-                     {"auto", "img2col", "channels_last", "none"},
+        enum_setting("conv_preprocessing", "auto", {"auto", "img2col", "channels_last", "none"},
                      "how NCHW convolutions are rewritten before IREE's pipeline "
                      "(--iree-preprocessing-pass-pipeline): img2col = im2col + matrix product, "
                      "which data tiling packs (iree-global-opt-convert-conv2d-to-img2col); "
@@ -558,8 +557,8 @@ class IreeBackend : public Backend {
       } catch (const Error& e) {
         if (i + 1 == attempts.size()) throw;
         // conv_preprocessing=auto: the next way, saying why.
-        compiled["fallback"] = attempts[i] + " did not compile, " + attempts[i + 1] +
-                               " used: " + e.what();
+        compiled["fallback"] =
+            attempts[i] + " did not compile, " + attempts[i + 1] + " used: " + e.what();
         steps["iree-compile " + attempts[i]] = steps["iree-compile"];
         continue;
       }

@@ -155,8 +155,7 @@ TEST_F(Iree, AutoConvPreprocessingFallsBackWhereIreeCannotCompileImg2col) {
   EXPECT_EQ(effect.at("conv_preprocessing"), "auto");
   EXPECT_EQ(effect.at("conv_preprocessing_in_effect"), "channels_last") << effect.dump();
   const std::string note = effect.value("conv_preprocessing_note", "");
-  EXPECT_NE(note.find("img2col did not compile, channels_last used: "), std::string::npos)
-      << note;
+  EXPECT_NE(note.find("img2col did not compile, channels_last used: "), std::string::npos) << note;
   EXPECT_NE(effect.at("compile_flags").dump().find("convert-conv-to-channels-last"),
             std::string::npos);
   // A second load is a cache hit that knows how the module was compiled.
