@@ -135,6 +135,8 @@ int check(const CheckArgs& a) {
     try {
       Backend& backend = registry.get(n);
       prepare.opset_at_least = registry.info(n).capabilities.min_opset;
+      prepare_for_precision(prepare, precision);
+      check_capabilities(registry.info(n), precision, 1);  // before quantizing for it
       const PreparedModel p = prepare_model(file, prepare);
       for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
       const RunResult r =
@@ -203,8 +205,9 @@ void add_check_command(CLI::App& app) {
                   "Outputs .npy to check every framework against (e.g. the exporter's)");
   cmd->add_option("--prepare", args->prepare,
                   "Model preparation: simplify (default) or none (the file as exported)");
-  cmd->add_option("--tolerance", args->tolerance,
-                  "Max relative difference, max|out-ref|/max|ref| (default 1e-3 fp32, 5e-2 bf16)");
+  cmd->add_option(
+      "--tolerance", args->tolerance,
+      "Max relative difference, max|out-ref|/max|ref| (default 1e-3 fp32, 5e-2 bf16 and int8)");
   cmd->add_option("--precision", args->precision,
                   "Precision of every framework but the reference (which runs fp32): fp32 "
                   "(default), bf16, int8; a framework that does not offer it is refused");

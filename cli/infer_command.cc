@@ -53,6 +53,8 @@ void infer(const InferArgs& a) {
   const Tensor input = make_input(a, file);
   PrepareOptions prepare = preparation_options(a.prepare);
   prepare.opset_at_least = registry.info(a.backend).capabilities.min_opset;
+  prepare_for_precision(prepare, a.precision);
+  check_capabilities(registry.info(a.backend), a.precision, 1);  // before quantizing for it
   const PreparedModel prepared = prepare_model(file, prepare);
   const RunResult r = run_once(
       backend, {prepared.file, settings, a.threads, input.shape[0], 1, a.precision}, input);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "backends/cache.h"  // cpu_has_flag
 #include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -114,11 +115,23 @@ PrepareOptions preparation_options(const std::string& preparation) {
   return o;
 }
 
+void prepare_for_precision(PrepareOptions& o, const std::string& precision) {
+  o.quantize = precision == "int8" ? "int8" : "";
+  // uint8 x int8 products without VNNI (vpmaddubsw) can saturate with 8-bit weights.
+  o.reduce_range =
+      o.quantize == "int8" && !cpu_has_flag("avx512_vnni") && !cpu_has_flag("avx_vnni");
+}
+
 PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   std::error_code ec;
   if (!fs::is_regular_file(model, ec)) throw Error("model '" + model.string() + "': no such file");
-  const bool nothing_to_do =
-      !o.simplify && o.height <= 0 && o.width <= 0 && o.batch <= 0 && o.opset_at_least <= 0;
+  if (!o.quantize.empty() && o.quantize != "int8")
+    throw Error("quantization '" + o.quantize + "' is unknown (valid: int8)");
+  if (!o.quantize.empty() && o.calibration_images < 1)
+    throw Error("calibration images " + std::to_string(o.calibration_images) +
+                " is invalid: at least 1");
+  const bool nothing_to_do = !o.simplify && o.height <= 0 && o.width <= 0 && o.batch <= 0 &&
+                             o.opset_at_least <= 0 && o.quantize.empty();
   PreparedModel p;
   p.file = model;
   if (nothing_to_do) return p;
@@ -132,6 +145,9 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   key += std::to_string(o.simplify) + "," + std::to_string(o.height) + "," +
          std::to_string(o.width) + "," + std::to_string(o.batch) + "," +
          std::to_string(o.opset_at_least) + "\n";
+  if (!o.quantize.empty())
+    key += "quantize " + o.quantize + "," + std::to_string(o.calibration_images) + "," +
+           std::to_string(o.calibration_seed) + "," + std::to_string(o.reduce_range) + "\n";
   key += read_text(script) + read_text(INFERMARK_PREPARE_PINS);
   const fs::path dir =
       cache_root() / "prepared" / (model.stem().string() + "-" + hex64(fnv1a(key)));
@@ -159,6 +175,14 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
                                    "--opset-at-least",
                                    std::to_string(o.opset_at_least)};
   if (o.simplify) argv.emplace_back("--simplify");
+  if (!o.quantize.empty()) {
+    for (const std::string& a :
+         {std::string("--quantize"), o.quantize, std::string("--calibration-images"),
+          std::to_string(o.calibration_images), std::string("--calibration-seed"),
+          std::to_string(o.calibration_seed)})
+      argv.push_back(a);
+    if (o.reduce_range) argv.emplace_back("--reduce-range");
+  }
   const int code = run(argv, work / "stdout.log", work / "stderr.log");
   if (code != 0) {
     std::string why = last_line(read_text(work / "stderr.log"));

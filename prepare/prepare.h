@@ -24,7 +24,21 @@ struct PrepareOptions {
   int64_t height = 0, width = 0;  // the input's free spatial dimensions fixed; 0: as the file
   int64_t batch = 0;              // the batch fixed; 0: kept as the file declares it
   int opset_at_least = 0;         // the default domain's opset raised to this; 0: as it is
+  // Post-training static quantization, last: "" (none) or "int8", ONNX Runtime's
+  // quantization tooling writing a QDQ model (per-channel int8 weights, uint8 activations,
+  // MinMax ranges) that every framework declaring int8 runs. Calibrated on
+  // `calibration_images` images of N(0, 1) values drawn with `calibration_seed` (the set is
+  // part of the cache key); `reduce_range` (7-bit weights) where the CPU multiplies uint8 by
+  // int8 without VNNI and could saturate, as ONNX Runtime advises.
+  std::string quantize;
+  int calibration_images = 16;
+  uint64_t calibration_seed = 1;
+  bool reduce_range = false;
 };
+
+// The preparation a cell's precision needs, in one place for every command: int8 quantizes
+// the model (with reduce_range where the CPU has no VNNI); other precisions need nothing.
+void prepare_for_precision(PrepareOptions& options, const std::string& precision);
 
 // A model's interface as the file declares it.
 struct ModelInterface {

@@ -3,6 +3,8 @@ a model (prepare/prepare.cc calls it on a cache miss):
 
     python prepare_model.py IN.onnx OUT.onnx META.json [--simplify] [--height H --width W]
                             [--batch N] [--opset-at-least K]
+                            [--quantize int8 --calibration-images N --calibration-seed S
+                             [--reduce-range]]
 
 What it does, in this order, each step recorded in META.json only when it changed the file:
   image size   the input's spatial dimensions fixed to H x W where the file leaves them free
@@ -14,6 +16,12 @@ What it does, in this order, each step recorded in META.json only when it change
                then dead nodes, identities and unused initializers removed. Every fusion pass
                of onnxsim's optimizer is skipped: fusing is the frameworks' job, and what we
                measure.
+  quantize     post-training static quantization to int8 with ONNX Runtime's quantization
+               tooling (onnxruntime.quantization.quantize_static): a QDQ model, int8 weights
+               per output channel, uint8 activations, ranges from MinMax calibration on N
+               images of N(0, 1) values (numpy's default_rng(S)), 7-bit weights with
+               --reduce-range. Random calibration images make a model for speed; a real
+               image set is for accuracy.
 META.json also gives the interface read from the file: input name, dims (-1 where free),
 element type, layout (NCHW or NHWC, from where the channels are), output name and dims.
 
@@ -128,6 +136,42 @@ def default_passes():
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def quantize_int8(model, images, seed, reduce_range, out_path):
+    """The model quantized by ORT's quantize_static into out_path (QDQ, per-channel int8
+    weights, uint8 activations, MinMax ranges over `images` seeded N(0, 1) images)."""
+    import os
+    import tempfile
+
+    import numpy as np
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+
+    x = graph_inputs(model.graph)[0]
+    dims = dims_of(x)
+    if any(d < 0 for d in dims[1:]):
+        raise Refused(f"quantization needs the input's image size fixed, {x.name!r} has {dims}")
+    batch = dims[0] if dims[0] > 0 else 1
+
+    class Images(CalibrationDataReader):
+        def __init__(self):
+            rng = np.random.default_rng(seed)
+            shape = [batch] + dims[1:]
+            self.left = [rng.standard_normal(shape, dtype=np.float32)
+                         for _ in range(max(1, images // batch))]
+
+        def get_next(self):
+            return {x.name: self.left.pop(0)} if self.left else None
+
+    with tempfile.TemporaryDirectory() as work:
+        source = os.path.join(work, "fp32.onnx")
+        onnx.save(model, source)
+        quantize_static(source, out_path, Images(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, reduce_range=reduce_range,
+                        calibrate_method=CalibrationMethod.MinMax)
+    return onnx.load(out_path)
+
+
 def tools():
     return {name: importlib.metadata.version(name) for name in ("onnxsim", "onnx", "onnxruntime")}
 
@@ -142,6 +186,10 @@ def main():
     p.add_argument("--width", type=int, default=0)
     p.add_argument("--batch", type=int, default=0)
     p.add_argument("--opset-at-least", type=int, default=0)
+    p.add_argument("--quantize", choices=["int8"])
+    p.add_argument("--calibration-images", type=int, default=16)
+    p.add_argument("--calibration-seed", type=int, default=1)
+    p.add_argument("--reduce-range", action="store_true")
     a = p.parse_args()
     try:
         model = onnx.load(a.model_in)
@@ -160,6 +208,14 @@ def main():
             model = simplify(model)
             steps.append(f"simplify: {nodes} nodes to {len(model.graph.node)} (shape inference, "
                          "constant folding, dead nodes; no fusion)")
+        if a.quantize == "int8":
+            model = quantize_int8(model, a.calibration_images, a.calibration_seed,
+                                  a.reduce_range, a.model_out)
+            q = sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
+            steps.append(f"quantize int8: QDQ by onnxruntime.quantization.quantize_static, "
+                         f"per-channel int8 weights{' (7-bit, reduce_range)' if a.reduce_range else ''}"
+                         f", uint8 activations, MinMax on {a.calibration_images} random N(0,1) "
+                         f"images (seed {a.calibration_seed}); {q} QuantizeLinear nodes")
         onnx.save(model, a.model_out)
         with open(a.model_out, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]

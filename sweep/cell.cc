@@ -47,6 +47,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   // neither start-up nor load time.
   PrepareOptions prepare = preparation_options(spec.preparation);
   prepare.opset_at_least = caps.min_opset;
+  prepare_for_precision(prepare, spec.precision);
   const auto t_prepare = std::chrono::steady_clock::now();
   std::vector<std::string> files;
   nlohmann::json prepared = nlohmann::json::array();

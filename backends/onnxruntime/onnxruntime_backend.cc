@@ -14,7 +14,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -267,6 +270,25 @@ class OnnxRuntimeEngine : public Engine {
   bool out_known_ = false;
 };
 
+// The int8 kernels in an ONNX graph ORT saved after optimizing, by operator type: QDQ
+// pairs around a convolution or a matrix product that ORT's QDQ fusions turned into an int8
+// kernel. Read from the file's bytes: each NodeProto's op_type is field 4 (tag 0x22), a
+// length byte and the name.
+std::map<std::string, int64_t> count_int8_kernels(const fs::path& graph) {
+  std::ifstream in(graph, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::map<std::string, int64_t> counts;
+  for (const char* op : {"QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
+                         "MatMulIntegerToFloat", "DynamicQuantizeMatMul"}) {
+    const std::string needle = std::string("\x22") + static_cast<char>(std::strlen(op)) + op;
+    int64_t n = 0;
+    for (size_t at = bytes.find(needle); at != std::string::npos; at = bytes.find(needle, at + 1))
+      ++n;
+    if (n > 0) counts[op] = n;
+  }
+  return counts;
+}
+
 // ---------------------------------------------------------------- backend
 
 class OnnxRuntimeBackend : public Backend {
@@ -281,6 +303,9 @@ class OnnxRuntimeBackend : public Backend {
       b.available = true;
     }
     b.capabilities.shared_requests = true;  // Run is thread-safe on one session
+    // int8: the QDQ model the harness's preparation quantizes, run by ORT's int8 kernels
+    // (verified at load in the optimized graph).
+    b.capabilities.precisions = {"fp32", "int8"};
     b.settings = {
         enum_setting("graph_optimization_level", "all", {"disabled", "basic", "extended", "all"},
                      "graph rewrites before running (constant folding, fusions, NCHWc layout); "
@@ -437,7 +462,28 @@ class OnnxRuntimeBackend : public Backend {
       }
       fs::remove(tmp, ec);
     }
-    if (!session) session.emplace(*env_ptr, model.c_str(), make_options(level));
+    // int8 is verified in the optimized graph: without a cache file, one is written aside.
+    const bool int8 = request.precision == "int8";
+    fs::path graph_file = cache_state == "hit" || cache_state == "miss" ? cache_file : fs::path();
+    if (!session) {
+      auto o = make_options(level);
+      if (int8 && level != ORT_DISABLE_ALL) {
+        graph_file = fs::temp_directory_path() /
+                     ("infermark-ort-int8-" + std::to_string(::getpid()) + ".onnx");
+        o.SetOptimizedModelFilePath(graph_file.c_str());
+      }
+      session.emplace(*env_ptr, model.c_str(), o);
+    }
+    std::map<std::string, int64_t> int8_kernels;
+    if (int8) {
+      if (!graph_file.empty()) int8_kernels = count_int8_kernels(graph_file);
+      if (graph_file != cache_file) fs::remove(graph_file, ec);
+      if (int8_kernels.empty())
+        throw Unsupported("onnxruntime: int8 asked, but the optimized graph of '" + model.string() +
+                          "' has no int8 kernel (QLinearConv, QGemm, MatMulInteger...): its "
+                          "QuantizeLinear/DequantizeLinear pairs would run in float" +
+                          (level == ORT_DISABLE_ALL ? " (graph_optimization_level=disabled)" : ""));
+    }
     if (cache_state == "error") {
       std::fprintf(stderr, "onnxruntime: cache not used: %s\n", cache_note.c_str());
     }
@@ -487,6 +533,8 @@ class OnnxRuntimeBackend : public Backend {
         {"output", {{"name", out.name}, {"shape", model_shape_string(out.dims, out.symbols)}}},
     };
     if (!cache_note.empty()) effect["cache_note"] = cache_note;
+    effect["precision_in_effect"] = int8 ? "int8" : "fp32";
+    if (int8) effect["int8_kernels"] = int8_kernels;
 
     return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr),
                                                std::make_shared<Ort::Session>(std::move(*session)),

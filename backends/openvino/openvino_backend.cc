@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <openvino/openvino.hpp>
 #include <string>
@@ -127,6 +128,29 @@ std::string internal_input_layout(const ov::CompiledModel& compiled) {
   } catch (const std::exception&) {
   }
   return "";
+}
+
+// The layers of the compiled model that compute in int8, by type: the runtime model's
+// convolutions and matrix products whose runtimePrecision is i8 or u8.
+std::map<std::string, int64_t> int8_layers(const ov::CompiledModel& compiled) {
+  std::map<std::string, int64_t> counts;
+  try {
+    for (const auto& op : compiled.get_runtime_model()->get_ordered_ops()) {
+      const auto& info = op->get_rt_info();
+      const auto type = info.find("layerType");
+      const auto precision = info.find("runtimePrecision");
+      if (type == info.end() || precision == info.end()) continue;
+      const std::string t = type->second.as<std::string>();
+      std::string p = precision->second.as<std::string>();
+      std::transform(p.begin(), p.end(), p.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
+      if ((p == "i8" || p == "u8") &&
+          (t == "Convolution" || t == "FullyConnected" || t == "MatMul" || t == "GroupConvolution"))
+        ++counts[t];
+    }
+  } catch (const std::exception&) {
+  }
+  return counts;
 }
 
 template <typename Property>
@@ -333,6 +357,10 @@ class OpenVinoBackend : public Backend {
       const auto caps = core().get_property(default_device, ov::device::capabilities);
       if (std::find(caps.begin(), caps.end(), ov::device::capability::BF16) != caps.end())
         info.capabilities.precisions.push_back("bf16");
+      // int8: the QDQ model the harness's preparation quantizes, which OpenVINO's
+      // low-precision transformations run in int8 (verified at load in the runtime model).
+      if (std::find(caps.begin(), caps.end(), ov::device::capability::INT8) != caps.end())
+        info.capabilities.precisions.push_back("int8");
     } catch (const std::exception&) {
       // A device that cannot say runs what every device runs: fp32.
     }
@@ -400,8 +428,8 @@ class OpenVinoBackend : public Backend {
     }
     if (num_streams > 0) props.emplace(ov::num_streams(static_cast<int32_t>(num_streams)));
     props.emplace(ov::inference_num_threads(threads));
-    if (precision != "fp32" && precision != "bf16")
-      throw Unsupported("openvino: precision " + precision + " is not offered (fp32, bf16)");
+    if (precision != "fp32" && precision != "bf16" && precision != "int8")
+      throw Unsupported("openvino: precision " + precision + " is not offered (fp32, bf16, int8)");
     // Set explicitly both ways: OpenVINO's CPU plugin computes in bf16 by default where the
     // CPU has it, and would silently run f32 where bf16 is asked and the CPU lacks it.
     if (precision == "bf16") {
@@ -412,6 +440,7 @@ class OpenVinoBackend : public Backend {
       }
       props.emplace(ov::hint::inference_precision(ov::element::bf16));
     } else {
+      // fp32, and int8's layers outside the quantized ones.
       props.emplace(ov::hint::inference_precision(ov::element::f32));
     }
 
@@ -482,6 +511,15 @@ class OpenVinoBackend : public Backend {
           e["inference_precision"] == "f32" ? "fp32" : e["inference_precision"];
     } catch (const std::exception&) {
       e["inference_precision"] = nullptr;
+    }
+    if (precision == "int8") {
+      const std::map<std::string, int64_t> kernels = int8_layers(compiled);
+      if (kernels.empty())
+        throw Unsupported(context +
+                          "int8 asked, but no convolution or matrix product of the compiled "
+                          "model runs in i8/u8 (its runtime model says so)");
+      e["int8_kernels"] = kernels;
+      e["precision_in_effect"] = "int8";
     }
     if (cache_dir.empty()) {
       e["cache"] = "off";

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/machine.h"
 #include "core/npy.h"
+#include "prepare/prepare.h"
 #include "tests/backends/backend_fixture.h"
 #include "zoo/zoo.h"
 
@@ -92,12 +93,57 @@ TEST_F(Backends, OpenVinoRunsThePrecisionAskedForOnEveryCpu) {
 TEST_F(Backends, APrecisionNotOfferedIsRefusedBeforeLoading) {
   try {
     registry_.get("onnxruntime")
-        .load({"/nonexistent.onnx", settings("onnxruntime"), 0, 1, 1, "int8"});
-    ADD_FAILURE() << "int8 accepted";
+        .load({"/nonexistent.onnx", settings("onnxruntime"), 0, 1, 1, "bf16"});
+    ADD_FAILURE() << "bf16 accepted";
   } catch (const Unsupported& e) {
-    EXPECT_NE(std::string(e.what()).find("onnxruntime: precision int8 is not offered"),
+    EXPECT_NE(std::string(e.what()).find("onnxruntime: precision bf16 is not offered"),
               std::string::npos)
         << e.what();
+  }
+}
+
+// int8 is the QDQ model of the preparation run on int8 kernels, verified where each framework
+// says what it runs: ORT's optimized graph (QLinearConv...), OpenVINO's runtime model
+// (convolutions in i8/u8). Its error against fp32 is a quantized model's; ORT without graph
+// optimization would run the QDQ pairs in float, and refuses.
+TEST_F(Backends, Int8RunsTheQuantizedModelOnInt8Kernels) {
+  const fs::path model = small_model("resnet50");
+  PrepareOptions o;
+  o.height = o.width = 64;
+  prepare_for_precision(o, "int8");
+  o.calibration_images = 8;
+  const fs::path qdq = prepare_model(model, o).file;
+  const Tensor input = random_input({2, 3, 64, 64}, 11);
+  const Tensor ref = run("onnxruntime", model, input);
+  for (const char* name : kBackends) {
+    const auto& offered = registry_.info(name).capabilities.precisions;
+    ASSERT_NE(std::find(offered.begin(), offered.end(), "int8"), offered.end()) << name;
+    auto engine = registry_.get(name).load({qdq, settings(name), 0, 2, 1, "int8"});
+    Tensor out;
+    engine->run(view(input), out);
+    const nlohmann::json e = engine->settings_in_effect();
+    EXPECT_EQ(e.at("precision_in_effect"), "int8") << name << ": " << e.dump();
+    int64_t convs = 0;
+    for (const auto& [op, n] : e.at("int8_kernels").items())
+      if (op.find("Conv") != std::string::npos) convs += n.get<int64_t>();
+    EXPECT_EQ(convs, 53) << name << ": every convolution of ResNet-50 in int8: " << e.dump();
+    ASSERT_EQ(out.shape, ref.shape);
+    double range = 0, diff = 0;
+    for (size_t i = 0; i < ref.data.size(); ++i) {
+      range = std::max(range, double(std::fabs(ref.data[i])));
+      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
+    }
+    std::printf("%s int8: relative difference to fp32 %.3g\n", name, diff / range);
+    EXPECT_GT(diff / range, 1e-4) << name << ": no more error than fp32: did int8 run?";
+    EXPECT_LT(diff / range, 0.25) << name;
+  }
+  try {
+    registry_.get("onnxruntime")
+        .load({qdq, settings("onnxruntime", {{"graph_optimization_level", "disabled"}}), 0, 2, 1,
+               "int8"});
+    ADD_FAILURE() << "int8 accepted without ORT's QDQ fusions";
+  } catch (const Unsupported& e) {
+    EXPECT_NE(std::string(e.what()).find("no int8 kernel"), std::string::npos) << e.what();
   }
 }
 

@@ -107,6 +107,43 @@ TEST_F(Prepare, TheOpsetIsRaisedWhereAFrameworkNeedsIt) {
   EXPECT_EQ(p.after.opset, 17);
 }
 
+// int8: ONNX Runtime's quantization tooling writes a QDQ model (a QuantizeLinear and
+// DequantizeLinear pair before every convolution, int8 weights per output channel), cached and
+// keyed by the calibration set; the precision alone decides it, for every command.
+TEST_F(Prepare, Int8QuantizesToQdqKeyedByTheCalibrationSet) {
+  const fs::path zoo_file = zoo::model_file("resnet50", {64, 0.25, 5}, dir_ / "zoo");
+  PrepareOptions o;
+  o.height = o.width = 64;
+  prepare_for_precision(o, "bf16");
+  EXPECT_TRUE(o.quantize.empty());
+  prepare_for_precision(o, "int8");
+  ASSERT_EQ(o.quantize, "int8");
+  o.calibration_images = 4;
+  const PreparedModel q = prepare_model(zoo_file, o);
+  const auto ops = op_counts(load_onnx(q.file));
+  const auto was = op_counts(load_onnx(zoo_file));
+  EXPECT_EQ(ops.at("Conv"), was.at("Conv"));
+  EXPECT_GE(ops.at("QuantizeLinear"), was.at("Conv"));
+  EXPECT_GE(ops.at("DequantizeLinear"), 2 * was.at("Conv"));  // activations and weights
+  ASSERT_FALSE(q.steps.empty());
+  EXPECT_NE(q.steps.back().find("quantize int8: QDQ"), std::string::npos) << q.steps.back();
+  EXPECT_NE(q.steps.back().find("MinMax on 4 random"), std::string::npos) << q.steps.back();
+  // int8 weights, one scale per output channel.
+  const onnx::ModelProto m = load_onnx(q.file);
+  int int8_weights = 0;
+  for (const auto& t : m.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::INT8 && t.dims_size() == 4) ++int8_weights;
+  EXPECT_EQ(int8_weights, was.at("Conv"));
+
+  EXPECT_TRUE(prepare_model(zoo_file, o).cache_hit);
+  o.calibration_seed = 2;
+  const PreparedModel other = prepare_model(zoo_file, o);
+  EXPECT_FALSE(other.cache_hit) << "another calibration set reused the first one's model";
+  EXPECT_NE(other.sha256, q.sha256);
+  o.calibration_images = 0;
+  EXPECT_THROW(prepare_model(zoo_file, o), Error);
+}
+
 TEST_F(Prepare, AModelOutsideWhatInfermarkRunsIsRefusedOnOneLineNamingTheFile) {
   onnx::ModelProto m = load_onnx(dir_ / "same_pad.onnx");
   *m.mutable_graph()->add_input() = m.graph().input(0);
