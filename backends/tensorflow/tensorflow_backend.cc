@@ -150,7 +150,13 @@ class TensorFlowEngine : public Engine {
         status_(tf().TF_NewStatus()) {}
 
   void run(const TensorView& input, Tensor& output) override {
-    if (input.data != bound_data_ || input.shape != bound_shape_) bind(input);
+    if (input.data != bound_data_ || input.shape != bound_shape_) {
+      bind(input);
+    } else if (input_copied_) {
+      // TensorFlow copied the buffer when it was wrapped: its values now may be others.
+      std::memcpy(tf().TF_TensorData(input_.get()), input.data,
+                  tf().TF_TensorByteSize(input_.get()));
+    }
     TF_Tensor* result = nullptr;
     TF_Tensor* feed = input_.get();
     tf().TF_SessionRun(session_.get(), nullptr, &in_, &feed, 1, &out_, &result, 1, nullptr, 0,
@@ -186,7 +192,8 @@ class TensorFlowEngine : public Engine {
         tf().TF_NewTensor(TF_FLOAT, input.shape.data(), static_cast<int>(input.shape.size()),
                           const_cast<float*>(input.data), bytes, no_deallocation, nullptr));
     if (!input_) throw Error("tensorflow: cannot wrap the input " + shape_string(input.shape));
-    effect_["input_copied_by_tensorflow"] = tf().TF_TensorData(input_.get()) != input.data;
+    input_copied_ = tf().TF_TensorData(input_.get()) != input.data;
+    effect_["input_copied_by_tensorflow"] = input_copied_;
     bound_data_ = input.data;
     bound_shape_ = input.shape;
   }
@@ -199,6 +206,7 @@ class TensorFlowEngine : public Engine {
   StatusPtr status_;
   TensorPtr input_;
   const float* bound_data_ = nullptr;
+  bool input_copied_ = false;  // TensorFlow holds a copy of the bound buffer
   std::vector<int64_t> bound_shape_;
   std::vector<int64_t> out_shape_;
 };

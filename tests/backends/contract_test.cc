@@ -129,6 +129,31 @@ TEST_P(Contract, StartThenLoadRunsASmallZooModelInOneCallPerBatch) {
   EXPECT_EQ(engine->framework_calls_per_batch(1), 1);
 }
 
+// An engine reads its input anew at every run: the same buffer with new values gives the new
+// values' answer (a framework that copied the buffer once must copy it again), aligned or not
+// (a buffer one float off its allocation, which frameworks that want aligned inputs copy).
+TEST_P(Contract, EveryRunReadsTheInputAgain) {
+  ASSERT_TRUE(backend());
+  auto engine = load_small("resnet50");
+  const Tensor a = random_input({1, 3, 64, 64}, 21), b = random_input({1, 3, 64, 64}, 22);
+  Tensor want_a, want_b;
+  engine->run(view(a), want_a);
+  engine->run(view(b), want_b);
+  ASSERT_NE(want_a.data, want_b.data) << "two inputs, one answer: the test lost its case";
+  for (size_t offset : {size_t{0}, size_t{1}}) {
+    std::vector<float> buffer(a.data.size() + offset);
+    const TensorView in{buffer.data() + offset, a.shape};
+    Tensor got;
+    std::copy(a.data.begin(), a.data.end(), buffer.begin() + offset);
+    engine->run(in, got);
+    EXPECT_EQ(got.data, want_a.data) << "offset " << offset;
+    std::copy(b.data.begin(), b.data.end(), buffer.begin() + offset);
+    engine->run(in, got);
+    EXPECT_EQ(got.data, want_b.data)
+        << name() << " answered the buffer's old values (offset " << offset << ")";
+  }
+}
+
 // What info() declares about batches holds: an engine loaded the way the harness loads one
 // for the server's dynamic batcher (batch 0 where the batch is dynamic, else 1) runs a batch of
 // 3, in one call when the framework batches natively with a dynamic batch (else one per
