@@ -26,6 +26,7 @@ struct CheckArgs {
   std::string backends;
   std::string reference;
   std::string input;     // .npy; default: seeded N(0, 1)
+  ImageArgs images;      // real images instead
   std::string expected;  // .npy of the outputs every framework is checked against
   std::string prepare = "simplify";
   double tolerance = -1;  // < 0: the default for each backend's precision
@@ -86,6 +87,11 @@ std::vector<std::string> backends_named(BackendRegistry& registry, const std::st
 }
 
 Tensor make_input(const CheckArgs& a, const std::filesystem::path& file) {
+  if (a.images.given()) {
+    if (!a.input.empty()) throw Error("--images and --input are two inputs: give one");
+    std::vector<std::filesystem::path> files;
+    return a.images.load(file, files);
+  }
   std::vector<int64_t> shape = {a.batch};
   for (int64_t d : image_shape(file)) shape.push_back(d);
   if (a.input.empty()) return random_input(shape, a.model.zoo.seed);
@@ -201,6 +207,7 @@ void add_check_command(CLI::App& app) {
   cmd->add_option("--reference", args->reference,
                   "Reference framework (default: the first; --expected replaces it)");
   cmd->add_option("--input", args->input, "Input .npy (default: seeded N(0,1) values)");
+  args->images.add_to(*cmd);
   cmd->add_option("--expected", args->expected,
                   "Outputs .npy to check every framework against (e.g. the exporter's)");
   cmd->add_option("--prepare", args->prepare,

@@ -16,6 +16,7 @@ struct InferArgs {
   ModelArgs model;
   std::string backend;
   std::string input, output;
+  ImageArgs images;
   std::string prepare = "simplify";
   int64_t batch = 1;
   CLI::Option* batch_option = nullptr;
@@ -24,8 +25,15 @@ struct InferArgs {
 };
 
 // The input tensor: the .npy given (checked against the model) or seeded N(0, 1) values.
-Tensor make_input(const InferArgs& a, const std::filesystem::path& file) {
+Tensor make_input(const InferArgs& a, const std::filesystem::path& file,
+                  std::vector<std::filesystem::path>& images) {
   if (a.batch < 1) throw Error("--batch " + std::to_string(a.batch) + " is invalid: must be >= 1");
+  if (a.images.given()) {
+    if (!a.input.empty()) throw Error("--images and --input are two inputs: give one");
+    if (a.batch_option->count() > 0)
+      throw Error("--batch is the number of images with --images: leave it out");
+    return a.images.load(file, images);
+  }
   if (a.input.empty()) {
     std::vector<int64_t> shape = {a.batch};
     for (int64_t d : image_shape(file)) shape.push_back(d);
@@ -50,7 +58,8 @@ void infer(const InferArgs& a) {
   const Settings settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
   check_precision_name(a.precision);
   const std::filesystem::path file = a.model.file();
-  const Tensor input = make_input(a, file);
+  std::vector<std::filesystem::path> images;
+  const Tensor input = make_input(a, file, images);
   PrepareOptions prepare = preparation_options(a.prepare);
   prepare.opset_at_least = registry.info(a.backend).capabilities.min_opset;
   prepare_for_precision(prepare, a.precision);
@@ -63,10 +72,23 @@ void infer(const InferArgs& a) {
   std::printf("model %s on %s (%s), batch %lld: output %s\n", a.model.model.c_str(),
               a.backend.c_str(), a.precision.c_str(), static_cast<long long>(input.shape[0]),
               shape_string(r.output.shape).c_str());
-  std::printf("top-5 classes of image 0:");
-  for (int64_t c : top_k(r.output, 0, 5))
-    std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
-  std::printf("\nload %.1f ms, first inference %.2f ms, second inference %.2f ms\n", r.load_ms,
+  if (images.empty()) {
+    std::printf("top-5 classes of image 0:");
+    for (int64_t c : top_k(r.output, 0, 5))
+      std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
+    std::printf("\n");
+  } else {
+    std::printf("images preprocessed: %s\n", a.images.describe().c_str());
+    const int64_t classes = r.output.shape.back();
+    for (size_t i = 0; i < images.size(); ++i) {
+      std::printf("%s: top-5", images[i].filename().c_str());
+      for (int64_t c : top_k(r.output, static_cast<int64_t>(i), 5))
+        std::printf(" %lld (%.4f)", static_cast<long long>(c),
+                    r.output.data[static_cast<int64_t>(i) * classes + c]);
+      std::printf("\n");
+    }
+  }
+  std::printf("load %.1f ms, first inference %.2f ms, second inference %.2f ms\n", r.load_ms,
               r.first_run_ms, r.second_run_ms);
   for (const auto& step : prepared.steps) std::printf("prepared: %s\n", step.c_str());
   if (!a.output.empty()) std::printf("wrote %s\n", a.output.c_str());
@@ -81,6 +103,7 @@ void add_infer_command(CLI::App& app) {
   args->model.add_to(*cmd);
   cmd->add_option("--backend", args->backend, "Framework (see infermark backends)")->required();
   cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
+  args->images.add_to(*cmd);
   cmd->add_option("--output", args->output, "Write the outputs to this .npy");
   cmd->add_option("--precision", args->precision,
                   "Precision to compute in: fp32 (default), bf16, int8, where the framework "

@@ -4,6 +4,7 @@
 
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/image.h"
 #include "core/onnx_io.h"
 
 namespace infermark::cli {
@@ -29,6 +30,34 @@ void ModelArgs::add_to(CLI::App& cmd) {
 }
 
 std::filesystem::path ModelArgs::file() const { return zoo::model_file(model, zoo); }
+
+void ImageArgs::add_to(CLI::App& cmd) {
+  cmd.add_option("--images", images,
+                 "Real images in: a JPEG or PNG file, or a folder of them (sorted by name)");
+  cmd.add_option("--preprocess", preprocess,
+                 "Image preprocessing over torchvision's ImageNet recipe, KEY=VALUE,...: "
+                 "resize=256 (shorter side), crop=224 (centre), scale=0.00392157, "
+                 "mean=0.485:0.456:0.406, std=0.229:0.224:0.225 (RGB order), order=rgb|bgr, "
+                 "layout=nchw|nhwc");
+}
+
+std::string ImageArgs::describe() const { return preprocessing().describe(); }
+
+ImagePreprocess ImageArgs::preprocessing() const { return parse_image_preprocess(preprocess); }
+
+Tensor ImageArgs::load(const std::filesystem::path& model_file,
+                       std::vector<std::filesystem::path>& files) const {
+  const ImagePreprocess p = parse_image_preprocess(preprocess);
+  files = image_files(images);
+  Tensor t = load_images(files, p);
+  const std::vector<int64_t> want = image_shape(model_file);
+  const std::vector<int64_t> got(t.shape.begin() + 1, t.shape.end());
+  if (got != want)
+    throw Error("images '" + images + "' come out " + shape_string(got) + " (" + p.describe() +
+                "); model '" + model_file.string() + "' takes " + shape_string(want) +
+                ": set --preprocess resize=...,crop=...");
+  return t;
+}
 
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file) {
   const onnx::ModelProto m = load_onnx(onnx_file);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "backends/registry.h"
+#include "core/image.h"
 #include "core/tensor.h"
 #include "zoo/zoo.h"
 
@@ -21,6 +22,21 @@ struct ModelArgs {
 
   void add_to(CLI::App& cmd);
   std::filesystem::path file() const;  // the ONNX file to load
+};
+
+// --images FILE|FOLDER and --preprocess, shared by the commands that run real images.
+struct ImageArgs {
+  std::string images;      // a JPEG/PNG file or a folder of them; empty: not given
+  std::string preprocess;  // core/image.h's KEY=VALUE list over torchvision's recipe
+
+  void add_to(CLI::App& cmd);
+  bool given() const { return !images.empty(); }
+  // The images as one batch for the model, checked against its input's [C, H, W]; `files`
+  // receives the files in batch order.
+  Tensor load(const std::filesystem::path& model_file,
+              std::vector<std::filesystem::path>& files) const;
+  std::string describe() const;  // the preprocessing in words
+  ImagePreprocess preprocessing() const;
 };
 
 // The image shape [C, H, W] of an ONNX file's input.

@@ -13,6 +13,8 @@
 #include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/image.h"
+#include "core/npy.h"
 
 extern char** environ;
 
@@ -122,6 +124,24 @@ void prepare_for_precision(PrepareOptions& o, const std::string& precision) {
       o.quantize == "int8" && !cpu_has_flag("avx512_vnni") && !cpu_has_flag("avx_vnni");
 }
 
+void use_calibration_images(PrepareOptions& o, const fs::path& folder, const ImagePreprocess& p) {
+  const std::vector<fs::path> files = image_files(folder);
+  uint64_t h = fnv1a(p.describe());
+  for (const auto& f : files) h = fnv1a(f.filename().string() + "\n" + read_text(f), h);
+  const fs::path npy = cache_root() / "calibration" / (hex64(h) + ".npy");
+  std::error_code ec;
+  if (!fs::exists(npy, ec)) {
+    const Tensor images = load_images(files, p);
+    fs::create_directories(npy.parent_path(), ec);
+    const fs::path tmp = npy.string() + ".tmp." + std::to_string(getpid());
+    save_npy(images, tmp);
+    fs::rename(tmp, npy, ec);
+    if (ec) throw Error("cannot write '" + npy.string() + "': " + ec.message());
+  }
+  o.calibration_npy = npy;
+  o.calibration_images = static_cast<int>(files.size());
+}
+
 PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   std::error_code ec;
   if (!fs::is_regular_file(model, ec)) throw Error("model '" + model.string() + "': no such file");
@@ -145,9 +165,11 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   key += std::to_string(o.simplify) + "," + std::to_string(o.height) + "," +
          std::to_string(o.width) + "," + std::to_string(o.batch) + "," +
          std::to_string(o.opset_at_least) + "\n";
-  if (!o.quantize.empty())
+  if (!o.quantize.empty()) {
     key += "quantize " + o.quantize + "," + std::to_string(o.calibration_images) + "," +
            std::to_string(o.calibration_seed) + "," + std::to_string(o.reduce_range) + "\n";
+    if (!o.calibration_npy.empty()) key += "calibration " + read_text(o.calibration_npy) + "\n";
+  }
   key += read_text(script) + read_text(INFERMARK_PREPARE_PINS);
   const fs::path dir =
       cache_root() / "prepared" / (model.stem().string() + "-" + hex64(fnv1a(key)));
@@ -182,6 +204,10 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
           std::to_string(o.calibration_seed)})
       argv.push_back(a);
     if (o.reduce_range) argv.emplace_back("--reduce-range");
+    if (!o.calibration_npy.empty()) {
+      argv.emplace_back("--calibration-npy");
+      argv.push_back(o.calibration_npy.string());
+    }
   }
   const int code = run(argv, work / "stdout.log", work / "stderr.log");
   if (code != 0) {

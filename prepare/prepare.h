@@ -34,7 +34,17 @@ struct PrepareOptions {
   int calibration_images = 16;
   uint64_t calibration_seed = 1;
   bool reduce_range = false;
+  // Real calibration images instead: an .npy of preprocessed images [N, C, H, W]
+  // (calibration_set() makes it); its content is part of the cache key.
+  std::filesystem::path calibration_npy;
 };
+
+// The calibration set of a folder of images, preprocessed as the model's input, cached as
+// an .npy under the cache folder (keyed by the images' contents and the preprocessing):
+// sets options.calibration_npy and calibration_images. Error naming what cannot be read.
+struct ImagePreprocess;
+void use_calibration_images(PrepareOptions& options, const std::filesystem::path& folder,
+                            const ImagePreprocess& preprocess);
 
 // The preparation a cell's precision needs, in one place for every command: int8 quantizes
 // the model (with reduce_range where the CPU has no VNNI); other precisions need nothing.

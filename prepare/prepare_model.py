@@ -136,7 +136,7 @@ def default_passes():
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def quantize_int8(model, images, seed, reduce_range, out_path):
+def quantize_int8(model, images, seed, reduce_range, out_path, calibration_npy=None):
     """The model quantized by ORT's quantize_static into out_path (QDQ, per-channel int8
     weights, uint8 activations, MinMax ranges over `images` seeded N(0, 1) images)."""
     import os
@@ -154,6 +154,16 @@ def quantize_int8(model, images, seed, reduce_range, out_path):
 
     class Images(CalibrationDataReader):
         def __init__(self):
+            if calibration_npy:
+                real = np.load(calibration_npy).astype(np.float32)
+                if list(real.shape[1:]) != dims[1:]:
+                    raise Refused(f"calibration images {list(real.shape)} do not fit the input "
+                                  f"{dims}")
+                # Whole batches of the model's batch size (the last ones repeat the first).
+                count = -(-len(real) // batch) * batch
+                real = np.concatenate([real, real[:count - len(real)]]) if count > len(real) else real
+                self.left = [real[i:i + batch] for i in range(0, count, batch)]
+                return
             rng = np.random.default_rng(seed)
             shape = [batch] + dims[1:]
             self.left = [rng.standard_normal(shape, dtype=np.float32)
@@ -190,6 +200,7 @@ def main():
     p.add_argument("--calibration-images", type=int, default=16)
     p.add_argument("--calibration-seed", type=int, default=1)
     p.add_argument("--reduce-range", action="store_true")
+    p.add_argument("--calibration-npy")
     a = p.parse_args()
     try:
         model = onnx.load(a.model_in)
@@ -209,13 +220,19 @@ def main():
             steps.append(f"simplify: {nodes} nodes to {len(model.graph.node)} (shape inference, "
                          "constant folding, dead nodes; no fusion)")
         if a.quantize == "int8":
+            opset = default_opset(model)
+            if opset < 13:  # per-channel QuantizeLinear/DequantizeLinear (their axis) need 13
+                model = onnx.version_converter.convert_version(model, 13)
+                steps.append(f"opset {opset} to 13 (per-channel quantization)")
             model = quantize_int8(model, a.calibration_images, a.calibration_seed,
-                                  a.reduce_range, a.model_out)
+                                  a.reduce_range, a.model_out, a.calibration_npy)
             q = sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
+            calibration = (f"{a.calibration_images} images of {a.calibration_npy}"
+                           if a.calibration_npy else
+                           f"{a.calibration_images} random N(0,1) images (seed {a.calibration_seed})")
             steps.append(f"quantize int8: QDQ by onnxruntime.quantization.quantize_static, "
                          f"per-channel int8 weights{' (7-bit, reduce_range)' if a.reduce_range else ''}"
-                         f", uint8 activations, MinMax on {a.calibration_images} random N(0,1) "
-                         f"images (seed {a.calibration_seed}); {q} QuantizeLinear nodes")
+                         f", uint8 activations, MinMax on {calibration}; {q} QuantizeLinear nodes")
         onnx.save(model, a.model_out)
         with open(a.model_out, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()[:16]

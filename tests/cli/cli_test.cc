@@ -295,6 +295,90 @@ TEST(Cli, InferWritesOutputsAndCheckAgrees) {
   fs::remove(tmp + ".npy");
 }
 
+// Real images through infer, check and accuracy: the files named in the outputs, the
+// preprocessing checked against the model's input, agreement with the reference and, with
+// labels (here the reference's own top-1), top-1 accuracy; bad labels get one clear line.
+TEST(Cli, RealImagesThroughInferCheckAndAccuracy) {
+  const fs::path dir = fs::temp_directory_path() / ("infermark_images_" + std::to_string(getpid()));
+  fs::create_directories(dir / "photos");
+  const std::string make =
+      "/usr/bin/python3 -c \"import numpy as np; from PIL import Image; "
+      "r = np.random.default_rng(3); "
+      "[Image.fromarray(r.integers(0, 256, (h, w, 3), dtype=np.uint8)).save('" +
+      (dir / "photos").string() +
+      "/' + n) for n, w, h in "
+      "[('a.png', 100, 80), ('b.jpg', 80, 100), ('c.png', 64, 64)]]\"";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const std::string small = "--model resnet50 --input-size 64 --width 0.25";
+  const std::string photos = " --images " + (dir / "photos").string();
+  const std::string pre = " --preprocess resize=73,crop=64";
+
+  const Result r = run("infer " + small + " --backend onnxruntime" + photos + pre);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* f : {"a.png: top-5", "b.jpg: top-5", "c.png: top-5", "centre crop 64x64"})
+    EXPECT_NE(r.out.find(f), std::string::npos) << f << "\n" << r.out;
+  expect_clear_error("infer " + small + " --backend onnxruntime" + photos,
+                     "come out [3, 224, 224]");
+  const Result c = run("check " + small + " --backends onnxruntime,openvino" + photos + pre);
+  EXPECT_EQ(c.code, 0) << c.out << c.err;
+  EXPECT_NE(c.out.find("batch 3"), std::string::npos) << c.out;
+
+  const std::string out = (dir / "accuracy.jsonl").string();
+  const std::string acc = "accuracy " + small + " --backends onnxruntime,openvino,opencv" + photos +
+                          pre + " --precision fp32,int8 --batch 2 --out ";
+  Result a = run(acc + out);
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  std::vector<nlohmann::json> rows;
+  {
+    std::ifstream in(out);
+    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  }
+  // The reference in fp32, the others in fp32, then int8 for each (opencv refuses it).
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0]["backend"], "onnxruntime");
+  for (const auto& row : rows) {
+    if (row["backend"] == "opencv" && row["precision"] == "int8") {
+      EXPECT_EQ(row["status"], "unsupported") << row.dump();
+      continue;
+    }
+    ASSERT_EQ(row["status"], "ok") << row.dump();
+    EXPECT_EQ(row["images"], 3);
+    EXPECT_EQ(row["top5_predictions"].size(), 3u);
+    if (row["precision"] == "fp32") {
+      EXPECT_EQ(row["top1_agreement"], 1.0) << row.dump();
+    }
+    if (row["precision"] == "int8") {
+      EXPECT_EQ(row["precision_in_effect"], "int8") << row.dump();
+      EXPECT_GT(row["max_rel_diff"].get<double>(), 1e-4) << row.dump();
+    }
+  }
+  // Labels: the reference's own top-1, so its top-1 accuracy is 1.
+  {
+    std::ofstream labels(dir / "labels.txt");
+    labels << "# file class\n";
+    const auto files = rows[0]["image_files"];
+    for (size_t i = 0; i < files.size(); ++i)
+      labels << files[i].get<std::string>() << " " << rows[0]["top5_predictions"][i][0] << "\n";
+  }
+  fs::remove(out);
+  a = run(acc + out + " --labels " + (dir / "labels.txt").string());
+  ASSERT_EQ(a.code, 0) << a.out << a.err;
+  std::ifstream in(out);
+  std::string first;
+  std::getline(in, first);
+  const nlohmann::json ref = nlohmann::json::parse(first);
+  EXPECT_EQ(ref["top1_accuracy"], 1.0) << ref.dump();
+  EXPECT_EQ(ref["top5_accuracy"], 1.0) << ref.dump();
+
+  std::ofstream(dir / "bad.txt") << "a.png cat\n";
+  expect_clear_error(acc + out + " --labels " + (dir / "bad.txt").string(),
+                     "class 'cat' is not a class index");
+  std::ofstream(dir / "short.txt") << "a.png 1\n";
+  expect_clear_error(acc + out + " --labels " + (dir / "short.txt").string(),
+                     "no class for image 'b.jpg'");
+  fs::remove_all(dir);
+}
+
 TEST(Cli, BackendErrorsGetOneClearLine) {
   const std::string small = "--model resnet50 --input-size 64 --width 0.25";
   expect_clear_error("infer " + small + " --backend tensorflowlite",
