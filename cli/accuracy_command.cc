@@ -23,7 +23,7 @@ using nlohmann::json;
 struct AccuracyArgs {
   ModelArgs model;
   ImageArgs images;
-  std::string labels;  // FILE CLASS per line
+  std::string labels;       // FILE CLASS per line
   std::string calibration;  // images int8 is calibrated on; empty: seeded random values
   std::string backends;
   std::string reference = "onnxruntime";
@@ -130,8 +130,8 @@ int accuracy(const AccuracyArgs& a) {
     labels = read_labels(a.labels);
     for (const auto& f : files)
       if (!labels.count(f.filename().string()))
-        throw Error("labels '" + a.labels + "' have no class for image '" +
-                    f.filename().string() + "'");
+        throw Error("labels '" + a.labels + "' have no class for image '" + f.filename().string() +
+                    "'");
   }
 
   std::vector<std::pair<std::string, std::string>> runs = {{a.reference, "fp32"}};
@@ -148,8 +148,8 @@ int accuracy(const AccuracyArgs& a) {
   std::printf("accuracy of %s on %lld images (%s), batch %lld, reference %s fp32\n",
               a.model.model.c_str(), static_cast<long long>(n), a.images.describe().c_str(),
               static_cast<long long>(a.batch), a.reference.c_str());
-  std::printf("%-12s %-9s %-11s %6s %6s %10s %11s  %s\n", "backend", "precision", "status",
-              "top1", "top5", "agreement", "max_rel", "disagreements / why");
+  std::printf("%-12s %-9s %-11s %6s %6s %10s %11s  %s\n", "backend", "precision", "status", "top1",
+              "top5", "agreement", "max_rel", "disagreements / why");
   Tensor ref;
   bool failed = false;
   for (const auto& [backend_name, precision] : runs) {
@@ -181,8 +181,8 @@ int accuracy(const AccuracyArgs& a) {
       row["precision_in_effect"] = effect.value("precision_in_effect", json(nullptr));
       if (ref.shape.empty()) ref = logits;
       if (logits.shape != ref.shape)
-        throw Error("output shape " + shape_string(logits.shape) + " differs from the reference's " +
-                    shape_string(ref.shape));
+        throw Error("output shape " + shape_string(logits.shape) +
+                    " differs from the reference's " + shape_string(ref.shape));
       int64_t top1 = 0, top5 = 0, agree = 0;
       std::vector<std::string> differ;
       json predictions = json::array();

@@ -3,11 +3,10 @@
 #include <jpeglib.h>
 #include <stb/stb_image.h>
 
-#include <csetjmp>
-
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -67,8 +66,8 @@ struct JpegError {
 // JPEG through libjpeg-turbo, the decoder Pillow uses (so torchvision's pipeline sees the
 // same pixels: another decoder's IDCT and chroma upsampling move them by a level or two).
 // RGB, 8 bits; false with `why` when it is not a JPEG libjpeg can decode.
-bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& width,
-                 int& height, std::string& why) {
+bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& width, int& height,
+                 std::string& why) {
   FILE* in = std::fopen(file.c_str(), "rb");
   if (!in) {
     why = "cannot be opened";
@@ -125,8 +124,8 @@ Decoded decode(const fs::path& file) {
   d.pixels.reset(stbi_load(file.c_str(), &d.width, &d.height, &channels, 3));
   if (!d.pixels) {
     const char* why = stbi_failure_reason();
-    throw Error("image '" + file.string() + "' cannot be decoded: " +
-                (why ? std::string(why) : std::string("unknown reason")));
+    throw Error("image '" + file.string() +
+                "' cannot be decoded: " + (why ? std::string(why) : std::string("unknown reason")));
   }
   return d;
 }
@@ -170,9 +169,8 @@ Coefficients coefficients(int in_size, int out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       const double w = ww != 0.0 ? k[x] / ww : k[x];
-      c.weights[static_cast<size_t>(xx) * c.width + x] =
-          static_cast<int32_t>(w < 0 ? w * (1 << kPrecisionBits) - 0.5
-                                     : w * (1 << kPrecisionBits) + 0.5);
+      c.weights[static_cast<size_t>(xx) * c.width + x] = static_cast<int32_t>(
+          w < 0 ? w * (1 << kPrecisionBits) - 0.5 : w * (1 << kPrecisionBits) + 0.5);
     }
     c.first[xx] = xmin;
     c.count[xx] = xmax;
@@ -230,8 +228,7 @@ ImagePreprocess parse_image_preprocess(const std::string& text) {
   while (std::getline(items, item, ',')) {
     if (item.empty()) continue;
     const size_t eq = item.find('=');
-    if (eq == std::string::npos)
-      throw Error("image preprocessing '" + item + "' is not KEY=VALUE");
+    if (eq == std::string::npos) throw Error("image preprocessing '" + item + "' is not KEY=VALUE");
     const std::string key = lower(item.substr(0, eq)), value = item.substr(eq + 1);
     if (key == "resize") {
       p.resize = to_size(item, value);
@@ -276,12 +273,14 @@ std::vector<fs::path> image_files(const fs::path& path) {
     return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
   };
   if (fs::is_regular_file(path, ec)) return {path};
-  if (!fs::is_directory(path, ec)) throw Error("images '" + path.string() + "': no such file or folder");
+  if (!fs::is_directory(path, ec))
+    throw Error("images '" + path.string() + "': no such file or folder");
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(path, ec))
     if (e.is_regular_file() && is_image(e.path())) files.push_back(e.path());
   if (ec) throw Error("images '" + path.string() + "': " + ec.message());
-  if (files.empty()) throw Error("images '" + path.string() + "': no .jpg, .jpeg or .png file in it");
+  if (files.empty())
+    throw Error("images '" + path.string() + "': no .jpg, .jpeg or .png file in it");
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -327,16 +326,15 @@ Tensor load_images(const std::vector<fs::path>& files, const ImagePreprocess& p)
                           : std::vector<int64_t>{count, 3, ch, cw});
     } else if (ch != out_h || cw != out_w) {
       throw Error("image '" + file.string() + "' comes out " + std::to_string(cw) + "x" +
-                  std::to_string(ch) + ", the batch's first image " + std::to_string(out_w) +
-                  "x" + std::to_string(out_h) + ": crop them to one size");
+                  std::to_string(ch) + ", the batch's first image " + std::to_string(out_w) + "x" +
+                  std::to_string(out_h) + ": crop them to one size");
     }
     float* out = batch.data.data() + static_cast<int64_t>(n) * 3 * ch * cw;
     for (int64_t y = 0; y < ch; ++y)
       for (int64_t x = 0; x < cw; ++x)
         for (int64_t c = 0; c < 3; ++c) {
           const int64_t src_c = p.bgr ? 2 - c : c;  // channel c of the output
-          const float v =
-              pixels[static_cast<size_t>(((top + y) * w + (left + x)) * 3 + src_c)];
+          const float v = pixels[static_cast<size_t>(((top + y) * w + (left + x)) * 3 + src_c)];
           const float norm = (v * p.scale - p.mean[src_c]) / p.std[src_c];
           const int64_t at = p.nhwc ? (y * cw + x) * 3 + c : (c * ch + y) * cw + x;
           out[at] = norm;

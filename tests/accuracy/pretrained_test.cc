@@ -76,14 +76,12 @@ TEST_F(Pretrained, EveryFrameworkAndPrecisionOnRealPhotos) {
   std::string preprocess = text(files / "preprocess.txt");
   preprocess.erase(preprocess.find_last_not_of(" \n") + 1);
   const fs::path out = dir_ / "accuracy.jsonl";
-  const std::string cmd = std::string(INFERMARK_BINARY) + " accuracy --model " +
-                          (files / "model.onnx").string() + " --images " +
-                          (files / "photos").string() + " --labels " +
-                          (files / "labels.txt").string() + " --preprocess " + preprocess +
-                          " --calibration " + (files / "calibration").string() +
-                          " --backends onnxruntime," + list +
-                          " --precision fp32,bf16,int8 --batch 4 --out " + out.string() + " > " +
-                          (dir_ / "accuracy.log").string() + " 2>&1";
+  const std::string cmd =
+      std::string(INFERMARK_BINARY) + " accuracy --model " + (files / "model.onnx").string() +
+      " --images " + (files / "photos").string() + " --labels " + (files / "labels.txt").string() +
+      " --preprocess " + preprocess + " --calibration " + (files / "calibration").string() +
+      " --backends onnxruntime," + list + " --precision fp32,bf16,int8 --batch 4 --out " +
+      out.string() + " > " + (dir_ / "accuracy.log").string() + " 2>&1";
   const int code = std::system(cmd.c_str());
   std::printf("%s", text(dir_ / "accuracy.log").c_str());
   ASSERT_EQ(code, 0) << text(dir_ / "accuracy.log");

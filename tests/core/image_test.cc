@@ -101,17 +101,20 @@ TEST_F(Images, TorchvisionsImageNetRecipeToTheLastBit) {
 
 TEST_F(Images, OrderLayoutAndNormalizationAreOptions) {
   const fs::path f = png("x.png", 40, 30, 3);
-  const Tensor plain = load_images({f}, parse_image_preprocess("resize=0,crop=0,mean=0:0:0,std=1:1:1,scale=1"));
+  const Tensor plain =
+      load_images({f}, parse_image_preprocess("resize=0,crop=0,mean=0:0:0,std=1:1:1,scale=1"));
   ASSERT_EQ(plain.shape, (std::vector<int64_t>{1, 3, 30, 40}));
   const auto px = picture(40, 30, 3);
-  EXPECT_EQ(plain.data[0], px[0]);                // R of (0, 0)
+  EXPECT_EQ(plain.data[0], px[0]);                    // R of (0, 0)
   EXPECT_EQ(plain.data[30 * 40 + 5], px[5 * 3 + 1]);  // G of (0, 5)
   const Tensor bgr_nhwc = load_images(
-      {f}, parse_image_preprocess("resize=0,crop=0,mean=0:0:0,std=1:1:1,scale=1,order=bgr,layout=nhwc"));
+      {f},
+      parse_image_preprocess("resize=0,crop=0,mean=0:0:0,std=1:1:1,scale=1,order=bgr,layout=nhwc"));
   ASSERT_EQ(bgr_nhwc.shape, (std::vector<int64_t>{1, 30, 40, 3}));
   EXPECT_EQ(bgr_nhwc.data[0], px[2]);  // B first
   EXPECT_EQ(bgr_nhwc.data[2], px[0]);
-  const Tensor norm = load_images({f}, parse_image_preprocess("resize=0,crop=0,mean=0.5:0.5:0.5,std=0.25:0.25:0.25"));
+  const Tensor norm = load_images(
+      {f}, parse_image_preprocess("resize=0,crop=0,mean=0.5:0.5:0.5,std=0.25:0.25:0.25"));
   EXPECT_NEAR(norm.data[0], (px[0] / 255.0 - 0.5) / 0.25, 1e-5);
 
   for (const char* bad : {"resize=-1", "crop=abc", "mean=1:2", "std=1:0:1", "order=rgba",
