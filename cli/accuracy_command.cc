@@ -34,15 +34,6 @@ struct AccuracyArgs {
   std::string out;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 // "FILE CLASS" (or "FILE,CLASS") per line, FILE an image's name; '#' starts a comment.
 std::map<std::string, int64_t> read_labels(const std::string& path) {
   std::ifstream in(path);
@@ -106,9 +97,9 @@ Tensor run_all(Engine& engine, const Tensor& images, int64_t batch) {
 int accuracy(const AccuracyArgs& a) {
   if (a.batch < 1) throw Error("--batch " + std::to_string(a.batch) + " is invalid: must be >= 1");
   BackendRegistry registry;
-  std::vector<std::string> names = split(a.backends);
+  std::vector<std::string> names = split_list(a.backends);
   if (names.empty()) throw Error("--backends names no framework");
-  const std::vector<std::string> precisions = split(a.precisions);
+  const std::vector<std::string> precisions = split_list(a.precisions);
   if (precisions.empty()) throw Error("--precision names no precision");
   for (const auto& p : precisions) check_precision_name(p);
   // The reference runs first, in fp32.

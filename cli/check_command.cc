@@ -46,15 +46,6 @@ struct Row {
   double max_abs = 0, max_rel = 0, top1 = 0, tolerance = 0, load_ms = 0;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 void compare(const Tensor& out, const Tensor& ref, Row& row) {
   if (out.shape != ref.shape) {
     row.verdict = "wrong";
@@ -79,7 +70,7 @@ void compare(const Tensor& out, const Tensor& ref, Row& row) {
 
 // The frameworks named, "all" for every one this build has available.
 std::vector<std::string> backends_named(BackendRegistry& registry, const std::string& text) {
-  if (text != "all") return split(text);
+  if (text != "all") return split_list(text);
   std::vector<std::string> names;
   for (const auto& b : registry.list())
     if (b.available) names.push_back(b.name);

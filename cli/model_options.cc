@@ -1,6 +1,7 @@
 #include "cli/model_options.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "backends/settings.h"
 #include "core/error.h"
@@ -57,6 +58,15 @@ Tensor ImageArgs::load(const std::filesystem::path& model_file,
                 "); model '" + model_file.string() + "' takes " + shape_string(want) +
                 ": set --preprocess resize=...,crop=...");
   return t;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
 }
 
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file) {

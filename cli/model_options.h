@@ -39,6 +39,9 @@ struct ImageArgs {
   ImagePreprocess preprocessing() const;
 };
 
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists of the command line.
+std::vector<std::string> split_list(const std::string& text);
+
 // The image shape [C, H, W] of an ONNX file's input.
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file);
 
