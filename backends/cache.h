@@ -77,6 +77,11 @@ inline bool cpu_has_flag(const std::string& flag) {
   return false;
 }
 
+// Whether the CPU computes bf16 itself (AVX512_BF16 or AMX): where a framework's bf16 is a
+// compiler's or a library's choice of kernels, the backends offer it only here, so that bf16
+// never runs as a slower emulation unannounced.
+inline bool cpu_has_bf16() { return cpu_has_flag("avx512_bf16") || cpu_has_flag("amx_bf16"); }
+
 // One entry of a plugin's compiled-model cache: <cache_dir>/<prefix><hash of key><suffix>,
 // the prefix "<model stem>-<8 hex of the model's path and configuration>-", so that a model
 // rewritten in place finds its own older entries (remove_stale_entries) and the cache keeps

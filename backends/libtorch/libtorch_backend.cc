@@ -43,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/cache.h"  // cpu_has_bf16
 #include "backends/libtorch/onnx_to_torch.h"
 #include "backends/plugin.h"
 
@@ -226,9 +227,10 @@ class LibTorchBackend : public Backend {
   BackendInfo info() const override {
     BackendInfo b = cpu_backend_info(kName, library_version());
     b.available = true;
-    // PyTorch's CPU autocast computes convolutions and matrix products in bf16 on any x86 CPU
-    // (fast with AVX512_BF16 or AMX, emulated by oneDNN without).
-    b.capabilities.precisions = {"fp32", "bf16"};
+    // PyTorch's CPU autocast computes convolutions and matrix products in bf16 on any x86 CPU,
+    // fast with AVX512_BF16 or AMX and emulated by oneDNN without: offered where it is fast.
+    b.capabilities.precisions = {"fp32"};
+    if (cpu_has_bf16()) b.capabilities.precisions.push_back("bf16");
     b.settings = {
         int_setting("threads", "0", 0, 1024,
                     "at::set_num_threads: intra-op threads (OpenMP in Debian's build), "

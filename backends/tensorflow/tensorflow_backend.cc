@@ -224,7 +224,7 @@ class TensorFlowBackend : public Backend {
     // bf16 through oneDNN's graph rewrite, which TensorFlow applies where oneDNN is on (its
     // default on CPUs with AVX512_BF16 or AMX) and the CPU computes bf16.
     const char* onednn = std::getenv("TF_ENABLE_ONEDNN_OPTS");
-    if (cpu_has_flag("avx512_bf16") || cpu_has_flag("amx_bf16"))
+    if (cpu_has_bf16())
       if (onednn == nullptr || std::string(onednn) != "0")
         b.capabilities.precisions.push_back("bf16");
     std::error_code ec;

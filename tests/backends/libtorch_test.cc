@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "backends/cache.h"
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
@@ -117,6 +118,19 @@ TEST_F(LibTorch, Bf16IsCpuAutocastWithBf16sErrorAndFp32StaysExact) {
     return diff / range;
   };
   Backend& b = registry_.get("libtorch");
+  const auto& offered = registry_.info("libtorch").capabilities.precisions;
+  const bool bf16_offered = std::find(offered.begin(), offered.end(), "bf16") != offered.end();
+  ASSERT_EQ(bf16_offered, cpu_has_bf16()) << "bf16 offered exactly where the CPU computes it";
+  if (!bf16_offered) {
+    try {
+      b.load({model, settings("libtorch"), 0, 2, 1, "bf16"});
+      ADD_FAILURE() << "bf16 accepted on a CPU without AVX512_BF16 or AMX";
+    } catch (const Unsupported& e) {
+      EXPECT_NE(std::string(e.what()).find("precision bf16 is not offered"), std::string::npos)
+          << e.what();
+    }
+    return;
+  }
   // fp32 again after bf16, on the same thread: autocast's thread-local state was restored.
   for (const std::string precision : {"fp32", "bf16", "fp32"}) {
     auto engine = b.load({model, settings("libtorch"), 0, 2, 1, precision});
