@@ -11,12 +11,19 @@ void add_report_commands(CLI::App& app) {
   auto* report = app.add_subcommand("report", "Tables, figures and an HTML page from result files");
   auto files = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>("report");
-  report->add_option("results", *files, "Result files (.jsonl)")->required();
+  report
+      ->add_option("results", *files,
+                   "Result files (.jsonl), and the files of infermark accuracy (recognized by "
+                   "their lines) for speed against accuracy")
+      ->required();
   report->add_option("--out", *out, "Report folder (default ./report)");
   report->callback([files, out] {
-    const auto rows = read_results({files->begin(), files->end()});
-    const auto index = write_report(rows, *out);
-    std::printf("report of %zu cells: %s\n", rows.size(), index.c_str());
+    std::vector<std::filesystem::path> results, accuracy;
+    for (const auto& f : *files) (is_accuracy_file(f) ? accuracy : results).emplace_back(f);
+    const auto rows = read_results(results);
+    const auto index = write_report(rows, *out, read_accuracy(accuracy));
+    std::printf("report of %zu cells%s: %s\n", rows.size(),
+                accuracy.empty() ? "" : " and their accuracy", index.c_str());
   });
 
   auto* cmp = app.add_subcommand("compare",

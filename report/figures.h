@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,13 @@ struct Figure {
 // Throws Error when gnuplot is missing or fails (the message names the figure).
 std::vector<Figure> draw_figures(const std::vector<ResultRow>& rows,
                                  const std::filesystem::path& out_dir);
+
+// Speed against accuracy (report/accuracy.cc): a point per framework and precision of the
+// accuracy lines whose model, framework and precision the rows measured offline; none when
+// no line matches.
+std::optional<Figure> speed_accuracy_figure(const std::vector<ResultRow>& rows,
+                                            const std::vector<nlohmann::json>& accuracy,
+                                            const std::filesystem::path& out_dir);
 
 // Least-squares fit of y = a * x^b on log-log axes (x, y > 0; others ignored).
 struct PowerLawFit {

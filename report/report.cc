@@ -487,16 +487,20 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
           server(rows), ensemble(rows), best(rows),    problems(rows)};
 }
 
-fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir) {
+fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
+                      const std::vector<json>& accuracy) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create report folder '" + dir.string() + "': " + ec.message());
-  const std::vector<Table> tables = make_tables(rows);
+  std::vector<Table> tables = make_tables(rows);
+  if (!accuracy.empty()) tables.push_back(speed_accuracy_table(rows, accuracy));
   for (const auto& t : tables) {
     std::ofstream(dir / (t.name + ".md")) << to_markdown(t);
     std::ofstream(dir / (t.name + ".csv")) << to_csv(t);
   }
-  const std::vector<Figure> figures = draw_figures(rows, dir);
+  std::vector<Figure> figures = draw_figures(rows, dir);
+  if (!accuracy.empty())
+    if (auto f = speed_accuracy_figure(rows, accuracy, dir)) figures.push_back(*f);
 
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>infermark report</title>\n"

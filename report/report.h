@@ -27,9 +27,20 @@ std::string to_csv(const Table& t);
 std::vector<Table> make_tables(const std::vector<ResultRow>& rows);
 
 // Writes DIR/index.html (one page that opens offline: figures inlined as SVG), every figure
-// as PNG and SVG, every table as Markdown and CSV. Returns the path of index.html.
+// as PNG and SVG, every table as Markdown and CSV. Returns the path of index.html. With the
+// lines of `infermark accuracy`, also speed against accuracy (a table and a figure).
 std::filesystem::path write_report(const std::vector<ResultRow>& rows,
-                                   const std::filesystem::path& dir);
+                                   const std::filesystem::path& dir,
+                                   const std::vector<nlohmann::json>& accuracy = {});
+
+// Whether a file holds the lines of `infermark accuracy` (its first line's schema).
+bool is_accuracy_file(const std::filesystem::path& file);
+// Those lines; Error naming the file and line that is not one.
+std::vector<nlohmann::json> read_accuracy(const std::vector<std::filesystem::path>& files);
+// Per framework and precision: the best offline throughput the result rows measured for the
+// same model, agreement with the fp32 reference, accuracy against labels, the changed images.
+Table speed_accuracy_table(const std::vector<ResultRow>& rows,
+                           const std::vector<nlohmann::json>& accuracy);
 
 // The figure a scenario is judged by, and whether larger is better.
 struct Headline {

@@ -80,13 +80,26 @@ ModelRef describe_model(const std::string& name, const zoo::Options& options) {
       // A graph that computes at run time what the input's shape fixes (pads from Shape and
       // arithmetic) is described once folded at its image size, as the frameworks will see it
       // by default.
-      try {
+      // A graph that also computes from its batch (a flatten through Shape, as PyTorch's
+      // exporter writes it for a free batch) is described at batch 1: the statistics are per
+      // image, and the file's batch stays free.
+      auto folded_stats = [&](int64_t batch) {
         PrepareOptions folded;
         if (side) folded.height = folded.width = *side;
-        s = compute_stats(load_onnx(prepare_model(path, folded).file), name);
-        s.free_image = side.has_value();
+        folded.batch = batch;
+        ModelStats f = compute_stats(load_onnx(prepare_model(path, folded).file), name);
+        f.free_image = side.has_value();
+        if (batch > 0) f.fixed_batch = 0;
+        return f;
+      };
+      try {
+        s = folded_stats(0);
       } catch (const Error&) {
-        throw raw;
+        try {
+          s = folded_stats(1);
+        } catch (const Error&) {
+          throw raw;
+        }
       }
     }
     m.path = path.string();

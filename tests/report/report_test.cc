@@ -386,5 +386,90 @@ TEST(Report, WholeReportFromAFixture) {
   fs::remove_all(dir);
 }
 
+// Speed against accuracy: each accuracy line beside the best offline median the result rows
+// measured for its model (a file's stem), framework and precision, over batch sizes; a line
+// whose framework refused the precision keeps its reason; the figure has a point per measured
+// pair; an accuracy file is recognized by its lines, and a bad one is named.
+TEST(Report, SpeedAgainstAccuracy) {
+  std::vector<json> rows = {row("onnxruntime", "offline", 1, 17),
+                            row("onnxruntime", "offline", 8, 19),
+                            row("openvino", "offline", 1, 15)};
+  json int8 = row("openvino", "offline", 8, 40);
+  int8["precision"] = "int8";
+  rows.push_back(int8);
+  const json base = {{"schema", "infermark-accuracy/1"},
+                     {"model", "/photos/resnet50.onnx"},
+                     {"images", 10},
+                     {"reference", "onnxruntime"}};
+  json a = base, b = base, c = base, d = base;
+  a.update({{"backend", "onnxruntime"},
+            {"precision", "fp32"},
+            {"status", "ok"},
+            {"top1_agreement", 1.0},
+            {"top1_accuracy", 0.9},
+            {"top5_accuracy", 1.0},
+            {"max_rel_diff", 0.0},
+            {"disagreements", json::array()}});
+  b.update({{"backend", "openvino"},
+            {"precision", "int8"},
+            {"status", "ok"},
+            {"top1_agreement", 0.9},
+            {"max_rel_diff", 0.2},
+            {"disagreements", {"cat.png 285 (reference 282)"}}});
+  c.update({{"backend", "onnxruntime"},
+            {"precision", "bf16"},
+            {"status", "unsupported"},
+            {"message", "onnxruntime: precision bf16 is not offered"}});
+  d.update({{"backend", "tvm"},
+            {"precision", "fp32"},
+            {"status", "ok"},
+            {"top1_agreement", 1.0},
+            {"max_rel_diff", 1e-6},
+            {"disagreements", json::array()}});
+  const Table t = speed_accuracy_table(typed(rows), {a, b, c, d});
+  ASSERT_EQ(t.rows.size(), 4u);
+  EXPECT_EQ(t.rows[0][0], "resnet50");
+  EXPECT_EQ(t.rows[0][3], "19.00 (batch 8)");  // the best of batch 1 and 8
+  EXPECT_EQ(t.rows[0][4], "100.0%");
+  EXPECT_EQ(t.rows[0][5], "90.0%");
+  EXPECT_EQ(t.rows[0][8], "none of 10");
+  EXPECT_EQ(t.rows[1][3], "40.00 (batch 8)");  // int8's own cells, not fp32's
+  EXPECT_EQ(t.rows[1][5], "-");                // no labels
+  EXPECT_EQ(t.rows[1][8], "cat.png 285 (reference 282)");
+  EXPECT_EQ(t.rows[2][4], "unsupported");
+  EXPECT_EQ(t.rows[2][8], "onnxruntime: precision bf16 is not offered");
+  EXPECT_EQ(t.rows[3][3], "not measured");
+
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_speed_acc_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "acc.jsonl");
+    for (const auto& j : {a, b, c, d}) f << j.dump() << "\n";
+    std::ofstream(dir / "results.jsonl") << rows[0].dump() << "\n";
+    std::ofstream(dir / "bad.jsonl") << a.dump() << "\n{\"schema\": \"x\"}\n";
+  }
+  EXPECT_TRUE(is_accuracy_file(dir / "acc.jsonl"));
+  EXPECT_FALSE(is_accuracy_file(dir / "results.jsonl"));
+  EXPECT_EQ(read_accuracy({dir / "acc.jsonl"}).size(), 4u);
+  try {
+    read_accuracy({dir / "bad.jsonl"});
+    ADD_FAILURE() << "a bad accuracy line was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.jsonl' line 2"), std::string::npos) << e.what();
+  }
+  const fs::path index = write_report(typed(rows), dir / "report", {a, b, c, d});
+  EXPECT_TRUE(fs::exists(dir / "report" / "speed_accuracy.md"));
+  EXPECT_TRUE(fs::exists(dir / "report" / "fig_speed_accuracy.svg"));
+  std::ifstream dat(dir / "report" / "fig_speed_accuracy.dat");
+  const std::string data((std::istreambuf_iterator<char>(dat)), {});
+  EXPECT_NE(data.find("19 100"), std::string::npos) << data;
+  EXPECT_NE(data.find("40 90"), std::string::npos) << data;
+  std::ifstream html(index);
+  const std::string page((std::istreambuf_iterator<char>(html)), {});
+  EXPECT_NE(page.find("Speed against accuracy"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace infermark
