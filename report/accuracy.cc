@@ -2,11 +2,11 @@
 // same model (report/report.h).
 #include <algorithm>
 #include <cstdio>
-#include <optional>
-#include <tuple>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "report/figures.h"
@@ -98,7 +98,7 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows, const std::vector
   Table t;
   t.name = "speed_accuracy";
   t.title = "Speed against accuracy, per framework and precision";
-  t.columns = {"model",          "framework",     "precision",      "best offline images/s",
+  t.columns = {"model",           "framework",      "precision",      "best offline images/s",
                "top-1 agreement", "top-1 accuracy", "top-5 accuracy", "max rel. difference",
                "top-1 changed on"};
   const auto best = best_offline(rows);
@@ -128,10 +128,11 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows, const std::vector
     row.push_back(changed.empty() ? "none of " + std::to_string(images) : changed);
     t.rows.push_back(row);
   }
-  t.note = "From `infermark accuracy` (images, precision, agreement with the fp32 reference "
-           "framework) and, where the result files measured the same model, framework and "
-           "precision offline, the highest median throughput over batch sizes and requests in "
-           "flight.";
+  t.note =
+      "From `infermark accuracy` (images, precision, agreement with the fp32 reference "
+      "framework) and, where the result files measured the same model, framework and "
+      "precision offline, the highest median throughput over batch sizes and requests in "
+      "flight.";
   return t;
 }
 
@@ -167,7 +168,8 @@ std::optional<Figure> speed_accuracy_figure(const std::vector<ResultRow>& rows,
   }
   if (points == 0) return std::nullopt;
   render(dir, p);
-  return Figure{p.name, p.title + " (" + join_names(models) + ")",
+  return Figure{p.name,
+                p.title + " (" + join_names(models) + ")",
                 "One point per framework and precision: its highest median offline throughput "
                 "(x) and the share of images whose top-1 class is the fp32 reference's (y); "
                 "circles fp32, triangles bf16, squares int8.",

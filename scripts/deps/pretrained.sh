@@ -36,7 +36,8 @@ log "pip install --no-deps -r $(basename "$PINS")"
 "$VENV/bin/python" -m pip install --disable-pip-version-check --no-deps -q -r "$PINS"
 log "unpacking $OPENCV_DOC"
 work="$(mktemp -d)"
-chmod 755 "$work"  # apt-get download fetches as user _apt where it can
+chmod 755 "$work"
+chown _apt "$work" 2>/dev/null || true  # apt-get download fetches as user _apt where it can
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get download -q "$OPENCV_DOC" >/dev/null)
 rm -rf "$VENV/opencv-doc"
