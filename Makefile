@@ -41,8 +41,9 @@ run: build
 test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# Our C++ sources in the style of .clang-format (clang-format as Debian ships it).
-CXX_SOURCES = $(shell git ls-files '*.cc' '*.h')
+# Our C++ sources in the style of .clang-format (clang-format as Debian ships it): the tracked
+# ones and the new ones git does not ignore, so that a file not yet added is checked too.
+CXX_SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h')
 format: deps
 	@clang-format -i $(CXX_SOURCES)
 format-check: deps
@@ -57,7 +58,7 @@ SANITIZE_DIR ?= build-sanitize
 NO_FRAMEWORKS = $(foreach f,ONNXRUNTIME OPENVINO OPENCV LIBTORCH TVM IREE TENSORFLOW,-DINFERMARK_WITH_$(f)=OFF)
 SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test
 # The command-line tests that run a real framework (built OFF here).
-NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine)
+NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine|RealImagesThroughInferCheckAndAccuracy)
 test-sanitize: deps
 	@cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINFERMARK_SANITIZE=ON \
 	  -DINFERMARK_WERROR=OFF \
