@@ -5,17 +5,38 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <string>
 
 #include "backends/registry.h"
 #include "backends/settings.h"
+#include "core/tensor.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
 
 inline const char* const kZooModels[] = {"vgg19", "resnet50", "densenet201", "efficientnet_b0"};
+
+// How far outputs are from a reference of the same shape: the largest absolute difference,
+// the reference's range (its largest magnitude), their ratio (what `infermark check` calls
+// max_rel), and whether every output is finite.
+struct Difference {
+  double max_abs = 0, range = 0;
+  bool finite = true;
+  double relative() const { return max_abs / range; }
+};
+inline Difference difference(const Tensor& ref, const Tensor& out) {
+  Difference d;
+  for (size_t i = 0; i < ref.data.size() && i < out.data.size(); ++i) {
+    d.finite = d.finite && std::isfinite(out.data[i]);
+    d.range = std::max(d.range, double(std::fabs(ref.data[i])));
+    d.max_abs = std::max(d.max_abs, double(std::fabs(ref.data[i] - out.data[i])));
+  }
+  return d;
+}
 
 class BackendTest : public ::testing::Test {
  protected:

@@ -47,14 +47,7 @@ TEST_F(Backends, OpenVinoRunsThePrecisionAskedForOnEveryCpu) {
   const fs::path model = small_model("resnet50");
   const Tensor input = random_input({2, 3, 64, 64}, 11);
   const Tensor ref = run("onnxruntime", model, input);
-  auto relative = [&](const Tensor& out) {
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < ref.data.size(); ++i) {
-      range = std::max(range, double(std::fabs(ref.data[i])));
-      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
-    }
-    return diff / range;
-  };
+  auto relative = [&](const Tensor& out) { return difference(ref, out).relative(); };
   nlohmann::json f32;
   const Tensor a = run("openvino", model, input, {}, &f32);
   EXPECT_EQ(f32.at("inference_precision"), "f32") << f32.dump();
@@ -128,14 +121,10 @@ TEST_F(Backends, Int8RunsTheQuantizedModelOnInt8Kernels) {
       if (op.find("Conv") != std::string::npos) convs += n.get<int64_t>();
     EXPECT_EQ(convs, 53) << name << ": every convolution of ResNet-50 in int8: " << e.dump();
     ASSERT_EQ(out.shape, ref.shape);
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < ref.data.size(); ++i) {
-      range = std::max(range, double(std::fabs(ref.data[i])));
-      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
-    }
-    std::printf("%s int8: relative difference to fp32 %.3g\n", name, diff / range);
-    EXPECT_GT(diff / range, 1e-4) << name << ": no more error than fp32: did int8 run?";
-    EXPECT_LT(diff / range, 0.25) << name;
+    const double rel = difference(ref, out).relative();
+    std::printf("%s int8: relative difference to fp32 %.3g\n", name, rel);
+    EXPECT_GT(rel, 1e-4) << name << ": no more error than fp32: did int8 run?";
+    EXPECT_LT(rel, 0.25) << name;
   }
   try {
     registry_.get("onnxruntime")

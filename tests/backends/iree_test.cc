@@ -48,16 +48,12 @@ class Iree : public BackendTest {
 
   static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
     ASSERT_EQ(a.shape, b.shape) << label;
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < a.data.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(b.data[i])) << label;
-      range = std::max(range, double(std::fabs(a.data[i])));
-      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
-    }
-    std::printf("parity %-20s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(), diff,
-                range, diff / range);
-    EXPECT_GT(range, 0) << label;
-    EXPECT_LT(diff / range, 1e-3) << label;
+    const Difference d = difference(a, b);
+    ASSERT_TRUE(d.finite) << label;
+    std::printf("parity %-20s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
+                d.max_abs, d.range, d.relative());
+    EXPECT_GT(d.range, 0) << label;
+    EXPECT_LT(d.relative(), 1e-3) << label;
     const int64_t classes = a.shape.back();
     for (int64_t img = 0; img < a.shape[0]; ++img) {
       const float* pa = a.data.data() + img * classes;

@@ -67,16 +67,12 @@ TEST_F(LibTorch, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
       nlohmann::json effect;
       const Tensor b = run("libtorch", model, input, given, &effect);
       ASSERT_EQ(a.shape, b.shape) << label;
-      double range = 0, diff = 0;
-      for (size_t i = 0; i < a.data.size(); ++i) {
-        ASSERT_TRUE(std::isfinite(b.data[i])) << label;
-        range = std::max(range, double(std::fabs(a.data[i])));
-        diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
-      }
+      const Difference d = difference(a, b);
+      ASSERT_TRUE(d.finite) << label;
       std::printf("parity %-48s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
-                  diff, range, diff / range);
-      EXPECT_GT(range, 0) << label;
-      EXPECT_LT(diff / range, 1e-3) << label;
+                  d.max_abs, d.range, d.relative());
+      EXPECT_GT(d.range, 0) << label;
+      EXPECT_LT(d.relative(), 1e-3) << label;
       for (int img = 0; img < 2; ++img) {
         const float* pa = a.data.data() + img * 1000;
         const float* pb = b.data.data() + img * 1000;
@@ -109,14 +105,7 @@ TEST_F(LibTorch, Bf16IsCpuAutocastWithBf16sErrorAndFp32StaysExact) {
   const fs::path model = small_model("resnet50");
   const Tensor input = random_input({2, 3, 64, 64}, 21);
   const Tensor ref = run("onnxruntime", model, input);
-  auto relative = [&](const Tensor& out) {
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < ref.data.size(); ++i) {
-      range = std::max(range, double(std::fabs(ref.data[i])));
-      diff = std::max(diff, double(std::fabs(ref.data[i] - out.data[i])));
-    }
-    return diff / range;
-  };
+  auto relative = [&](const Tensor& out) { return difference(ref, out).relative(); };
   Backend& b = registry_.get("libtorch");
   const auto& offered = registry_.info("libtorch").capabilities.precisions;
   const bool bf16_offered = std::find(offered.begin(), offered.end(), "bf16") != offered.end();

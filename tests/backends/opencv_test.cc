@@ -79,16 +79,12 @@ TEST_F(OpenCv, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
     }
     ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
     ASSERT_EQ(a.shape, b.shape) << name;
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < a.data.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(b.data[i])) << name;
-      range = std::max(range, double(std::fabs(a.data[i])));
-      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
-    }
-    std::printf("parity %-16s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", name, diff, range,
-                diff / range);
-    EXPECT_GT(range, 0) << name;
-    EXPECT_LT(diff / range, 1e-3) << name;
+    const Difference d = difference(a, b);
+    ASSERT_TRUE(d.finite) << name;
+    std::printf("parity %-16s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", name, d.max_abs,
+                d.range, d.relative());
+    EXPECT_GT(d.range, 0) << name;
+    EXPECT_LT(d.relative(), 1e-3) << name;
     for (int img = 0; img < 2; ++img) {
       const float* pa = a.data.data() + img * 1000;
       const float* pb = b.data.data() + img * 1000;
@@ -148,12 +144,7 @@ TEST_F(OpenCv, ClipBoundsAsInputsAndEmptyOptionalInputsAreRewrittenForTheImporte
   nlohmann::json effect;
   const Tensor got = run("opencv", file, input, {}, &effect);
   ASSERT_EQ(got.shape, ref.shape);
-  double range = 0, diff = 0;
-  for (size_t i = 0; i < ref.data.size(); ++i) {
-    range = std::max(range, double(std::fabs(ref.data[i])));
-    diff = std::max(diff, double(std::fabs(ref.data[i] - got.data[i])));
-  }
-  EXPECT_LT(diff / range, 1e-3);
+  EXPECT_LT(difference(ref, got).relative(), 1e-3);
   ASSERT_TRUE(effect.contains("importer_rewrites")) << effect.dump();
   const std::string steps = effect["importer_rewrites"].dump();
   EXPECT_NE(steps.find("Clip bounds as attributes: " + std::to_string(clips) + " nodes"),
