@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/npy.h"
+#include "tests/command.h"
 #include "tests/enabled_frameworks.h"
 
 namespace infermark {
@@ -87,11 +88,7 @@ TEST_F(Pretrained, EveryFrameworkAndPrecisionOnRealPhotos) {
   ASSERT_EQ(code, 0) << text(dir_ / "accuracy.log");
 
   std::map<std::pair<std::string, std::string>, json> rows;
-  std::ifstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    const json r = json::parse(line);
-    rows[{r["backend"], r["precision"]}] = r;
-  }
+  for (const json& r : result_lines(out)) rows[{r["backend"], r["precision"]}] = r;
   const auto photos = rows.at({"onnxruntime", "fp32"})["image_files"];
   ASSERT_EQ(photos.size(), 12u);
   ASSERT_EQ(torch.shape, (std::vector<int64_t>{12, 1000}));

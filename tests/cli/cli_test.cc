@@ -10,8 +10,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "tests/command.h"
+
 namespace {
 namespace fs = std::filesystem;
+using infermark::result_lines;
 
 // The program's caches (zoo models, frameworks' compiled models) go to a folder of this test
 // process, removed at its end: never the user's ~/.cache/infermark.
@@ -328,11 +331,7 @@ TEST(Cli, RealImagesThroughInferCheckAndAccuracy) {
                           pre + " --precision fp32,int8 --batch 2 --out ";
   Result a = run(acc + out);
   ASSERT_EQ(a.code, 0) << a.out << a.err;
-  std::vector<nlohmann::json> rows;
-  {
-    std::ifstream in(out);
-    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
-  }
+  const std::vector<nlohmann::json> rows = result_lines(out);
   // The reference in fp32, the others in fp32, then int8 for each (opencv refuses it).
   ASSERT_EQ(rows.size(), 6u);
   EXPECT_EQ(rows[0]["backend"], "onnxruntime");
@@ -363,10 +362,7 @@ TEST(Cli, RealImagesThroughInferCheckAndAccuracy) {
   fs::remove(out);
   a = run(acc + out + " --labels " + (dir / "labels.txt").string());
   ASSERT_EQ(a.code, 0) << a.out << a.err;
-  std::ifstream in(out);
-  std::string first;
-  std::getline(in, first);
-  const nlohmann::json ref = nlohmann::json::parse(first);
+  const nlohmann::json ref = result_lines(out).at(0);
   EXPECT_EQ(ref["top1_accuracy"], 1.0) << ref.dump();
   EXPECT_EQ(ref["top5_accuracy"], 1.0) << ref.dump();
 

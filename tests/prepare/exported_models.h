@@ -2,7 +2,7 @@
 
 // What the tests on models made by PyTorch's exporter share: the models, exported once per
 // test process into a temporary folder with a cold infermark cache
-// (tests/prepare/export_exporter_models.py), a command's output, and a result file's lines.
+// (tests/prepare/export_exporter_models.py); commands and result lines from tests/command.h.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,32 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/command.h"
+
 namespace infermark {
-
-struct CommandRun {
-  int status = -1;  // as pclose gives it
-  std::string output;
-};
-
-// Runs a shell command, its standard output read whole.
-inline CommandRun run_command(const std::string& cmd) {
-  CommandRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  r.status = pclose(p);
-  return r;
-}
-
-// Every line of a result file, parsed.
-inline std::vector<nlohmann::json> result_lines(const std::filesystem::path& file) {
-  std::vector<nlohmann::json> rows;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) rows.push_back(nlohmann::json::parse(line));
-  return rows;
-}
 
 class ExportedModelsTest : public ::testing::Test {
  protected:

@@ -97,7 +97,7 @@ TEST_F(ExporterModels, AFixedBatchRunsAtThatBatchAndSaysSo) {
                           out.string() + " 2>&1";
   const CommandRun run = run_command(cmd);
   const std::string& text = run.output;
-  ASSERT_EQ(run.status, 0) << text;
+  ASSERT_EQ(run.code, 0) << text;
   EXPECT_NE(text.find("fixes its batch to 1"), std::string::npos) << text;
   const std::vector<nlohmann::json> rows = result_lines(out);
   ASSERT_EQ(rows.size(), 1u) << text;
@@ -119,7 +119,7 @@ TEST_F(ExporterModels, FreeImageDimensionsAreFixedAtTheInputSize) {
                           out.string() + " 2>&1";
   const CommandRun run = run_command(cmd);
   const std::string& text = run.output;
-  ASSERT_EQ(run.status, 0) << text;
+  ASSERT_EQ(run.code, 0) << text;
   const std::vector<nlohmann::json> rows = result_lines(out);
   for (const nlohmann::json& r : rows) {
     EXPECT_EQ(r["status"], "ok") << r.dump();

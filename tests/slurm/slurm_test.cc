@@ -15,37 +15,19 @@
 #include <vector>
 
 #include "core/result.h"
+#include "tests/command.h"
 
 namespace {
 namespace fs = std::filesystem;
 
-struct Cmd {
-  int code = -1;
-  std::string output;
-};
+using Cmd = infermark::CommandRun;
+using infermark::result_lines;
 
-Cmd sh(const std::string& cmd) {
-  Cmd r;
-  FILE* p = popen((cmd + " 2>&1 </dev/null").c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
+Cmd sh(const std::string& cmd) { return infermark::run_command(cmd + " 2>&1 </dev/null"); }
 
 Cmd infermark(const std::string& args) {
   return sh(std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " + INFERMARK_BINARY + " " +
             args);
-}
-
-std::vector<nlohmann::json> lines(const fs::path& file) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
 }
 
 std::string hostname() {
@@ -86,13 +68,13 @@ TEST(Slurm, AStudyRunsAsAnArrayIsCollectedAndResumesWhatScancelStopped) {
   EXPECT_NE(collected.output.find("6 tasks: 5 done, 1 stopped by Slurm"), std::string::npos)
       << collected.output;
   std::map<std::string, std::string> status;  // cell key -> status
-  for (const auto& l : lines(out)) status[l["cell_key"]] = l["status"];
+  for (const auto& l : result_lines(out)) status[l["cell_key"]] = l["status"];
   ASSERT_EQ(status.size(), 12u);
   std::set<std::string> stopped;
   for (const auto& [key, s] : status)
     if (s != "ok") stopped.insert(key);
   ASSERT_EQ(stopped.size(), 2u) << "task 2's two cells";
-  for (const auto& l : lines(out))
+  for (const auto& l : result_lines(out))
     if (stopped.count(l["cell_key"])) {
       EXPECT_EQ(l["status"].get<std::string>().rfind("slurm_", 0), 0u) << l.dump();
       EXPECT_NE(l["message"].get<std::string>().find("array task 2 of job " + job),
@@ -112,12 +94,12 @@ TEST(Slurm, AStudyRunsAsAnArrayIsCollectedAndResumesWhatScancelStopped) {
   ASSERT_EQ(after["submissions"].size(), 2u);
   const fs::path cells = dir / "r.slurm" / after["submissions"][1]["cells"].get<std::string>();
   std::set<std::string> resubmitted;  // exactly the cells that Slurm stopped
-  for (const auto& c : lines(cells))
+  for (const auto& c : result_lines(cells))
     resubmitted.insert(infermark::cell_key(infermark::cell_from_json(c)));
   EXPECT_EQ(resubmitted, stopped);
   ASSERT_EQ(infermark("collect " + study_dir + " --wait --poll 0.5").code, 0);
 
-  const auto rows = lines(out);
+  const auto rows = result_lines(out);
   std::set<std::string> keys;
   for (const auto& l : rows) {
     EXPECT_EQ(l["status"], "ok") << l.dump();

@@ -11,33 +11,17 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tests/command.h"
+
 namespace {
 namespace fs = std::filesystem;
 
-struct BenchRun {
-  int code = -1;
-  std::string output;
-};
+using BenchRun = infermark::CommandRun;
+using infermark::result_lines;
 
 BenchRun bench(const std::string& args) {
-  const std::string cmd = std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
-                          INFERMARK_BINARY + " bench " + args + " 2>&1 </dev/null";
-  BenchRun r;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  return r;
-}
-
-std::vector<nlohmann::json> lines(const fs::path& file) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
+  return infermark::run_command(std::string("INFERMARK_PLUGIN_PATH=") + FAKE_PLUGIN_DIR + " " +
+                                INFERMARK_BINARY + " bench " + args + " 2>&1 </dev/null");
 }
 
 class Sweep : public ::testing::Test {
@@ -64,7 +48,7 @@ TEST_F(Sweep, EveryFailureIsARecordedResultAndTheSweepGoesOn) {
                            " --cell-timeout 5 --memory-limit 300M");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, std::string> status;  // fail setting -> status
-  for (const auto& l : lines(dir_ / "r.jsonl"))
+  for (const auto& l : result_lines(dir_ / "r.jsonl"))
     status[l["backend"]["settings_asked"]["fail"]] = l["status"];
   EXPECT_EQ(status["none"], "ok");
   EXPECT_EQ(status["crash"], "crash");
@@ -79,7 +63,7 @@ TEST_F(Sweep, ResultLinesCarryTheSchema) {
   const BenchRun r =
       bench(small() + " --backends fake --batches 1,4 --csv " + (dir_ / "r.csv").string());
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 2u);
   for (const auto& l : ls) {
     EXPECT_EQ(l["schema"], "infermark.result/2");
@@ -107,7 +91,7 @@ TEST_F(Sweep, RoundsVisitEveryCellOncePerRoundInShuffledOrder) {
   const std::string args = small() + " --backends fake --batches 1,2,3,4 --arms a,b --rounds 3";
   const BenchRun r = bench(args);
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 24u);
   std::map<int, std::vector<std::string>> order;  // round -> cells in run order
   int last_round = 0;
@@ -125,7 +109,7 @@ TEST_F(Sweep, RoundsVisitEveryCellOncePerRoundInShuffledOrder) {
   EXPECT_FALSE(order[0] == order[1] && order[1] == order[2]) << "each round is shuffled anew";
   const BenchRun again = bench(args + " --resume");
   ASSERT_EQ(again.code, 0) << again.output;
-  EXPECT_EQ(lines(dir_ / "r.jsonl").size(), 24u);
+  EXPECT_EQ(result_lines(dir_ / "r.jsonl").size(), 24u);
 }
 
 // A child that ends with one of the cell protocol's exit codes without leaving a result is
@@ -133,7 +117,7 @@ TEST_F(Sweep, RoundsVisitEveryCellOncePerRoundInShuffledOrder) {
 TEST_F(Sweep, TheChildsExitCodeClassifiesACellWithoutResult) {
   const BenchRun r = bench(small() + " --backends fake --set fake.fail=exit_oom");
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 1u);
   EXPECT_EQ(ls[0]["status"], "oom") << ls[0].dump();
   EXPECT_NE(ls[0]["message"].get<std::string>().find("code 12"), std::string::npos) << ls[0].dump();
@@ -146,7 +130,7 @@ TEST_F(Sweep, FrameworkStartUpIsNotLoadTime) {
   const BenchRun r = bench(small() + " --backends fake --scenario offline,load");
   unsetenv("FAKE_START_MS");
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 2u);
   for (const auto& l : ls) {
     const auto& m = l["metrics"];
@@ -176,7 +160,7 @@ TEST_F(Sweep, TheServerScenarioPlansWithTheDeclaredBatchCapability) {
   ASSERT_EQ(dynamic.code, 0) << dynamic.output;
   for (const auto& [file, batched] :
        std::vector<std::pair<std::string, bool>>{{"fixed.jsonl", false}, {"r.jsonl", true}}) {
-    for (const auto& l : lines(dir_ / file)) {
+    for (const auto& l : result_lines(dir_ / file)) {
       ASSERT_EQ(l["status"], "ok") << l.dump();
       if (l["server"]["max_batch"] != 4) continue;  // the baseline without batching
       EXPECT_EQ(l["batched"], batched) << file << ": " << l.dump();
@@ -201,7 +185,7 @@ TEST_F(Sweep, ConcurrencyKeepsRequestsInFlightAndCountsAllTheirImages) {
     unsetenv("FAKE_SHARED_REQUESTS");
     ASSERT_EQ(r.code, 0) << r.output;
     std::map<std::pair<std::string, int>, nlohmann::json> by;
-    for (const auto& l : lines(dir_ / "r.jsonl")) {
+    for (const auto& l : result_lines(dir_ / "r.jsonl")) {
       ASSERT_EQ(l["status"], "ok") << l.dump();
       by[{l["scenario"], l["concurrency"].get<int>()}] = l;
     }
@@ -229,7 +213,7 @@ TEST_F(Sweep, PrecisionIsADimensionAndAnUnofferedOneIsUnsupportedWithTheReason) 
   const BenchRun r = bench(small() + " --backends fake --precision fp32,bf16,int8");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, nlohmann::json> by;
-  for (const auto& l : lines(dir_ / "r.jsonl")) by[l["precision"]] = l;
+  for (const auto& l : result_lines(dir_ / "r.jsonl")) by[l["precision"]] = l;
   ASSERT_EQ(by.size(), 3u);
   EXPECT_EQ(by["fp32"]["status"], "ok") << by["fp32"].dump();
   EXPECT_EQ(by["fp32"]["precision_in_effect"], "fp32") << by["fp32"].dump();
@@ -245,7 +229,7 @@ TEST_F(Sweep, PrecisionIsADimensionAndAnUnofferedOneIsUnsupportedWithTheReason) 
 TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
   ASSERT_EQ(bench(small() + " --backends fake").code, 0);
   // The cell of that result, as the sweep hands one to its child, asking int4.
-  nlohmann::json spec = lines(dir_ / "r.jsonl").at(0);
+  nlohmann::json spec = result_lines(dir_ / "r.jsonl").at(0);
   spec["backend"] = "fake";
   spec["settings"] = {{"fail", "crash"}, {"fail_at", "load"}};
   spec["precision"] = "int4";
@@ -269,7 +253,7 @@ TEST_F(Sweep, APrecisionTheFrameworkDoesNotOfferIsUnsupportedWithoutLoading) {
 TEST_F(Sweep, EveryRowRecordsTheModelPreparation) {
   const BenchRun r = bench(small() + " --backends fake --prepare simplify,none");
   ASSERT_EQ(r.code, 0) << r.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 2u);
   std::map<std::string, nlohmann::json> by;
   for (const auto& l : ls) by[l["preparation"]] = l;
@@ -286,13 +270,13 @@ TEST_F(Sweep, EveryRowRecordsTheModelPreparation) {
 
 TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
-  ASSERT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
+  ASSERT_EQ(result_lines(dir_ / "r.jsonl").size(), 2u);
   const BenchRun again = bench(small() + " --backends fake --batches 1,2");
   EXPECT_NE(again.code, 0);
   EXPECT_NE(again.output.find("--resume"), std::string::npos) << again.output;
   const BenchRun more = bench(small() + " --backends fake --batches 1,2,4 --resume");
   ASSERT_EQ(more.code, 0) << more.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 3u);
   EXPECT_EQ(ls[2]["batch"], 4);
 }
@@ -316,12 +300,12 @@ TEST_F(Sweep, InterruptKeepsFinishedCellsAndResumeCompletes) {
   fgets(buf, sizeof buf, p);
   pclose(p);
   EXPECT_EQ(std::atoi(buf), 130);
-  const size_t kept = lines(dir_ / "r.jsonl").size();
+  const size_t kept = result_lines(dir_ / "r.jsonl").size();
   EXPECT_GE(kept, 1u);
   EXPECT_LT(kept, 3u);
   const BenchRun more = bench(args + " --resume");
   ASSERT_EQ(more.code, 0) << more.output;
-  const auto ls = lines(dir_ / "r.jsonl");
+  const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 3u);
   std::set<int64_t> batches;
   for (const auto& l : ls) batches.insert(l["batch"].get<int64_t>());
@@ -338,7 +322,7 @@ TEST_F(Sweep, ACorruptModelIsAnErrorAndTheOthersRun) {
             (dir_ / "r.jsonl").string());
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, std::string> status, message;
-  for (const auto& l : lines(dir_ / "r.jsonl")) {
+  for (const auto& l : result_lines(dir_ / "r.jsonl")) {
     status[l["model"]["name"]] = l["status"];
     message[l["model"]["name"]] = l.value("message", "");
   }
@@ -359,7 +343,7 @@ TEST_F(Sweep, AStudyFromAConfigFile) {
                           INFERMARK_BINARY + " --config " + study.string() +
                           " bench >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  EXPECT_EQ(lines(dir_ / "r.jsonl").size(), 2u);
+  EXPECT_EQ(result_lines(dir_ / "r.jsonl").size(), 2u);
 }
 
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
@@ -379,7 +363,7 @@ TEST_F(Sweep, ScenariosOnTheFakeBackend) {
                            " --server-duration 1 --set fake.service_ms=2");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::string, int> seen;
-  for (const auto& l : lines(dir_ / "r.jsonl")) {
+  for (const auto& l : result_lines(dir_ / "r.jsonl")) {
     EXPECT_EQ(l["status"], "ok") << l.dump();
     ++seen[l["scenario"]];
     if (l["scenario"] == "load") {
