@@ -104,13 +104,10 @@ int accuracy(const AccuracyArgs& a) {
   for (const auto& p : precisions) check_precision_name(p);
   // The reference runs first, in fp32.
   names.erase(std::remove(names.begin(), names.end(), a.reference), names.end());
+  std::vector<std::string> all = names;  // every framework the command runs
+  all.push_back(a.reference);
   std::map<std::string, Settings> settings;
-  for (const auto& n : names) settings[n] = settings_for(registry, n, a.model.sets, names);
-  {
-    std::vector<std::string> all = names;
-    all.push_back(a.reference);
-    settings[a.reference] = settings_for(registry, a.reference, a.model.sets, all);
-  }
+  for (const auto& n : all) settings[n] = settings_for(registry, n, a.model.sets, all);
 
   const fs::path file = a.model.file();
   std::vector<fs::path> files;

@@ -366,6 +366,11 @@ TEST(Cli, RealImagesThroughInferCheckAndAccuracy) {
   EXPECT_EQ(ref["top1_accuracy"], 1.0) << ref.dump();
   EXPECT_EQ(ref["top5_accuracy"], 1.0) << ref.dump();
 
+  // A framework setting of the reference is taken like any other's.
+  fs::remove(out);
+  const Result set = run(acc + out + " --set onnxruntime.intra_op_threads=1");
+  EXPECT_EQ(set.code, 0) << set.err;
+
   std::ofstream(dir / "bad.txt") << "a.png cat\n";
   expect_clear_error(acc + out + " --labels " + (dir / "bad.txt").string(),
                      "class 'cat' is not a class index");
