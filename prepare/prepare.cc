@@ -168,7 +168,9 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
   if (!o.quantize.empty()) {
     key += "quantize " + o.quantize + "," + std::to_string(o.calibration_images) + "," +
            std::to_string(o.calibration_seed) + "," + std::to_string(o.reduce_range) + "\n";
-    if (!o.calibration_npy.empty()) key += "calibration " + read_text(o.calibration_npy) + "\n";
+    if (!o.calibration_npy.empty())
+      key +=
+          "calibration " + o.calibration_npy.string() + " " + file_stamp(o.calibration_npy) + "\n";
   }
   key += read_text(script) + read_text(INFERMARK_PREPARE_PINS);
   const fs::path dir =
