@@ -64,6 +64,17 @@ inline SettingSpec path_setting(std::string key, std::string def, std::string he
   return {std::move(key), SettingSpec::Type::kPath, std::move(def), {}, 0, 0, std::move(help)};
 }
 
+// Declares the values `infermark tune` tries for the setting `key` of `specs` (SettingSpec::tune).
+inline void tune_values(std::vector<SettingSpec>& specs, const std::string& key,
+                        std::vector<std::string> values) {
+  for (auto& s : specs)
+    if (s.key == key) {
+      s.tune = std::move(values);
+      return;
+    }
+  throw Error("tune_values: no setting '" + key + "'");
+}
+
 // Adds the settings of the two thread pools of a framework that has them (ONNX Runtime,
 // TensorFlow): the intra-op pool follows the harness (resolve_threads), the inter-op pool
 // defaults to 1 thread. `intra` and `inter` say what each pool runs in that framework.
@@ -195,7 +206,7 @@ inline ThreadChoice resolve_threads(int64_t framework_setting, int harness_threa
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.
-#define INFERMARK_PLUGIN_ABI 7
+#define INFERMARK_PLUGIN_ABI 8
 
 extern "C" {
 typedef int (*infermark_plugin_abi_fn)();

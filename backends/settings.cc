@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "backends/cache.h"
 #include "core/error.h"
 
 namespace infermark {
@@ -97,8 +98,13 @@ void check_capabilities(const BackendInfo& backend, const std::string& precision
   if (std::find(p.begin(), p.end(), precision) == p.end()) {
     std::string offered;
     for (const auto& x : p) offered += (offered.empty() ? "" : ", ") + x;
+    // Why, where it is the CPU: bf16 is offered only where the CPU computes it.
+    const std::string why = precision == "bf16" && !cpu_has_bf16()
+                                ? "; this CPU has neither AVX512_BF16 nor AMX, and bf16 is not "
+                                  "run as an emulation"
+                                : "";
     throw Unsupported(backend.name + ": precision " + precision +
-                      " is not offered on this machine (offered: " + offered + ")");
+                      " is not offered on this machine (offered: " + offered + ")" + why);
   }
   if (concurrency > 1 && !backend.capabilities.concurrent_engines &&
       !backend.capabilities.shared_requests) {

@@ -33,6 +33,7 @@ nlohmann::json to_json(const BackendInfo& b) {
                         {"help", s.help}};
     if (s.type == SettingSpec::Type::kEnum) j["allowed"] = s.allowed;
     if (s.type == SettingSpec::Type::kInt) j["range"] = {s.min, s.max};
+    if (!s.tune.empty()) j["tune"] = s.tune;
     settings.push_back(j);
   }
   const Capabilities& c = b.capabilities;
@@ -116,8 +117,10 @@ void add_backends_command(CLI::App& app) {
           values = std::to_string(s.min) + ".." + std::to_string(s.max);
         else
           values = type_name(s.type);
+        std::string tried;
+        for (const auto& v : s.tune) tried += (tried.empty() ? " tune: " : ",") + v;
         std::cout << "  " << b.name << "." << s.key << " = " << s.default_value << "  [" << values
-                  << "]  " << s.help << "\n";
+                  << "]" << tried << "  " << s.help << "\n";
       }
       print_output(shown_output(b));
       std::cout << "\n";

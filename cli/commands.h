@@ -17,6 +17,7 @@ void add_accuracy_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_report_commands(CLI::App& app);  // report, compare
 void add_paper_command(CLI::App& app);
+void add_tune_commands(CLI::App& app);  // tune, advise
 
 // A command that ran and said what it had to; the program exits with this code, silently.
 class ExitCode : public std::exception {

@@ -27,6 +27,7 @@ int run(int argc, char** argv) {
   infermark::cli::add_bench_command(app);
   infermark::cli::add_report_commands(app);
   infermark::cli::add_paper_command(app);
+  infermark::cli::add_tune_commands(app);
 
   try {
     if (argc > 1 && argv[1][0] != '-') {

@@ -21,6 +21,10 @@ struct SettingSpec {
   std::vector<std::string> allowed;  // kEnum: the valid values
   int64_t min = 0, max = 0;          // kInt: inclusive range
   std::string help;                  // one line: what it does and why the default
+  // The values `infermark tune` tries (the default among them): those an expert would try
+  // for speed on this framework. Empty: the tuner leaves the setting at its default unless
+  // the user widens the search (tune --set).
+  std::vector<std::string> tune = {};
 };
 
 // Values by key, validated against the specs (validate_settings fills in defaults).

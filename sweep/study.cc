@@ -497,9 +497,11 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
   const bool tty = isatty(STDERR_FILENO);
   size_t todo = 0;
   for (const auto& c : cells) todo += !done.count(cell_key(c));
-  std::fprintf(stderr, "%zu cells%s (%zu already in %s), results to %s\n", cells.size(),
-               study.rounds > 1 ? (" in " + std::to_string(study.rounds) + " rounds").c_str() : "",
-               cells.size() - todo, study.out.c_str(), study.out.c_str());
+  if (!study.quiet)
+    std::fprintf(
+        stderr, "%zu cells%s (%zu already in %s), results to %s\n", cells.size(),
+        study.rounds > 1 ? (" in " + std::to_string(study.rounds) + " rounds").c_str() : "",
+        cells.size() - todo, study.out.c_str(), study.out.c_str());
 
   std::vector<ResultRow> rows;
   const auto t0 = std::chrono::steady_clock::now();
@@ -508,6 +510,7 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
     const std::string key = cell_key(spec);
     if (done.count(key)) continue;
     if (g_interrupted) break;
+    if (study.keep_going && !study.keep_going()) break;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string left = finished > 0
@@ -578,7 +581,7 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
                  describe(spec).c_str(), figure.c_str());
   }
   fs::remove_all(work);
-  print_summary(rows);
+  if (!study.quiet) print_summary(rows);
   if (g_interrupted) {
     std::fprintf(stderr, "interrupted: %zu finished cells kept in %s; --resume continues\n",
                  finished, study.out.c_str());

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -80,6 +81,9 @@ struct CellRunner {
   int threads = 0;  // the study's --threads (0: every usable core), for the peak's share
   int rounds = 1;
   bool resume = false;  // skip the cells already in `out`
+  // Asked before each cell: false stops the run there (a tuner's budget); unset: run all.
+  std::function<bool()> keep_going;
+  bool quiet = false;  // no header and no summary table (a caller that runs cells one by one)
 };
 CellRunner runner_of(const Study& study);
 // Runs each cell not yet in runner.out (with resume) in its own child process, as run_study.

@@ -249,6 +249,8 @@ class LibTorchBackend : public Backend {
                      "fuse_conv_bn_eval does; default false: the model's operators as they are, "
                      "so that the fusion can be measured as an ablation"),
     };
+    tune_values(b.settings, "channels_last", {"false", "true"});
+    tune_values(b.settings, "fold_batchnorm", {"false", "true"});
     return b;
   }
 

@@ -331,6 +331,8 @@ class OnnxRuntimeBackend : public Backend {
     add_two_pool_thread_settings(
         b.settings, "threads inside one operator",
         "threads running independent operators (parallel execution mode only)");
+    tune_values(b.settings, "allow_spinning", {"true", "false"});
+    tune_values(b.settings, "execution_mode", {"sequential", "parallel"});
     return b;
   }
 

@@ -351,6 +351,7 @@ class OpenVinoBackend : public Backend {
          "only metadata for preprocessing, and the CPU plugin picks its internal layout "
          "(NHWC or blocked) itself, reported in settings_in_effect as internal_input_layout"},
     };
+    tune_values(info.settings, "hint", {"auto", "throughput", "latency"});
     info.capabilities.shared_requests = true;  // infer requests of one compiled model
     // bf16 where the default device says it computes in it (the precision setting).
     try {

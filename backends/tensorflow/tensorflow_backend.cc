@@ -252,6 +252,7 @@ class TensorFlowBackend : public Backend {
     add_two_pool_thread_settings(
         b.settings, "threads inside one operator (and XLA's compiled code)",
         "threads running independent operators (0 is TensorFlow's own default)");
+    tune_values(b.settings, "xla", {"false", "true"});
     return b;
   }
 

@@ -91,6 +91,13 @@ TEST_P(Contract, ListedAvailableWithVersionDevicesAndSettings) {
     EXPECT_EQ(s.help.find('\n'), std::string::npos) << s.key << ": help of more than one line";
     EXPECT_NO_THROW(validate_settings(info, {{s.key, s.default_value}}))
         << s.key << "=" << s.default_value << ": the default is not valid";
+    // What the tuner tries: valid values, the default among them (its starting point).
+    for (const auto& v : s.tune)
+      EXPECT_NO_THROW(validate_settings(info, {{s.key, v}})) << s.key << "=" << v << ": tune value";
+    if (!s.tune.empty()) {
+      EXPECT_NE(std::find(s.tune.begin(), s.tune.end(), s.default_value), s.tune.end())
+          << s.key << ": the tuner's values leave out the default";
+    }
   }
   EXPECT_NO_THROW(validate_settings(info, {}));
 }

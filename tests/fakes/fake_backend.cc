@@ -57,7 +57,8 @@ class FakeEngine final : public Engine {
   FakeEngine(const Settings& s, std::vector<int64_t> dims, ThreadChoice threads,
              int64_t compiled_batch)
       : settings_(s),
-        service_ms_(setting_int(s, "service_ms")),
+        // mode=fast halves the service time: a setting the tuner must find.
+        service_ms_(setting_int(s, "service_ms") / (setting(s, "mode") == "fast" ? 2 : 1)),
         dims_(std::move(dims)),
         threads_(threads),
         compiled_batch_(compiled_batch) {
@@ -130,7 +131,15 @@ class FakeBackend final : public Backend {
             {{"service_ms", T::kInt, "1", {}, 0, 10000, "time per batch"},
              {"fail", T::kEnum, "none", failures, 0, 0, "how to fail"},
              {"fail_at", T::kEnum, "run", {"load", "run"}, 0, 0, "when to fail"},
-             {"cache_dir", T::kPath, "", {}, 0, 0, "unused"}},
+             {"cache_dir", T::kPath, "", {}, 0, 0, "unused"},
+             {"mode",
+              T::kEnum,
+              "plain",
+              {"plain", "fast"},
+              0,
+              0,
+              "fast halves service_ms",
+              {"plain", "fast"}}},
             capabilities()};
   }
   // A framework that compiles for one batch size when FAKE_STATIC_BATCH is set, and has

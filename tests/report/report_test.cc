@@ -6,8 +6,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "core/error.h"
+#include "report/advise.h"
 
 namespace infermark {
 namespace {
@@ -469,6 +471,98 @@ TEST(Report, SpeedAgainstAccuracy) {
   const std::string page((std::istreambuf_iterator<char>(html)), {});
   EXPECT_NE(page.find("Speed against accuracy"), std::string::npos);
   fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace infermark
+
+namespace infermark {
+namespace {
+
+// Rounds of two frameworks' offline cells, written as a study's rows are (schema 2 fields).
+std::vector<ResultRow> rounds_of(const std::vector<std::pair<std::string, std::vector<double>>>& fw,
+                                 int batch = 1, double p99_factor = 1.2) {
+  std::vector<json> rows;
+  for (const auto& [name, values] : fw)
+    for (size_t i = 0; i < values.size(); ++i) {
+      json r = row(name, "offline", batch, values[i]);
+      r["schema"] = "infermark.result/2";
+      r["round"] = static_cast<int>(i);
+      r["latency_ms"]["p99"] = r["latency_ms"]["p50"].get<double>() * p99_factor;
+      r["metrics"]["child_peak_rss_bytes"] = 100 << 20;
+      rows.push_back(r);
+    }
+  auto out = typed(rows);
+  for (auto& r : out) r.source = "r.jsonl";
+  return out;
+}
+
+TEST(Advise, TheWinnerWithItsPairedRatioAgainstTheBestOfAnotherFramework) {
+  // b is about 1.5x a in every round, while both drift together round by round.
+  const auto rows = rounds_of({{"a", {100, 120, 90, 110, 105}}, {"b", {150, 181, 134, 166, 158}}});
+  const auto recs = advise(rows, {});
+  ASSERT_EQ(recs.size(), 1u);
+  const Recommendation& r = recs.front();
+  EXPECT_EQ(r.scenario, "offline");
+  EXPECT_EQ(r.winner.row.cell.backend, "b");
+  ASSERT_TRUE(r.runner_up.has_value());
+  EXPECT_EQ(r.runner_up->row.cell.backend, "a");
+  EXPECT_EQ(r.vs_runner_up.pairs, 5);
+  EXPECT_NEAR(r.vs_runner_up.ratio, 1.5, 0.02);
+  // Paired rounds cancel the drift: the interval is narrow and above 1.
+  EXPECT_GT(r.vs_runner_up.low, 1.45);
+  EXPECT_LT(r.vs_runner_up.high, 1.55);
+  const Table t = advice_table(recs);
+  ASSERT_EQ(t.rows.size(), 1u);
+  EXPECT_NE(t.rows[0][2].find("b"), std::string::npos);
+}
+
+TEST(Advise, ALatencyLimitExcludesTheFasterConfigurationAndSaysWhy) {
+  auto rows = rounds_of({{"a", {100, 101, 99}}});
+  // b is faster but its p99 (10 ms per image at batch 8 -> 80 ms x 3) breaks p99<=100ms.
+  auto slow_tail = rounds_of({{"b", {200, 201, 199}}}, 8, 3.0);
+  rows.insert(rows.end(), slow_tail.begin(), slow_tail.end());
+  Limits limits;
+  limits.latency.push_back(parse_constraint("p99<=100ms"));
+  const auto recs = advise(rows, limits);
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].winner.row.cell.backend, "a");
+  ASSERT_EQ(recs[0].excluded.size(), 1u);
+  EXPECT_NE(recs[0].excluded[0].find("p99 120.00 ms > 100.00 ms"), std::string::npos)
+      << recs[0].excluded[0];
+  // Without the limit, b wins.
+  EXPECT_EQ(advise(rows, {}).front().winner.row.cell.backend, "b");
+}
+
+TEST(Advise, LatencyObjectivesPreferLowerAndRatiosStayOrientedForTheWinner) {
+  const auto rows = rounds_of({{"a", {100, 100, 100}}, {"b", {50, 50, 50}}});
+  const auto recs = advise(rows, {}, "latency-p99");
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].winner.row.cell.backend, "a");  // 10 ms per image against 20
+  EXPECT_NEAR(recs[0].vs_runner_up.ratio, 2.0, 1e-9);
+}
+
+TEST(Advise, ParetoFrontKeepsWhatNoOtherBeatsOnEveryAxis) {
+  auto rows = rounds_of({{"fast", {200}}});           // fast, p99 6 ms
+  auto low = rounds_of({{"low", {100}}}, 1, 0.3);     // slower, p99 3 ms: on the front
+  auto worse = rounds_of({{"worse", {90}}}, 1, 2.0);  // slower and higher p99: off it
+  rows.insert(rows.end(), low.begin(), low.end());
+  rows.insert(rows.end(), worse.begin(), worse.end());
+  const Objective o = objective_for("", "offline");
+  const auto front = pareto_front(rank(rows, o, {}), o);
+  std::set<std::string> names;
+  for (const auto& s : front) names.insert(s.row.cell.backend);
+  EXPECT_EQ(names, (std::set<std::string>{"fast", "low"}));
+}
+
+TEST(Advise, BadConstraintsAndObjectivesAreRefusedByName) {
+  EXPECT_NEAR(parse_constraint("p99<=0.05s").limit_ms, 50, 1e-9);
+  EXPECT_NEAR(parse_constraint("p50<=8ms").limit_ms, 8, 1e-9);
+  for (const char* bad : {"p99<50ms", "p99<=50", "p42<=5ms", "p99<=-1ms", "latency"})
+    EXPECT_THROW(parse_constraint(bad), Error) << bad;
+  EXPECT_THROW(objective_for("fastest", "offline"), Error);
+  EXPECT_THROW(objective_for("peak-rate", "offline"), Error);
+  EXPECT_THROW(objective_for("throughput", "server"), Error);
 }
 
 }  // namespace

@@ -1,0 +1,793 @@
+// infermark tune (sweep/tune.h): screen every framework and precision at its defaults, climb
+// each promising one's batch, concurrency and settings one coordinate at a time with short
+// cells, measure the best again with longer cells (a halving rung), and confirm the finalists
+// against every framework's defaults in interleaved rounds. Every cell is a result line of the
+// tuning run's file, labelled by its phase (arm "tune:screen", ...), so that a rerun continues
+// where a killed one stopped and `report` and `compare` read a tuning run like any study.
+#include "sweep/tune.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "core/machine.h"
+#include "report/figures_plot.h"
+#include "sweep/study.h"
+
+namespace infermark {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const char* const kScreen = "tune:screen";
+const char* const kExplore = "tune:explore";
+const char* const kRung = "tune:rung";
+const char* const kConfirm = "tune:confirm";
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string minutes(double s) {
+  char buf[32];
+  if (s < 0) s = 0;
+  std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  return buf;
+}
+
+// How long each phase measures a cell: screening and exploring cells take 0.4 of
+// `seconds`, the halving rung and the confirmation `seconds`.
+RunLimits short_limits(double seconds) {
+  RunLimits l;
+  l.warmup_s = 0.15 * seconds;
+  l.warmup_iterations = 1;
+  l.min_duration_s = 0.4 * seconds;
+  l.min_iterations = 3;
+  l.max_duration_s = 5 * seconds;
+  return l;
+}
+RunLimits long_limits(double seconds) {
+  RunLimits l;
+  l.warmup_s = 0.25 * seconds;
+  l.warmup_iterations = 1;
+  l.min_duration_s = seconds;
+  l.min_iterations = 5;
+  l.max_duration_s = 10 * seconds;
+  return l;
+}
+
+// What a candidate is, apart from how it is measured.
+struct Candidate {
+  std::string backend;
+  Settings settings;  // only what differs from the framework's defaults (and --fix)
+  std::string precision = "fp32";
+  int64_t batch = 1;
+  int concurrency = 1;
+  int64_t max_batch = 1;  // server
+  double delay_ms = 0;    // server
+};
+
+class Tuner {
+ public:
+  explicit Tuner(const TuneOptions& o)
+      : o_(o), objective_(objective_for(o.objective, o.scenario)) {}
+
+  int run();
+
+ private:
+  // Cells and results.
+  CellSpec cell(const Candidate& c, const std::string& arm, int round = 0) const;
+  void reload();
+  const ResultRow* find(const CellSpec& spec) const;
+  // The candidate's result in the phase, running it first when the budget allows; nullptr
+  // when it did not run.
+  const ResultRow* measure(const Candidate& c, const std::string& arm, int round = 0);
+  double value(const ResultRow* r) const {
+    return r && within(*r, o_.limits) ? objective_value(*r, objective_) : NAN;
+  }
+  bool better(double a, double b, double margin = 0) const {
+    if (std::isnan(a)) return false;
+    if (std::isnan(b)) return true;
+    return objective_.higher_is_better ? a > b * (1 + margin) : a < b * (1 - margin);
+  }
+
+  // Phases.
+  void screen();
+  bool agreement_ok(const std::string& backend, const std::string& precision);
+  void explore(Candidate best, double best_value);
+  std::vector<Candidate> halving();
+  void confirm(const std::vector<Candidate>& finalists);
+  void answer();
+  void write_study_file(const ResultRow& winner, const ResultRow* baseline);
+
+  // Budget.
+  double time_left() const {
+    return o_.budget_s - spent_before_ -
+           std::chrono::duration<double>(Clock::now() - start_).count();
+  }
+  double confirm_cost() const;
+  void progress(const std::string& phase, const std::string& what) const;
+
+  const TuneOptions& o_;
+  Objective objective_;
+  BackendRegistry registry_;
+  CellSpec template_;
+  std::vector<std::string> backends_;
+  std::map<std::string, ResultRow> by_key_;
+  std::vector<ResultRow> rows_;
+  double spent_before_ = 0;
+  Clock::time_point start_ = Clock::now();
+  bool interrupted_ = false;
+  bool out_of_budget_ = false;
+  std::vector<Candidate> defaults_;  // each framework's defaults that ran in the screen
+  std::vector<std::pair<Candidate, double>> families_;  // screened (backend, precision), ok
+  std::map<std::string, std::string> refused_;          // "backend precision" -> why
+  std::map<std::string, double> agreement_;             // "backend precision" -> top-1
+  std::vector<Candidate> tried_;
+  int cells_run_ = 0;
+  std::string baseline_;  // --baseline where it is tuned, else the first framework tuned
+};
+
+std::string name_of(const Candidate& c) {
+  std::string s = c.backend + " " + c.precision;
+  if (c.batch > 1) s += " batch " + std::to_string(c.batch);
+  if (c.concurrency > 1) s += " x" + std::to_string(c.concurrency);
+  if (c.max_batch > 1)
+    s += " batching " + std::to_string(c.max_batch) + "/" + fixed(c.delay_ms, 0) + "ms";
+  for (const auto& [k, v] : c.settings) s += " " + k + "=" + v;
+  return s;
+}
+
+CellSpec Tuner::cell(const Candidate& c, const std::string& arm, int round) const {
+  CellSpec s = template_;
+  s.backend = c.backend;
+  s.settings = c.settings;
+  for (const auto& [k, v] :
+       o_.fixed.count(c.backend) ? o_.fixed.at(c.backend) : std::map<std::string, std::string>{})
+    s.settings[k] = v;
+  s.precision = c.precision;
+  s.arm = arm;
+  s.round = round;
+  s.limits = arm == kScreen || arm == kExplore ? short_limits(o_.cell_seconds)
+                                               : long_limits(o_.cell_seconds);
+  if (o_.scenario == "offline") {
+    s.batch = c.batch;
+    s.concurrency = c.concurrency;
+  }
+  if (o_.scenario == "server") {
+    ServerConfig server;
+    server.max_batch = c.max_batch;
+    server.max_queue_delay_ms = c.max_batch > 1 ? c.delay_ms : 0.0;
+    server.duration_s = (arm == kScreen || arm == kExplore ? 1.5 : 2.5) * o_.cell_seconds;
+    server.min_queries = arm == kScreen || arm == kExplore ? 50 : 100;
+    server.seed = o_.zoo.seed;
+    s.server = server;
+  }
+  return s;
+}
+
+void Tuner::reload() {
+  rows_ = fs::exists(o_.out) ? read_results({o_.out}) : std::vector<ResultRow>{};
+  by_key_.clear();
+  for (const auto& r : rows_) by_key_[r.cell_key] = r;
+}
+
+const ResultRow* Tuner::find(const CellSpec& spec) const {
+  auto it = by_key_.find(cell_key(spec));
+  return it == by_key_.end() ? nullptr : &it->second;
+}
+
+void Tuner::progress(const std::string& phase, const std::string& what) const {
+  // The best so far: the best value any candidate reached in any phase.
+  double best = NAN;
+  std::string best_label;
+  for (const auto& r : rows_) {
+    const double v = value(&r);
+    if (better(v, best)) {
+      best = v;
+      ResultRow unlabelled = r;
+      unlabelled.cell.arm.clear();
+      best_label = unlabelled.label() +
+                   (r.cell.scenario == "offline" ? " batch " + std::to_string(r.cell.batch) : "");
+    }
+  }
+  std::fprintf(
+      stderr, "[tune] %s | %zu candidates measured | best so far %s | budget left %s | %s\n",
+      phase.c_str(), rows_.size(),
+      std::isnan(best) ? "none" : (value_text(best, objective_) + " (" + best_label + ")").c_str(),
+      minutes(time_left()).c_str(), what.c_str());
+}
+
+double Tuner::confirm_cost() const {
+  // A confirmation cell costs what the screen cell of its framework cost, less the screen's
+  // measuring time and most of its load (compiled models are cached by then), plus the longer
+  // measuring time.
+  const RunLimits s = short_limits(o_.cell_seconds), l = long_limits(o_.cell_seconds);
+  auto cost = [&](const Candidate& c) {
+    const ResultRow* r = find(cell(c, kScreen));
+    if (!r) return 5.0;
+    const double load_s = std::isfinite(r->metric("load_ms")) ? r->metric("load_ms") / 1000 : 0;
+    double measured = s.warmup_s + s.min_duration_s;
+    double confirm = l.warmup_s + l.min_duration_s;
+    if (o_.scenario == "server") {
+      measured = 1.5 * o_.cell_seconds * 8;  // a peak search runs about 8 probes
+      confirm = 2.5 * o_.cell_seconds * 8;
+    }
+    return std::max(0.5, r->wall_s - load_s - measured) + std::min(load_s, 5.0) + confirm;
+  };
+  double per_round = 0, top = 0;
+  for (const auto& d : defaults_) {
+    per_round += cost(d);
+    top = std::max(top, cost(d));
+  }
+  per_round += o_.finalists * top;
+  return per_round * o_.confirm_rounds;
+}
+
+const ResultRow* Tuner::measure(const Candidate& c, const std::string& arm, int round) {
+  const CellSpec spec = cell(c, arm, round);
+  if (arm == kScreen || arm == kExplore) tried_.push_back(c);
+  if (const ResultRow* r = find(spec)) return r;
+  if (interrupted_) return nullptr;
+  const double reserve = arm == kConfirm ? 0 : confirm_cost();
+  const double left = time_left() - reserve;
+  if (left <= 1) {
+    out_of_budget_ = true;
+    return nullptr;
+  }
+  CellRunner runner;
+  runner.out = o_.out;
+  runner.threads = o_.threads;
+  runner.memory_limit_bytes = o_.limits.memory_bytes;
+  // A cell may not outlive the budget by much (a compile that would is stopped as timeout).
+  runner.cell_timeout_s = std::min(o_.cell_timeout_s, std::max(30.0, left + 30));
+  runner.resume = true;
+  runner.quiet = true;
+  progress(arm.substr(5), name_of(c) + (round > 0 ? " round " + std::to_string(round + 1) : ""));
+  const int code = run_cells({spec}, runner);
+  ++cells_run_;
+  if (code == 130) interrupted_ = true;
+  reload();
+  return find(spec);
+}
+
+bool Tuner::agreement_ok(const std::string& backend, const std::string& precision) {
+  if (precision == "fp32" || o_.limits.min_top1_agreement <= 0) return true;
+  const std::string key = backend + " " + precision;
+  const fs::path file = fs::path(o_.out).replace_extension(".accuracy.jsonl");
+  auto read = [&]() -> bool {
+    std::ifstream in(file);
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("backend", "") != backend ||
+          j.value("precision", "") != precision || j.value("model", "") != template_.model.path)
+        continue;
+      if (j.value("status", "") == "ok")
+        agreement_[key] = j.value("top1_agreement", 0.0);
+      else
+        refused_[key] = "agreement not measured: " + j.value("message", std::string("failed"));
+      return true;
+    }
+    return false;
+  };
+  if (!read()) {
+    const fs::path program = fs::read_symlink("/proc/self/exe");
+    std::string cmd = "'" + program.string() + "' accuracy --model '" + template_.model.path +
+                      "' --images '" + o_.images + "' --backends " + backend + " --precision " +
+                      precision + " --reference " + o_.baseline + " --threads " +
+                      std::to_string(o_.threads) + " --out '" + file.string() + "' >&2";
+    progress("agreement", key + " against " + o_.baseline + " fp32 on " + o_.images);
+    [[maybe_unused]] const int code = std::system(cmd.c_str());
+    if (!read()) refused_[key] = "agreement could not be measured (infermark accuracy failed)";
+  }
+  if (!agreement_.count(key)) return false;
+  if (agreement_[key] < o_.limits.min_top1_agreement) {
+    refused_[key] = "top-1 agreement " + fixed(agreement_[key], 3) + " with " + o_.baseline +
+                    " fp32 is below --min-top1-agreement " + fixed(o_.limits.min_top1_agreement, 3);
+    return false;
+  }
+  return true;
+}
+
+void Tuner::screen() {
+  // Every framework's defaults in fp32 first: they are the confirmation's references.
+  std::vector<std::string> order = o_.precisions;
+  std::stable_partition(order.begin(), order.end(),
+                        [](const std::string& p) { return p == "fp32"; });
+  for (const auto& precision : order)
+    for (const auto& b : backends_) {
+      Candidate c;
+      c.backend = b;
+      c.precision = precision;
+      const ResultRow* r = measure(c, kScreen);
+      if (!r) continue;
+      const std::string key = b + " " + precision;
+      if (!r->ok()) {
+        refused_[key] = r->status + ": " + r->message;
+        continue;
+      }
+      std::string why;
+      if (!within(*r, o_.limits, &why)) {
+        refused_[key] = "at its defaults: " + why;
+      }
+      if (precision == "fp32") defaults_.push_back(c);
+      if (!agreement_ok(b, precision)) continue;
+      families_.emplace_back(c, value(r));
+    }
+  std::stable_sort(families_.begin(), families_.end(),
+                   [&](const auto& a, const auto& b) { return better(a.second, b.second); });
+}
+
+void Tuner::explore(Candidate best, double best_value) {
+  auto attempt = [&](const Candidate& c) {
+    const ResultRow* r = measure(c, kExplore);
+    const double v = value(r);
+    if (better(v, best_value, 0.02)) {
+      best = c;
+      best_value = v;
+      return true;
+    }
+    return false;
+  };
+  const BackendInfo& info = registry_.info(best.backend);
+  if (o_.scenario == "offline") {
+    const int64_t fixed_batch =
+        template_.model.stats.is_object()
+            ? template_.model.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0)
+            : 0;
+    if (fixed_batch == 0) {
+      int misses = 0;
+      for (int64_t b : o_.batches) {
+        if (b <= best.batch || misses >= 2) continue;
+        Candidate c = best;
+        c.batch = b;
+        misses = attempt(c) ? 0 : misses + 1;
+      }
+    }
+    const Candidate at = best;
+    for (int n : o_.concurrencies) {
+      if (n <= 1) continue;
+      Candidate c = at;
+      c.concurrency = n;
+      attempt(c);
+    }
+  }
+  if (o_.scenario == "server") {
+    const Candidate at = best;
+    for (int64_t mb : o_.max_batches) {
+      if (mb <= 1) continue;
+      Candidate c = at;
+      c.max_batch = mb;
+      c.delay_ms = 5;
+      attempt(c);
+    }
+    if (best.max_batch > 1) {
+      const Candidate with = best;
+      for (double d : o_.queue_delays_ms) {
+        if (d == with.delay_ms) continue;
+        Candidate c = with;
+        c.delay_ms = d;
+        attempt(c);
+      }
+    }
+  }
+  // The framework's own settings, one at a time from the best so far (coordinate ascent).
+  const auto widened = o_.search.count(best.backend)
+                           ? o_.search.at(best.backend)
+                           : std::map<std::string, std::vector<std::string>>{};
+  for (const auto& spec : info.settings) {
+    if (o_.fixed.count(best.backend) && o_.fixed.at(best.backend).count(spec.key)) continue;
+    const std::vector<std::string> values =
+        widened.count(spec.key) ? widened.at(spec.key) : spec.tune;
+    const Candidate from = best;
+    for (const auto& v : values) {
+      const std::string current =
+          from.settings.count(spec.key) ? from.settings.at(spec.key) : spec.default_value;
+      if (v == current) continue;
+      Candidate c = from;
+      if (v == spec.default_value)
+        c.settings.erase(spec.key);
+      else
+        c.settings[spec.key] = v;
+      attempt(c);
+    }
+  }
+}
+
+std::vector<Candidate> Tuner::halving() {
+  // The configurations measured so far, best first (one entry per configuration).
+  std::vector<std::pair<Candidate, double>> ranked;
+  std::set<std::string> seen;
+  for (const auto& c : tried_) {
+    const CellSpec s = cell(c, kExplore);
+    const ResultRow* r = find(s);
+    if (!r) r = find(cell(c, kScreen));
+    const double v = value(r);
+    if (std::isnan(v) || !seen.insert(identity(s, {"arm"})).second) continue;
+    if (!agreement_ok(c.backend, c.precision)) continue;
+    ranked.emplace_back(c, v);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](const auto& a, const auto& b) { return better(a.second, b.second); });
+  const size_t rung = std::min<size_t>(ranked.size(), 2 * o_.finalists);
+  std::vector<std::pair<Candidate, double>> second;
+  for (size_t i = 0; i < rung; ++i) {
+    const double v = value(measure(ranked[i].first, kRung));
+    second.emplace_back(ranked[i].first, std::isnan(v) ? ranked[i].second : v);
+  }
+  std::stable_sort(second.begin(), second.end(),
+                   [&](const auto& a, const auto& b) { return better(a.second, b.second); });
+  std::vector<Candidate> out;
+  for (size_t i = 0; i < second.size() && out.size() < static_cast<size_t>(o_.finalists); ++i)
+    out.push_back(second[i].first);
+  return out;
+}
+
+void Tuner::confirm(const std::vector<Candidate>& finalists) {
+  std::vector<Candidate> set = finalists;
+  auto same = [&](const Candidate& a, const Candidate& b) {
+    return identity(cell(a, kConfirm), {"arm"}) == identity(cell(b, kConfirm), {"arm"});
+  };
+  for (const auto& d : defaults_)
+    if (std::none_of(set.begin(), set.end(), [&](const Candidate& c) { return same(c, d); }))
+      set.push_back(d);
+  for (int round = 0; round < o_.confirm_rounds; ++round) {
+    std::vector<Candidate> visit = set;
+    std::mt19937_64 rng(1000003u * (o_.zoo.seed + 1) + static_cast<uint64_t>(round));
+    std::shuffle(visit.begin(), visit.end(), rng);
+    for (const auto& c : visit) {
+      measure(c, kConfirm, round);
+      if (interrupted_) return;
+    }
+  }
+}
+
+void Tuner::write_study_file(const ResultRow& w, const ResultRow* base) {
+  const fs::path file =
+      o_.study_file.empty() ? fs::path(o_.out).replace_extension(".toml") : o_.study_file;
+  std::ofstream f(file);
+  if (!f) throw Error("cannot write the study file '" + file.string() + "'");
+  auto list = [](const std::vector<std::string>& v, bool quoted) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      s += (i ? ", " : "") + (quoted ? "\"" + v[i] + "\"" : v[i]);
+    return s + "]";
+  };
+  auto both = [](const std::string& a, const std::string& b) {
+    return a == b ? std::vector<std::string>{a} : std::vector<std::string>{a, b};
+  };
+  const CellSpec& a = w.cell;
+  const CellSpec b = base ? base->cell : w.cell;
+  // A setting of the winner's that differs from its framework's default sweeps both values.
+  std::vector<std::string> sets;
+  const BackendInfo& info = registry_.info(a.backend);
+  for (const auto& [k, v] : a.settings) {
+    std::string def = v;
+    const bool held = o_.fixed.count(a.backend) && o_.fixed.at(a.backend).count(k);
+    for (const auto& s : info.settings)
+      if (s.key == k && !held) def = s.default_value;
+    sets.push_back(a.backend + "." + k + "=" + v + (def != v ? "," + def : ""));
+  }
+  f << "# The winner of `infermark tune` and " << (base ? base->cell.backend : a.backend)
+    << "'s defaults side by side, in interleaved rounds:\n"
+    << "#   infermark --config " << file.filename().string() << " bench\n"
+    << "# The matrix crosses the dimensions in which the two differ, so it holds other\n"
+    << "# combinations of them too.\n"
+    << "# winner: " << w.label() << "\n[bench]\n"
+    << "models = " << list({o_.model}, true) << "\n"
+    << "backends = " << list(both(a.backend, b.backend), true) << "\n"
+    << "scenario = " << list({o_.scenario}, true) << "\n"
+    << "precision = " << list(both(a.precision, b.precision), true) << "\n";
+  if (o_.scenario == "offline") {
+    f << "batches = " << list(both(std::to_string(a.batch), std::to_string(b.batch)), false) << "\n"
+      << "concurrency = "
+      << list(both(std::to_string(a.concurrency), std::to_string(b.concurrency)), false) << "\n";
+  }
+  if (o_.scenario == "server" && a.server) {
+    f << "find-peak = true\nslo-p99-ms = " << *a.peak_slo_p99_ms << "\n"
+      << "max-batch = " << a.server->max_batch << "\n"
+      << "max-queue-delay-ms = " << a.server->max_queue_delay_ms << "\n";
+  }
+  if (!sets.empty()) f << "set = " << list(sets, true) << "\n";
+  if (o_.threads > 0) f << "threads = " << o_.threads << "\n";
+  f << "input-size = " << o_.zoo.input_size << "\nwidth = " << o_.zoo.width
+    << "\nseed = " << o_.zoo.seed << "\nrounds = " << o_.confirm_rounds
+    << "\nwarmup = " << long_limits(o_.cell_seconds).warmup_s
+    << "\nmin-duration = " << long_limits(o_.cell_seconds).min_duration_s << "\nout = \""
+    << fs::path(o_.out).replace_extension("").string() << "-rerun.jsonl\"\n";
+  std::printf("study file: %s (infermark --config %s bench)\n", file.c_str(), file.c_str());
+}
+
+void Tuner::answer() {
+  const std::vector<Standing> confirmed = rank(rows_, objective_, o_.limits, {kConfirm});
+  std::printf("\n== tune: %s, %s, objective %s%s ==\n", template_.model.name.c_str(),
+              o_.scenario.c_str(), objective_.name.c_str(),
+              o_.scenario == "server"
+                  ? (" (p99 <= " + fixed(*template_.peak_slo_p99_ms, 1) + " ms)").c_str()
+                  : "");
+  double spent = 0;
+  for (const auto& r : rows_) spent += r.wall_s;
+  std::printf("%zu cells (%d run now), %s of cells in all; budget %s\n", rows_.size(), cells_run_,
+              minutes(spent).c_str(), minutes(o_.budget_s).c_str());
+  if (confirmed.empty()) {
+    std::printf("no configuration was confirmed%s\n",
+                out_of_budget_ ? ": the budget ran out before the confirmation rounds (give more "
+                                 "--budget; a rerun continues)"
+                               : "");
+  }
+  const Standing* winner = confirmed.empty() ? nullptr : &confirmed.front();
+  auto defaults_of = [&](const std::string& backend) -> const Standing* {
+    for (const auto& s : confirmed)
+      if (s.row.cell.backend == backend && s.row.cell.precision == "fp32" &&
+          s.row.cell.batch == 1 && s.row.cell.concurrency == 1 &&
+          (!s.row.cell.server || s.row.cell.server->max_batch == 1)) {
+        const CellSpec d = [&] {
+          Candidate c;
+          c.backend = backend;
+          return cell(c, kConfirm);
+        }();
+        if (identity(s.row.cell, {"arm"}) == identity(d, {"arm"})) return &s;
+      }
+    return nullptr;
+  };
+  auto oriented = [&](const Standing& a, const Standing& b) {
+    Ratio r = ratio_of(a, b);
+    if (!objective_.higher_is_better) r = {1 / r.ratio, 1 / r.high, 1 / r.low, r.pairs};
+    return r;
+  };
+  if (winner) {
+    const ResultRow& w = winner->row;
+    std::string what = w.label();
+    if (o_.scenario == "offline") what += ", batch " + std::to_string(w.cell.batch);
+    if (w.cell.precision != "fp32" && what.find(w.cell.precision) == std::string::npos)
+      what += ", " + w.cell.precision;
+    if (w.cell.server)
+      what += w.cell.server->max_batch > 1
+                  ? ", dynamic batching up to " + std::to_string(w.cell.server->max_batch) +
+                        " within " + fixed(w.cell.server->max_queue_delay_ms, 0) + " ms"
+                  : ", no batching";
+    std::printf("winner: %s: %s%s, median of %d rounds\n", what.c_str(),
+                value_text(winner->value.median, objective_).c_str(),
+                winner->value.has_interval() ? (" [" + fixed(winner->value.low, 2) + ", " +
+                                                fixed(winner->value.high, 2) + "]")
+                                                   .c_str()
+                                             : "",
+                winner->value.n);
+    if (!w.precision_in_effect.empty() && w.precision_in_effect != w.cell.precision)
+      std::printf("  (precision in effect: %s)\n", w.precision_in_effect.c_str());
+    if (w.cell.precision != "fp32") {
+      const std::string key = w.cell.backend + " " + w.cell.precision;
+      if (agreement_.count(key))
+        std::printf("  top-1 agreement with %s fp32 on %s: %s\n", o_.baseline.c_str(),
+                    o_.images.c_str(), fixed(agreement_[key], 3).c_str());
+      else
+        std::printf("  top-1 agreement not measured (give --images and --min-top1-agreement)\n");
+    }
+    std::printf(
+        "against each framework's defaults (%s, fp32, %s; ratio above 1 favours the "
+        "winner, 95%% interval over paired rounds):\n",
+        objective_.name.c_str(), o_.scenario == "server" ? "no batching" : "batch 1");
+    for (const auto& b : backends_) {
+      const Standing* d = defaults_of(b);
+      if (!d) continue;
+      std::printf("  %-12s %-22s winner / defaults %s%s\n", b.c_str(),
+                  value_text(d->value.median, objective_).c_str(),
+                  ratio_text(oriented(*d, *winner)).c_str(),
+                  b == baseline_ ? "   <- baseline" : "");
+    }
+    std::printf("confirmed configurations (median over the rounds, lowest to highest):\n");
+    for (const auto& s : confirmed) {
+      double lo = INFINITY, hi = -INFINITY;
+      for (const auto& [source, round, v] : s.rounds) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      const std::string name =
+          s.row.label() +
+          (o_.scenario == "offline" ? " batch " + std::to_string(s.row.cell.batch) : "");
+      std::printf("  %-60s %s (%s to %s)\n", name.c_str(),
+                  value_text(s.value.median, objective_).c_str(), fixed(lo, 2).c_str(),
+                  fixed(hi, 2).c_str());
+    }
+    const Standing* base = defaults_of(baseline_);
+    write_study_file(w, base ? &base->row : nullptr);
+  }
+
+  // The Pareto front over every configuration measured (all phases).
+  const std::vector<Standing> all = rank(rows_, objective_, o_.limits);
+  const std::vector<Standing> front = pareto_front(all, objective_);
+  std::printf("Pareto front (%s, p99 latency, peak memory; %zu of %zu configurations):\n",
+              objective_.name.c_str(), front.size(), all.size());
+  for (const auto& s : front)
+    std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n",
+                (s.row.label() +
+                 (o_.scenario == "offline" ? " batch " + std::to_string(s.row.cell.batch) : ""))
+                    .c_str(),
+                value_text(s.value.median, objective_).c_str(), s.row.latency("p99"),
+                s.row.metric("child_peak_rss_bytes") / (1 << 20));
+  if (!all.empty()) {
+    using namespace figures;
+    Plot p;
+    p.name = fs::path(o_.out).stem().string() + "_pareto";
+    p.title = "tune: " + template_.model.name + " " + o_.scenario;
+    p.xlabel = "p99 latency (ms)";
+    p.ylabel = objective_.name;
+    p.settings = {"set key outside right", "set grid", "set logscale x"};
+    int b = p.block("every configuration");
+    for (const auto& s : all)
+      if (std::isfinite(s.row.latency("p99")))
+        p.data << fmt(s.row.latency("p99")) << " " << fmt(s.value.median) << "\n";
+    p.element(p.source(b) + " using 1:2 with points pt 6 lc rgb '#999999' title 'measured'");
+    b = p.block("front");
+    for (const auto& s : front)
+      if (std::isfinite(s.row.latency("p99")))
+        p.data << fmt(s.row.latency("p99")) << " " << fmt(s.value.median) << "\n";
+    p.element(p.source(b) +
+              " using 1:2 with linespoints pt 7 lc rgb '#c0392b' title 'Pareto front'");
+    try {
+      render(fs::absolute(o_.out).parent_path(), p);
+      std::printf("figure: %s.png\n", (fs::absolute(o_.out).parent_path() / p.name).c_str());
+    } catch (const Error& e) {
+      std::printf("no figure: %s\n", e.what());
+    }
+  }
+
+  // Why the others lost.
+  std::printf("why the others lost:%s\n",
+              refused_.empty() && all.size() < 2 ? " nothing else ran" : "");
+  for (const auto& [key, why] : refused_) std::printf("  %-22s %s\n", key.c_str(), why.c_str());
+  if (winner) {
+    std::map<std::string, const Standing*> best_of;  // framework -> its best configuration
+    for (const auto& s : all)
+      if (!best_of.count(s.row.cell.backend)) best_of[s.row.cell.backend] = &s;
+    for (const auto& [backend, s] : best_of) {
+      if (backend == winner->row.cell.backend) continue;
+      const double r = objective_.higher_is_better ? winner->value.median / s->value.median
+                                                   : s->value.median / winner->value.median;
+      std::printf("  %-22s best %s (%s): the winner is %sx better%s\n", backend.c_str(),
+                  value_text(s->value.median, objective_).c_str(), s->row.label().c_str(),
+                  fixed(r, 2).c_str(), s->value.n > 1 ? "" : " (short cells)");
+    }
+  }
+}
+
+int Tuner::run() {
+  o_.validate();
+  for (const auto& b : o_.backends.empty() ? registry_.known() : o_.backends) {
+    if (o_.backends.empty()) {
+      bool available = false;
+      try {
+        available = registry_.info(b).available;
+      } catch (const Error&) {
+      }
+      if (!available) continue;
+    } else {
+      registry_.info(b);  // throws: unknown or not available
+    }
+    backends_.push_back(b);
+  }
+  if (backends_.empty()) throw Error("no framework is available to tune");
+  baseline_ = std::find(backends_.begin(), backends_.end(), o_.baseline) != backends_.end()
+                  ? o_.baseline
+                  : backends_.front();
+  for (const auto& [b, keys] : o_.search) {
+    if (std::find(backends_.begin(), backends_.end(), b) == backends_.end())
+      throw Error("--set names backend '" + b + "', which is not among the tuned frameworks");
+    for (const auto& [k, values] : keys)
+      for (const auto& v : values) validate_settings(registry_.info(b), {{k, v}});
+  }
+  for (const auto& [b, keys] : o_.fixed) {
+    if (std::find(backends_.begin(), backends_.end(), b) == backends_.end())
+      throw Error("--fix names backend '" + b + "', which is not among the tuned frameworks");
+    for (const auto& [k, v] : keys) validate_settings(registry_.info(b), {{k, v}});
+  }
+  // The model, described and written once (a zoo model becomes a file).
+  Study study;
+  study.models = {o_.model};
+  study.backends = {backends_.front()};
+  study.scenarios = {o_.scenario == "server" ? "single-stream" : o_.scenario};
+  study.zoo = o_.zoo;
+  study.threads = o_.threads;
+  std::fprintf(stderr, "[tune] preparing %s...\n", o_.model.c_str());
+  template_ = expand(study).front();
+  if (!template_.model.error.empty()) throw Error(template_.model.error);
+  template_.scenario = o_.scenario;
+  template_.preparation = "simplify";
+  if (o_.scenario == "server") {
+    for (const auto& c : o_.limits.latency)
+      if (c.what == "p99") template_.peak_slo_p99_ms = c.limit_ms;
+  }
+
+  reload();
+  for (const auto& r : rows_) {
+    if (r.cell.model.hash != template_.model.hash || r.cell.scenario != o_.scenario ||
+        r.cell.arm.rfind("tune:", 0) != 0)
+      throw Error("'" + o_.out.string() + "' holds results of another run (" + r.cell.model.name +
+                  " " + r.cell.scenario + (r.cell.arm.empty() ? "" : ", " + r.cell.arm) +
+                  "): choose another --out");
+    spent_before_ += r.wall_s;
+  }
+  if (!rows_.empty())
+    std::fprintf(stderr, "[tune] continuing %s: %zu cells already measured (%s of the budget)\n",
+                 o_.out.c_str(), rows_.size(), minutes(spent_before_).c_str());
+
+  screen();
+  if (!interrupted_) {
+    const size_t keep = std::min<size_t>(families_.size(), static_cast<size_t>(o_.finalists));
+    for (size_t i = 0; i < keep && !interrupted_; ++i) {
+      std::fprintf(stderr, "[tune] exploring %s (screened %s)\n",
+                   name_of(families_[i].first).c_str(),
+                   value_text(families_[i].second, objective_).c_str());
+      explore(families_[i].first, families_[i].second);
+    }
+  }
+  std::vector<Candidate> finalists;
+  if (!interrupted_) finalists = halving();
+  if (!interrupted_) confirm(finalists);
+  if (interrupted_) {
+    std::fprintf(stderr,
+                 "[tune] interrupted: the cells measured are kept in %s; rerun the same "
+                 "command to continue\n",
+                 o_.out.c_str());
+    return 130;
+  }
+  answer();
+  return 0;
+}
+
+}  // namespace
+
+void TuneOptions::validate() const {
+  if (model.empty()) throw Error("--model is required");
+  zoo::check_model_source(model);
+  if (scenario != "offline" && scenario != "single-stream" && scenario != "server")
+    throw Error("--scenario '" + scenario + "' cannot be tuned (offline, single-stream, server)");
+  objective_for(objective, scenario);
+  if (!(budget_s > 0)) throw Error("--budget must be positive");
+  if (scenario == "server" && std::none_of(limits.latency.begin(), limits.latency.end(),
+                                           [](const Constraint& c) { return c.what == "p99"; }))
+    throw Error("--scenario server needs --constraint p99<=MS: the rate is judged against it");
+  if (limits.min_top1_agreement < 0 || limits.min_top1_agreement > 1)
+    throw Error("--min-top1-agreement must be between 0 and 1");
+  if (limits.min_top1_agreement > 0 && images.empty())
+    throw Error("--min-top1-agreement needs --images: the photos the agreement is measured on");
+  for (int64_t b : batches)
+    if (b < 1 || b > 4096)
+      throw Error("--batches " + std::to_string(b) + " is invalid (1 to 4096)");
+  for (int n : concurrencies)
+    if (n < 1 || n > 256)
+      throw Error("--concurrency " + std::to_string(n) + " is invalid (1 to 256)");
+  if (precisions.empty()) throw Error("--precision needs at least one precision");
+  for (const auto& p : precisions) check_precision_name(p);
+  if (!(cell_seconds > 0)) throw Error("--cell-seconds must be positive");
+  if (confirm_rounds < 2) throw Error("--confirm-rounds must be at least 2 (for an interval)");
+  if (finalists < 1) throw Error("--finalists must be at least 1");
+  zoo.validate();
+}
+
+int run_tune(const TuneOptions& options) {
+  TuneOptions o = options;
+  if (o.concurrencies.empty()) {
+    const int cores = std::max(1, read_machine().cores_used);
+    for (int n = 1; n <= std::min(cores, 4); ++n) o.concurrencies.push_back(n);
+  }
+  std::sort(o.batches.begin(), o.batches.end());
+  Tuner t(o);
+  return t.run();
+}
+
+}  // namespace infermark
