@@ -119,6 +119,8 @@ class Tuner {
            std::chrono::duration<double>(Clock::now() - start_).count();
   }
   double confirm_cost() const;
+  double cost_of(const Candidate& c) const;        // estimated seconds of its confirmation cell
+  std::string describe(const ResultRow& r) const;  // label with batch or batching
   void progress(const std::string& phase, const std::string& what) const;
 
   const TuneOptions& o_;
@@ -198,10 +200,7 @@ void Tuner::progress(const std::string& phase, const std::string& what) const {
     const double v = value(&r);
     if (better(v, best)) {
       best = v;
-      ResultRow unlabelled = r;
-      unlabelled.cell.arm.clear();
-      best_label = unlabelled.label() +
-                   (r.cell.scenario == "offline" ? " batch " + std::to_string(r.cell.batch) : "");
+      best_label = describe(r);
     }
   }
   std::fprintf(
@@ -211,30 +210,48 @@ void Tuner::progress(const std::string& phase, const std::string& what) const {
       minutes(time_left()).c_str(), what.c_str());
 }
 
-double Tuner::confirm_cost() const {
-  // A confirmation cell costs what the screen cell of its framework cost, less the screen's
-  // measuring time and most of its load (compiled models are cached by then), plus the longer
-  // measuring time.
+double Tuner::cost_of(const Candidate& c) const {
+  // A confirmation cell costs what the candidate's own short cell cost (its framework's screen
+  // cell when it has none), less the short cell's measuring time and most of its load
+  // (compiled models are cached by then), plus the longer measuring time. A peak search's
+  // probes all lengthen alike.
   const RunLimits s = short_limits(o_.cell_seconds), l = long_limits(o_.cell_seconds);
-  auto cost = [&](const Candidate& c) {
-    const ResultRow* r = find(cell(c, kScreen));
-    if (!r) return 5.0;
-    const double load_s = std::isfinite(r->metric("load_ms")) ? r->metric("load_ms") / 1000 : 0;
-    double measured = s.warmup_s + s.min_duration_s;
-    double confirm = l.warmup_s + l.min_duration_s;
-    if (o_.scenario == "server") {
-      measured = 1.5 * o_.cell_seconds * 8;  // a peak search runs about 8 probes
-      confirm = 2.5 * o_.cell_seconds * 8;
-    }
-    return std::max(0.5, r->wall_s - load_s - measured) + std::min(load_s, 5.0) + confirm;
-  };
+  const ResultRow* r = find(cell(c, kExplore));
+  if (!r) r = find(cell(c, kScreen));
+  if (!r) {
+    Candidate family;
+    family.backend = c.backend;
+    family.precision = c.precision;
+    r = find(cell(family, kScreen));
+  }
+  if (!r) return 5.0;
+  if (o_.scenario == "server") return r->wall_s * 2.5 / 1.5;
+  const double load_s = std::isfinite(r->metric("load_ms")) ? r->metric("load_ms") / 1000 : 0;
+  return std::max(0.5, r->wall_s - load_s - s.warmup_s - s.min_duration_s) + std::min(load_s, 5.0) +
+         l.warmup_s + l.min_duration_s;
+}
+
+double Tuner::confirm_cost() const {
   double per_round = 0, top = 0;
   for (const auto& d : defaults_) {
-    per_round += cost(d);
-    top = std::max(top, cost(d));
+    per_round += cost_of(d);
+    top = std::max(top, cost_of(d));
   }
+  for (const auto& [c, v] : families_) top = std::max(top, cost_of(c));
   per_round += o_.finalists * top;
   return per_round * o_.confirm_rounds;
+}
+
+std::string Tuner::describe(const ResultRow& r) const {
+  ResultRow unlabelled = r;
+  unlabelled.cell.arm.clear();
+  std::string s = unlabelled.label();
+  if (r.cell.scenario == "offline") s += " batch " + std::to_string(r.cell.batch);
+  if (r.cell.server)
+    s += r.cell.server->max_batch > 1 ? " batching " + std::to_string(r.cell.server->max_batch) +
+                                            "/" + fixed(r.cell.server->max_queue_delay_ms, 0) + "ms"
+                                      : " no batching";
+  return s;
 }
 
 const ResultRow* Tuner::measure(const Candidate& c, const std::string& arm, int round) {
@@ -242,8 +259,11 @@ const ResultRow* Tuner::measure(const Candidate& c, const std::string& arm, int 
   if (arm == kScreen || arm == kExplore) tried_.push_back(c);
   if (const ResultRow* r = find(spec)) return r;
   if (interrupted_) return nullptr;
-  const double reserve = arm == kConfirm ? 0 : confirm_cost();
-  const double left = time_left() - reserve;
+  // What the confirmation will need is held back, but never more than half the budget: a
+  // confirmation too long for the budget runs fewer rounds rather than starving the search.
+  const double reserve = arm == kConfirm ? 0 : std::min(confirm_cost(), 0.5 * o_.budget_s);
+  // The confirmation may overrun the budget by a tenth rather than stop between rounds.
+  const double left = time_left() - reserve + (arm == kConfirm ? 0.1 * o_.budget_s : 0);
   if (left <= 1) {
     out_of_budget_ = true;
     return nullptr;
@@ -445,7 +465,32 @@ void Tuner::confirm(const std::vector<Candidate>& finalists) {
   for (const auto& d : defaults_)
     if (std::none_of(set.begin(), set.end(), [&](const Candidate& c) { return same(c, d); }))
       set.push_back(d);
-  for (int round = 0; round < o_.confirm_rounds; ++round) {
+  // As many rounds as the budget holds; fewer than 2 give no interval, so then only the
+  // finalists and the baseline's defaults are confirmed.
+  auto rounds_for = [&](const std::vector<Candidate>& configs) {
+    double per_round = 0;
+    for (const auto& c : configs) per_round += cost_of(c);
+    return std::min(o_.confirm_rounds,
+                    static_cast<int>((time_left() + 0.1 * o_.budget_s) / std::max(1.0, per_round)));
+  };
+  int rounds = rounds_for(set);
+  if (rounds < 2) {
+    std::vector<Candidate> fewer = finalists;
+    for (const auto& d : defaults_)
+      if (d.backend == baseline_ &&
+          std::none_of(fewer.begin(), fewer.end(), [&](const Candidate& c) { return same(c, d); }))
+        fewer.push_back(d);
+    if (fewer.size() < set.size())
+      std::fprintf(stderr,
+                   "[tune] the budget holds no two rounds of every framework's defaults: "
+                   "confirming the finalists and %s's defaults only\n",
+                   baseline_.c_str());
+    set = fewer;
+    rounds = std::max(2, rounds_for(set));
+  }
+  std::fprintf(stderr, "[tune] confirming %zu configurations in %d interleaved rounds\n",
+               set.size(), rounds);
+  for (int round = 0; round < rounds; ++round) {
     std::vector<Candidate> visit = set;
     std::mt19937_64 rng(1000003u * (o_.zoo.seed + 1) + static_cast<uint64_t>(round));
     std::shuffle(visit.begin(), visit.end(), rng);
@@ -529,7 +574,14 @@ void Tuner::answer() {
                                  "--budget; a rerun continues)"
                                : "");
   }
+  // The winner: the best configuration confirmed in at least 2 rounds (an interval), else the
+  // best confirmed at all, said to be unconfirmed.
   const Standing* winner = confirmed.empty() ? nullptr : &confirmed.front();
+  for (const auto& s : confirmed)
+    if (s.value.n >= 2) {
+      winner = &s;
+      break;
+    }
   auto defaults_of = [&](const std::string& backend) -> const Standing* {
     for (const auto& s : confirmed)
       if (s.row.cell.backend == backend && s.row.cell.precision == "fp32" &&
@@ -560,6 +612,10 @@ void Tuner::answer() {
                   ? ", dynamic batching up to " + std::to_string(w.cell.server->max_batch) +
                         " within " + fixed(w.cell.server->max_queue_delay_ms, 0) + " ms"
                   : ", no batching";
+    if (winner->value.n < 2)
+      std::printf(
+          "(not confirmed: the budget ran out after one round; rerun with more --budget "
+          "to continue)\n");
     std::printf("winner: %s: %s%s, median of %d rounds\n", what.c_str(),
                 value_text(winner->value.median, objective_).c_str(),
                 winner->value.has_interval() ? (" [" + fixed(winner->value.low, 2) + ", " +
@@ -596,9 +652,7 @@ void Tuner::answer() {
         lo = std::min(lo, v);
         hi = std::max(hi, v);
       }
-      const std::string name =
-          s.row.label() +
-          (o_.scenario == "offline" ? " batch " + std::to_string(s.row.cell.batch) : "");
+      const std::string name = describe(s.row);
       std::printf("  %-60s %s (%s to %s)\n", name.c_str(),
                   value_text(s.value.median, objective_).c_str(), fixed(lo, 2).c_str(),
                   fixed(hi, 2).c_str());
@@ -613,10 +667,7 @@ void Tuner::answer() {
   std::printf("Pareto front (%s, p99 latency, peak memory; %zu of %zu configurations):\n",
               objective_.name.c_str(), front.size(), all.size());
   for (const auto& s : front)
-    std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n",
-                (s.row.label() +
-                 (o_.scenario == "offline" ? " batch " + std::to_string(s.row.cell.batch) : ""))
-                    .c_str(),
+    std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n", describe(s.row).c_str(),
                 value_text(s.value.median, objective_).c_str(), s.row.latency("p99"),
                 s.row.metric("child_peak_rss_bytes") / (1 << 20));
   if (!all.empty()) {
@@ -625,7 +676,9 @@ void Tuner::answer() {
     p.name = fs::path(o_.out).stem().string() + "_pareto";
     p.title = "tune: " + template_.model.name + " " + o_.scenario;
     p.xlabel = "p99 latency (ms)";
-    p.ylabel = objective_.name;
+    // The objective with its unit, as value_text writes it ("412 images/s" -> "images/s").
+    const std::string unit = value_text(1, objective_);
+    p.ylabel = objective_.name + " (" + unit.substr(unit.find(' ') + 1) + ")";
     p.settings = {"set key outside right", "set grid", "set logscale x"};
     int b = p.block("every configuration");
     for (const auto& s : all)
@@ -637,7 +690,7 @@ void Tuner::answer() {
       if (std::isfinite(s.row.latency("p99")))
         p.data << fmt(s.row.latency("p99")) << " " << fmt(s.value.median) << "\n";
     p.element(p.source(b) +
-              " using 1:2 with linespoints pt 7 lc rgb '#c0392b' title 'Pareto front'");
+              " using 1:2 with points pt 7 ps 1.5 lc rgb '#c0392b' title 'Pareto front'");
     try {
       render(fs::absolute(o_.out).parent_path(), p);
       std::printf("figure: %s.png\n", (fs::absolute(o_.out).parent_path() / p.name).c_str());
@@ -659,7 +712,7 @@ void Tuner::answer() {
       const double r = objective_.higher_is_better ? winner->value.median / s->value.median
                                                    : s->value.median / winner->value.median;
       std::printf("  %-22s best %s (%s): the winner is %sx better%s\n", backend.c_str(),
-                  value_text(s->value.median, objective_).c_str(), s->row.label().c_str(),
+                  value_text(s->value.median, objective_).c_str(), describe(s->row).c_str(),
                   fixed(r, 2).c_str(), s->value.n > 1 ? "" : " (short cells)");
     }
   }
