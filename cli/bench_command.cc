@@ -4,6 +4,7 @@
 
 #include "backends/settings.h"
 #include "cli/commands.h"
+#include "cli/model_options.h"
 #include "core/error.h"
 #include "report/report.h"
 #include "sweep/cell.h"
@@ -22,29 +23,6 @@ struct BenchArgs {
   SlurmOptions slurm_options;
 };
 
-int64_t parse_bytes(const std::string& text) {
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  double scale = 1;
-  if (unit == "K" || unit == "KiB")
-    scale = 1024.0;
-  else if (unit == "M" || unit == "MiB")
-    scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB")
-    scale = 1024.0 * 1024 * 1024;
-  else if (!unit.empty())
-    used = 0;
-  if (used == 0 || v < 0)
-    throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
-  return static_cast<int64_t>(v * scale);
-}
-
 int bench(BenchArgs& a) {
   Study& s = a.study;
   for (const auto& text : a.sets) {
@@ -55,7 +33,7 @@ int bench(BenchArgs& a) {
     while (std::getline(in, v, ',')) values.push_back(v);
     if (values.empty()) throw Error("--set '" + text + "' gives no value");
   }
-  if (!a.memory_limit.empty()) s.memory_limit_bytes = parse_bytes(a.memory_limit);
+  if (!a.memory_limit.empty()) s.memory_limit_bytes = parse_memory_limit(a.memory_limit);
   if (a.slurm) {
     if (!a.csv.empty()) throw Error("--csv needs the results: run report --csv after collect");
     return submit_study(s, a.slurm_options);

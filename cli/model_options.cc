@@ -60,6 +60,29 @@ Tensor ImageArgs::load(const std::filesystem::path& model_file,
   return t;
 }
 
+int64_t parse_memory_limit(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  double scale = 1;
+  if (unit == "K" || unit == "KiB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty())
+    used = 0;
+  if (used == 0 || v < 0)
+    throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
+  return static_cast<int64_t>(v * scale);
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);

@@ -42,6 +42,10 @@ struct ImageArgs {
 // "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists of the command line.
 std::vector<std::string> split_list(const std::string& text);
 
+// --memory-limit: bytes, or a size like 512M, 4G (K, M, G, KiB, MiB, GiB). Throws Error naming
+// the text when it is none of those.
+int64_t parse_memory_limit(const std::string& text);
+
 // The image shape [C, H, W] of an ONNX file's input.
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file);
 

@@ -40,25 +40,6 @@ double parse_duration(const std::string& text) {
   return total;
 }
 
-int64_t parse_size(const std::string& text) {
-  size_t used = 0;
-  double v = -1;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  const std::string unit = text.substr(used);
-  const double scale = unit == "G" || unit == "GiB"   ? 1024.0 * 1024 * 1024
-                       : unit == "M" || unit == "MiB" ? 1024.0 * 1024
-                       : unit == "K" || unit == "KiB" ? 1024.0
-                       : unit.empty()                 ? 1.0
-                                                      : -1.0;
-  if (used == 0 || v <= 0 || scale < 0)
-    throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 2G");
-  return static_cast<int64_t>(v * scale);
-}
-
 struct TuneArgs {
   TuneOptions o;
   std::vector<std::string> constraints, sets, fixes;
@@ -135,7 +116,7 @@ void add_tune_commands(CLI::App& app) {
   cmd->callback([a] {
     TuneOptions& o = a->o;
     o.budget_s = parse_duration(a->budget);
-    if (!a->memory_limit.empty()) o.limits.memory_bytes = parse_size(a->memory_limit);
+    if (!a->memory_limit.empty()) o.limits.memory_bytes = parse_memory_limit(a->memory_limit);
     for (const auto& c : a->constraints) o.limits.latency.push_back(parse_constraint(c));
     for (const auto& text : a->sets) {
       const SettingAssignment s = parse_assignment(text);
@@ -170,7 +151,7 @@ void add_tune_commands(CLI::App& app) {
   adv->callback([files, objective, constraints, memory, md] {
     Limits limits;
     for (const auto& c : *constraints) limits.latency.push_back(parse_constraint(c));
-    if (!memory->empty()) limits.memory_bytes = parse_size(*memory);
+    if (!memory->empty()) limits.memory_bytes = parse_memory_limit(*memory);
     std::vector<std::filesystem::path> paths(files->begin(), files->end());
     const auto rows = read_results(paths);
     const auto recs = advise(rows, limits, *objective);

@@ -172,7 +172,8 @@ std::vector<Standing> rank(const std::vector<ResultRow>& rows, const Objective& 
     s.row.cell.arm.clear();  // a configuration over its arms (a tuning run's phases)
     ++s.rows;
     values[id].push_back(v);
-    s.rounds.emplace_back(r.source, r.cell.round, v);
+    // Rounds pair within one file and one arm: a tuning run's phases all start at round 0.
+    s.rounds.emplace_back(r.source + "#" + r.cell.arm, r.cell.round, v);
     s.rel_half_ci = headline(r).rel_half_ci;
   }
   std::vector<Standing> out;

@@ -49,7 +49,7 @@ struct Standing {
   std::string identity;  // identity(row, {"arm"}) with the machine: the configuration
   ResultRow row;         // its last ok row (labels, settings, metrics)
   Aggregate value;       // the objective over its ok rows
-  // (source file, round) -> value, for pairing with another configuration's rounds
+  // (source file#arm, round) -> value, for pairing with another configuration's rounds
   std::vector<std::tuple<std::string, int, double>> rounds;
   double rel_half_ci = 0;  // the cell's own interval when there is one row
   int rows = 0;
