@@ -308,15 +308,15 @@ bool Tuner::agreement_ok(const std::string& backend, const std::string& precisio
     const fs::path program = fs::read_symlink("/proc/self/exe");
     std::string cmd = "'" + program.string() + "' accuracy --model '" + template_.model.path +
                       "' --images '" + o_.images + "' --backends " + backend + " --precision " +
-                      precision + " --reference " + o_.baseline + " --threads " +
+                      precision + " --reference " + baseline_ + " --threads " +
                       std::to_string(o_.threads) + " --out '" + file.string() + "' >&2";
-    progress("agreement", key + " against " + o_.baseline + " fp32 on " + o_.images);
+    progress("agreement", key + " against " + baseline_ + " fp32 on " + o_.images);
     [[maybe_unused]] const int code = std::system(cmd.c_str());
     if (!read()) refused_[key] = "agreement could not be measured (infermark accuracy failed)";
   }
   if (!agreement_.count(key)) return false;
   if (agreement_[key] < o_.limits.min_top1_agreement) {
-    refused_[key] = "top-1 agreement " + fixed(agreement_[key], 3) + " with " + o_.baseline +
+    refused_[key] = "top-1 agreement " + fixed(agreement_[key], 3) + " with " + baseline_ +
                     " fp32 is below --min-top1-agreement " + fixed(o_.limits.min_top1_agreement, 3);
     return false;
   }
@@ -628,7 +628,7 @@ void Tuner::answer() {
     if (w.cell.precision != "fp32") {
       const std::string key = w.cell.backend + " " + w.cell.precision;
       if (agreement_.count(key))
-        std::printf("  top-1 agreement with %s fp32 on %s: %s\n", o_.baseline.c_str(),
+        std::printf("  top-1 agreement with %s fp32 on %s: %s\n", baseline_.c_str(),
                     o_.images.c_str(), fixed(agreement_[key], 3).c_str());
       else
         std::printf("  top-1 agreement not measured (give --images and --min-top1-agreement)\n");
