@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -40,6 +41,26 @@ inline Difference difference(const Tensor& ref, const Tensor& out) {
 
 class BackendTest : public ::testing::Test {
  protected:
+  // `b` agrees with the reference `a`: the same shape, finite, within 1e-3 of the reference's
+  // range, and the same top-1 class for every image (rows of the last dimension). Callers wrap
+  // it in ASSERT_NO_FATAL_FAILURE where a fatal failure must stop the test.
+  static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
+    ASSERT_EQ(a.shape, b.shape) << label;
+    const Difference d = difference(a, b);
+    ASSERT_TRUE(d.finite) << label;
+    std::printf("parity %-48s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
+                d.max_abs, d.range, d.relative());
+    EXPECT_GT(d.range, 0) << label;
+    EXPECT_LT(d.relative(), 1e-3) << label;
+    const int64_t classes = a.shape.back();
+    for (int64_t img = 0; img < a.shape[0]; ++img) {
+      const float* pa = a.data.data() + img * classes;
+      const float* pb = b.data.data() + img * classes;
+      EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
+          << label << " image " << img;
+    }
+  }
+
   static void SetUpTestSuite() {
     dir_ = std::filesystem::temp_directory_path() /
            ("infermark_backend_test_" + std::to_string(getpid()));

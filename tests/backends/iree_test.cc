@@ -46,22 +46,6 @@ class Iree : public BackendTest {
     return file;
   }
 
-  static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
-    ASSERT_EQ(a.shape, b.shape) << label;
-    const Difference d = difference(a, b);
-    ASSERT_TRUE(d.finite) << label;
-    std::printf("parity %-20s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
-                d.max_abs, d.range, d.relative());
-    EXPECT_GT(d.range, 0) << label;
-    EXPECT_LT(d.relative(), 1e-3) << label;
-    const int64_t classes = a.shape.back();
-    for (int64_t img = 0; img < a.shape[0]; ++img) {
-      const float* pa = a.data.data() + img * classes;
-      const float* pb = b.data.data() + img * classes;
-      EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
-          << label << " image " << img;
-    }
-  }
   // Small variant of a zoo model at batch 2: IREE agrees with ONNX Runtime to 1e-3 of the
   // logits' range and on every image's top-1 class.
   void expect_parity_on_small(const char* name) {

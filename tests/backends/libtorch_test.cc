@@ -66,19 +66,7 @@ TEST_F(LibTorch, ParityWithOnnxRuntimeOnSmallVariantsOfTheFourArchitectures) {
       for (const auto& [k, v] : given) label += " " + k + "=" + v;
       nlohmann::json effect;
       const Tensor b = run("libtorch", model, input, given, &effect);
-      ASSERT_EQ(a.shape, b.shape) << label;
-      const Difference d = difference(a, b);
-      ASSERT_TRUE(d.finite) << label;
-      std::printf("parity %-48s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(),
-                  d.max_abs, d.range, d.relative());
-      EXPECT_GT(d.range, 0) << label;
-      EXPECT_LT(d.relative(), 1e-3) << label;
-      for (int img = 0; img < 2; ++img) {
-        const float* pa = a.data.data() + img * 1000;
-        const float* pb = b.data.data() + img * 1000;
-        EXPECT_EQ(std::max_element(pa, pa + 1000) - pa, std::max_element(pb, pb + 1000) - pb)
-            << label << " image " << img;
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_parity(a, b, label));
       const bool fold = given.count("fold_batchnorm") > 0;
       EXPECT_EQ(effect.at("fold_batchnorm"), fold) << effect.dump();
       EXPECT_EQ(effect.at("channels_last"), given.count("channels_last") > 0) << effect.dump();

@@ -27,28 +27,6 @@ namespace fs = std::filesystem;
 
 class TensorFlow : public BackendTest {
  protected:
-  // Relative difference max|a-b| / max|a| and the same top-1 class for every image.
-  static void expect_parity(const Tensor& a, const Tensor& b, const std::string& label) {
-    ASSERT_EQ(a.shape, b.shape) << label;
-    double range = 0, diff = 0;
-    for (size_t i = 0; i < a.data.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(b.data[i])) << label;
-      range = std::max(range, double(std::fabs(a.data[i])));
-      diff = std::max(diff, double(std::fabs(a.data[i] - b.data[i])));
-    }
-    std::printf("parity %-32s max|diff| %.3g  max|ref| %.3g  relative %.3g\n", label.c_str(), diff,
-                range, diff / range);
-    EXPECT_GT(range, 0) << label;
-    EXPECT_LT(diff / range, 1e-3) << label;
-    const int64_t classes = a.shape[1];
-    for (int64_t img = 0; img < a.shape[0]; ++img) {
-      const float* pa = a.data.data() + img * classes;
-      const float* pb = b.data.data() + img * classes;
-      EXPECT_EQ(std::max_element(pa, pa + classes) - pa, std::max_element(pb, pb + classes) - pb)
-          << label << " image " << img;
-    }
-  }
-
   // Whether TensorFlow runs oneDNN's custom operations in this process: TF_ENABLE_ONEDNN_OPTS
   // when set, else TensorFlow's default on Linux x86 (DefaultOneDnnPolicy), which turns them on
   // for CPUs with AVX512_VNNI, AVX512_BF16, AVX_VNNI or AMX and leaves them off on AVX2-only
