@@ -115,18 +115,6 @@ ModelRef describe_model(const std::string& name, const zoo::Options& options) {
   return m;
 }
 
-// The batch a model file fixes (0: free), said once per model: its offline cells run at
-// that batch only, and the server's batcher forms batches of it at most.
-int64_t fixed_batch(const ModelRef& m) {
-  if (!m.stats.is_object()) return 0;
-  const int64_t b = m.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0);
-  static std::set<std::string> said;
-  if (b > 0 && said.insert(m.name).second)
-    std::fprintf(stderr, "note: model %s fixes its batch to %lld: it runs at batch %lld only\n",
-                 m.name.c_str(), static_cast<long long>(b), static_cast<long long>(b));
-  return b;
-}
-
 // Every combination of the swept settings of one backend.
 std::vector<Settings> combinations(const std::map<std::string, std::vector<std::string>>& axes) {
   std::vector<Settings> out = {{}};
@@ -252,6 +240,16 @@ void print_summary(const std::vector<ResultRow>& rows) {
 }
 
 }  // namespace
+
+int64_t fixed_batch(const ModelRef& m) {
+  if (!m.stats.is_object()) return 0;
+  const int64_t b = m.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0);
+  static std::set<std::string> said;
+  if (b > 0 && said.insert(m.name).second)
+    std::fprintf(stderr, "note: model %s fixes its batch to %lld: it runs at batch %lld only\n",
+                 m.name.c_str(), static_cast<long long>(b), static_cast<long long>(b));
+  return b;
+}
 
 void Study::validate() const {
   if (models.empty()) throw Error("--models is empty: name at least one zoo model or ONNX file");

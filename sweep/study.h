@@ -97,6 +97,10 @@ std::string utc_now();
 // The cell keys of the rows of a result file whose cells ran (counts_as_run).
 std::set<std::string> finished_keys(const std::filesystem::path& file);
 
+// The batch a model file fixes (0: free), said once per model on stderr: its offline cells run
+// at that batch only, and the server's batcher forms batches of it at most.
+int64_t fixed_batch(const ModelRef& m);
+
 // A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
 // limits (stated before long runs start; the real time depends on the frameworks).
 double estimate_seconds(const Study& study);

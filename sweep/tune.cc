@@ -365,11 +365,7 @@ void Tuner::explore(Candidate best, double best_value) {
   };
   const BackendInfo& info = registry_.info(best.backend);
   if (o_.scenario == "offline") {
-    const int64_t fixed_batch =
-        template_.model.stats.is_object()
-            ? template_.model.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0)
-            : 0;
-    if (fixed_batch == 0) {
+    if (fixed_batch(template_.model) == 0) {
       int misses = 0;
       for (int64_t b : o_.batches) {
         if (b <= best.batch || misses >= 2) continue;
