@@ -18,6 +18,8 @@ void add_bench_command(CLI::App& app);
 void add_report_commands(CLI::App& app);  // report, compare
 void add_paper_command(CLI::App& app);
 void add_tune_commands(CLI::App& app);  // tune, advise
+void add_serve_command(CLI::App& app);
+void add_load_command(CLI::App& app);
 
 // A command that ran and said what it had to; the program exits with this code, silently.
 class ExitCode : public std::exception {

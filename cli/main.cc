@@ -28,6 +28,8 @@ int run(int argc, char** argv) {
   infermark::cli::add_report_commands(app);
   infermark::cli::add_paper_command(app);
   infermark::cli::add_tune_commands(app);
+  infermark::cli::add_serve_command(app);
+  infermark::cli::add_load_command(app);
 
   try {
     if (argc > 1 && argv[1][0] != '-') {

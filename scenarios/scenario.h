@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -77,6 +78,13 @@ struct PeakResult {
 };
 PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
                      const PeakSearch& search, Clock& clock, const WindowMeters& window = {});
+
+// The search of find_peak over any probe (the in-process server, or a load generator against
+// a server over the network): probe(rate) runs one probe at rate and returns its record,
+// which must hold "meets" (bool); it is kept in PeakResult::probes. hi_qps: where doubling
+// starts (search.hi_qps when not 0). Throws Error on an invalid search.
+PeakResult search_peak(const std::function<nlohmann::json(double rate_qps)>& probe,
+                       const PeakSearch& search, double hi_qps);
 
 // Ensemble: several models loaded in one process, each batch through all of them, outputs
 // averaged (all models must give the same output shape). Throughput as offline.

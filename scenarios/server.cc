@@ -151,8 +151,9 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
   return r;
 }
 
-PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
-                     const PeakSearch& search, Clock& clock, const WindowMeters& window) {
+namespace {
+
+void check_search(const PeakSearch& search) {
   if (!(search.slo_p99_ms > 0) || !std::isfinite(search.slo_p99_ms))
     throw Error("peak search slo_p99_ms must be finite and > 0, got " + num(search.slo_p99_ms));
   if (!(search.lo_qps > 0) || !std::isfinite(search.lo_qps))
@@ -164,46 +165,25 @@ PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
     throw Error("peak search max_probes must be >= 1, got " + std::to_string(search.max_probes));
   if (!(search.tolerance > 0) || !std::isfinite(search.tolerance))
     throw Error("peak search tolerance must be finite and > 0, got " + num(search.tolerance));
-  config.rate_qps = search.lo_qps;
-  check_server_config(images, config);
+}
 
+}  // namespace
+
+PeakResult search_peak(const std::function<nlohmann::json(double rate_qps)>& probe,
+                       const PeakSearch& search, double hi_qps) {
+  check_search(search);
   PeakResult result;
   result.probes = nlohmann::json::array();
   int probes = 0;
-  // Every probe replays the same seeded schedule, scaled to its rate.
   auto meets = [&](double rate_qps) {
-    config.rate_qps = rate_qps;
-    const ScenarioResult r = run_server(engine, images, config, clock, window);
-    const bool ok = r.latency_ms.p99 <= search.slo_p99_ms;
-    nlohmann::json probe = {{"rate_qps", rate_qps},
-                            {"p99_ms", r.latency_ms.p99},
-                            {"meets", ok},
-                            {"achieved_qps", r.metrics["achieved_qps"]},
-                            {"mean_batch", r.metrics["mean_batch"]},
-                            {"images", r.metrics["images"]}};
-    // Each probe's own energy, over exactly its own requests.
-    for (const char* k : {"energy_j", "energy_reason", "gpu_energy_j"})
-      if (r.metrics.contains(k)) probe[k] = r.metrics[k];
-    add_energy_per_image(probe);
-    result.probes.push_back(probe);
+    nlohmann::json p = probe(rate_qps);
+    const bool ok = p.at("meets").get<bool>();
+    result.probes.push_back(std::move(p));
     ++probes;
     return ok;
   };
-
-  double hi = search.hi_qps;
-  if (hi == 0) {
-    // 2x what one request after another achieves.
-    RunLimits quick;
-    quick.warmup_s = 0;
-    quick.warmup_iterations = 1;
-    quick.min_duration_s = 0.2;
-    quick.min_iterations = 5;
-    quick.max_duration_s = 2;
-    quick.cv_threshold = std::numeric_limits<double>::infinity();
-    const ScenarioResult single = run_single_stream(engine, images, quick, clock);
-    hi = 2 * single.metrics["throughput_ips"].get<double>();
-    if (!(hi > search.lo_qps) || !std::isfinite(hi)) hi = 2 * search.lo_qps;
-  }
+  double hi = search.hi_qps > 0 ? search.hi_qps : hi_qps;
+  if (!(hi > search.lo_qps) || !std::isfinite(hi)) hi = 2 * search.lo_qps;
 
   if (!meets(search.lo_qps)) return result;  // peak 0: even lo_qps misses
   double good = search.lo_qps, bad = hi;
@@ -225,6 +205,46 @@ PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
   }
   result.peak_qps = good;
   return result;
+}
+
+PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
+                     const PeakSearch& search, Clock& clock, const WindowMeters& window) {
+  check_search(search);
+  config.rate_qps = search.lo_qps;
+  check_server_config(images, config);
+
+  // Every probe replays the same seeded schedule, scaled to its rate.
+  auto probe = [&](double rate_qps) {
+    config.rate_qps = rate_qps;
+    const ScenarioResult r = run_server(engine, images, config, clock, window);
+    const bool ok = r.latency_ms.p99 <= search.slo_p99_ms;
+    nlohmann::json p = {{"rate_qps", rate_qps},
+                        {"p99_ms", r.latency_ms.p99},
+                        {"meets", ok},
+                        {"achieved_qps", r.metrics["achieved_qps"]},
+                        {"mean_batch", r.metrics["mean_batch"]},
+                        {"images", r.metrics["images"]}};
+    // Each probe's own energy, over exactly its own requests.
+    for (const char* k : {"energy_j", "energy_reason", "gpu_energy_j"})
+      if (r.metrics.contains(k)) p[k] = r.metrics[k];
+    add_energy_per_image(p);
+    return p;
+  };
+
+  double hi = search.hi_qps;
+  if (hi == 0) {
+    // 2x what one request after another achieves.
+    RunLimits quick;
+    quick.warmup_s = 0;
+    quick.warmup_iterations = 1;
+    quick.min_duration_s = 0.2;
+    quick.min_iterations = 5;
+    quick.max_duration_s = 2;
+    quick.cv_threshold = std::numeric_limits<double>::infinity();
+    const ScenarioResult single = run_single_stream(engine, images, quick, clock);
+    hi = 2 * single.metrics["throughput_ips"].get<double>();
+  }
+  return search_peak(probe, search, hi);
 }
 
 }  // namespace infermark

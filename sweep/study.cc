@@ -157,18 +157,6 @@ std::string duration(double s) {
   return buf;
 }
 
-// Appends one whole line and flushes it to disk before the next cell starts.
-void append_line(const fs::path& file, const ResultRow& row) {
-  const std::string line = to_json(row).dump() + "\n";
-  FILE* f = std::fopen(file.c_str(), "a");
-  if (!f)
-    throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
-                  std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok) throw Error("cannot write result file '" + file.string() + "': " + std::strerror(errno));
-}
-
 // Classifies a cell from the child's result file and how the child ended. The exit code
 // says what the child concluded when it could not leave a result file.
 ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::path& result_file,
@@ -240,6 +228,17 @@ void print_summary(const std::vector<ResultRow>& rows) {
 }
 
 }  // namespace
+
+void append_result(const fs::path& file, const ResultRow& row) {
+  const std::string line = to_json(row).dump() + "\n";
+  FILE* f = std::fopen(file.c_str(), "a");
+  if (!f)
+    throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
+  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
+                  std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok) throw Error("cannot write result file '" + file.string() + "': " + std::strerror(errno));
+}
 
 int64_t fixed_batch(const ModelRef& m) {
   if (!m.stats.is_object()) return 0;
@@ -565,7 +564,7 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
     result.time_utc = utc_now();
     result.env = env;
     if (result.node.empty()) result.node = this_node();
-    append_line(study.out, result);
+    append_result(study.out, result);
     rows.push_back(result);
     ++finished;
     std::string figure;

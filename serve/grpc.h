@@ -1,0 +1,43 @@
+#pragma once
+
+// The KServe v2 protocol over gRPC (gRPC C++, Debian's libgrpc++-dev) with the project's own
+// .proto (serve/kserve_v2.proto), in front of a ModelServer. Its messages convert to
+// serve/protocol.h's structs in serve/grpc_convert.h.
+
+#include <memory>
+#include <string>
+
+#include "serve/model_server.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace infermark::serve {
+
+struct GrpcOptions {
+  std::string host = "127.0.0.1";
+  int port = 8001;  // 0: any free port (port() says which)
+  size_t max_message_bytes = size_t{64} << 20;
+  int threads = 128;  // RPCs served at once
+};
+
+class GrpcServer {
+ public:
+  // Binds the port; throws Error when it cannot.
+  GrpcServer(ModelServer& server, const GrpcOptions& options);
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+  int port() const { return port_; }
+  // Stops accepting RPCs and waits for those being served to be answered.
+  void stop();
+
+ private:
+  class Service;
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> grpc_;
+  int port_ = 0;
+};
+
+}  // namespace infermark::serve

@@ -1,0 +1,146 @@
+#include "serve/http.h"
+
+#include <httplib.h>
+
+#include <cmath>
+
+namespace infermark::serve {
+namespace {
+
+void answer_error(httplib::Response& res, Code code, const std::string& message) {
+  res.status = http_status(code);
+  res.set_content(error_body(message), "application/json");
+}
+
+void answer_json(httplib::Response& res, const nlohmann::json& j) {
+  res.status = 200;
+  res.set_content(j.dump(), "application/json");
+}
+
+bool is_health(const std::string& path) { return path.rfind("/v2/health/", 0) == 0; }
+
+}  // namespace
+
+HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
+    : server_(server), http_(std::make_unique<httplib::Server>()) {
+  httplib::Server& h = *http_;
+  const int threads = options.threads;
+  if (threads < 1) throw Error("--http-threads must be >= 1");
+  h.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  h.set_payload_max_length(options.max_body_bytes);
+  const auto timeout_us = static_cast<long long>(std::llround(options.read_timeout_s * 1e6));
+  h.set_read_timeout(timeout_us / 1000000, timeout_us % 1000000);
+  h.set_write_timeout(timeout_us / 1000000, timeout_us % 1000000);
+  h.set_keep_alive_max_count(1000000);
+
+  // The bearer token guards everything but the health probes (orchestrators probe without).
+  h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (is_health(req.path) || server_.authorized(req.get_header_value("Authorization")))
+      return httplib::Server::HandlerResponse::Unhandled;
+    server_.count_failure(Code::kUnauthenticated);
+    answer_error(res, Code::kUnauthenticated, "missing or wrong bearer token (Authorization)");
+    res.set_header("WWW-Authenticate", "Bearer");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  // What httplib answers itself (no route, a body over the limit) gets a JSON error too.
+  h.set_error_handler([this, options](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    if (res.status == 413) {
+      server_.count_failure(Code::kTooLarge);
+      res.set_content(error_body("the body is larger than the server's limit of " +
+                                 std::to_string(options.max_body_bytes) + " bytes"),
+                      "application/json");
+    } else if (res.status == 404) {
+      res.set_content(error_body("no route " + req.method + " " + req.path), "application/json");
+    } else {
+      res.set_content(error_body("HTTP " + std::to_string(res.status)), "application/json");
+    }
+  });
+  h.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          answer_error(res, Code::kInternal, e.what());
+        } catch (...) {
+          answer_error(res, Code::kInternal, "unknown failure");
+        }
+      });
+
+  h.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
+    answer_json(res, {{"live", true}});
+  });
+  h.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+    res.status = server_.ready() ? 200 : 503;
+    res.set_content(nlohmann::json{{"ready", server_.ready()}}.dump(), "application/json");
+  });
+  h.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
+    answer_json(res, server_.metadata());
+  });
+  h.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(server_.metrics(), "text/plain; version=0.0.4");
+  });
+  const std::string model = "/v2/models/([^/]+)(?:/versions/([^/]+))?";
+  h.Get(model, [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      answer_json(res, server_.model(req.matches[1]).metadata());
+    } catch (const ServeError& e) {
+      answer_error(res, e.code(), e.what());
+    }
+  });
+  h.Get(model + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+    try {
+      server_.model(req.matches[1]);
+      res.status = server_.ready() ? 200 : 503;
+      res.set_content(nlohmann::json{{"ready", server_.ready()}}.dump(), "application/json");
+    } catch (const ServeError& e) {
+      answer_error(res, e.code(), e.what());
+    }
+  });
+  h.Post(model + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+    InferRequest request;
+    try {
+      const std::optional<size_t> json_length = parse_json_length(
+          req.get_header_value("Inference-Header-Content-Length"), req.body.size());
+      request = parse_infer_request(req.body, json_length, req.matches[1]);
+    } catch (const ServeError& e) {
+      server_.count_failure(e.code());
+      answer_error(res, e.code(), e.what());
+      return;
+    }
+    try {
+      const bool binary = request.binary_output;
+      const HttpBody body = write_infer_response(server_.infer(std::move(request)), binary);
+      res.status = 200;
+      if (body.json_length) {
+        res.set_header("Inference-Header-Content-Length", std::to_string(*body.json_length));
+        res.set_content(body.body, "application/octet-stream");
+      } else {
+        res.set_content(body.body, "application/json");
+      }
+    } catch (const ServeError& e) {
+      answer_error(res, e.code(), e.what());
+    }
+  });
+
+  if (options.port == 0) {
+    port_ = h.bind_to_any_port(options.host);
+    if (port_ <= 0) throw Error("cannot listen on " + options.host + " (any port)");
+  } else {
+    if (!h.bind_to_port(options.host, options.port))
+      throw Error("cannot listen on " + options.host + ":" + std::to_string(options.port) +
+                  " (in use, or not an address of this machine)");
+    port_ = options.port;
+  }
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::stop() {
+  if (!thread_.joinable()) return;
+  http_->stop();
+  thread_.join();
+}
+
+}  // namespace infermark::serve

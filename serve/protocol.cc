@@ -1,0 +1,346 @@
+#include "serve/protocol.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace infermark::serve {
+namespace {
+
+using nlohmann::json;
+
+ServeError bad(const std::string& message) { return {Code::kInvalidArgument, message}; }
+
+// Parses JSON refusing nesting deeper than kMaxJsonDepth (the parser would otherwise build
+// any depth a client sends).
+json parse_json(std::string_view text, const char* what) {
+  try {
+    return json::parse(text.begin(), text.end(), [](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth)
+        throw ServeError(Code::kInvalidArgument,
+                         "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      return true;
+    });
+  } catch (const json::exception& e) {
+    throw bad(std::string("malformed JSON in the ") + what + ": " + e.what());
+  }
+}
+
+const json* member(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it == object.end() ? nullptr : &*it;
+}
+
+std::string string_field(const json& object, const char* key, const std::string& where,
+                         bool required) {
+  const json* v = member(object, key);
+  if (v == nullptr) {
+    if (required) throw bad(where + " has no \"" + key + "\"");
+    return {};
+  }
+  if (!v->is_string()) throw bad(where + " \"" + key + "\" must be a string");
+  return v->get<std::string>();
+}
+
+std::vector<int64_t> shape_field(const json& t, const std::string& where) {
+  const json* s = member(t, "shape");
+  if (s == nullptr) throw bad(where + " has no \"shape\"");
+  if (!s->is_array()) throw bad(where + " \"shape\" must be an array of integers");
+  if (s->size() > kMaxRank)
+    throw bad(where + " has rank " + std::to_string(s->size()) + ", more than " +
+              std::to_string(kMaxRank));
+  std::vector<int64_t> shape;
+  for (const json& d : *s) {
+    if (!d.is_number_integer()) throw bad(where + " \"shape\" must be an array of integers");
+    shape.push_back(d.get<int64_t>());
+  }
+  checked_elements(shape, where);
+  return shape;
+}
+
+// The parameters object's value of key, or nullptr.
+const json* parameter(const json& t, const char* key, const std::string& where) {
+  const json* p = member(t, "parameters");
+  if (p == nullptr) return nullptr;
+  if (!p->is_object()) throw bad(where + " \"parameters\" must be an object");
+  return member(*p, key);
+}
+
+bool bool_parameter(const json& t, const char* key, const std::string& where) {
+  const json* v = parameter(t, key, where);
+  if (v == nullptr) return false;
+  if (!v->is_boolean()) throw bad(where + " parameter \"" + key + "\" must be true or false");
+  return v->get<bool>();
+}
+
+// Flattens nested arrays of numbers (row-major) into out; the depth is bounded by the parse.
+void flatten(const json& v, std::vector<float>& out, size_t limit, const std::string& where) {
+  if (v.is_array()) {
+    for (const json& e : v) flatten(e, out, limit, where);
+    return;
+  }
+  if (!v.is_number()) throw bad(where + " \"data\" holds a value that is not a number");
+  if (out.size() >= limit) throw bad(where + " \"data\" has more values than its shape");
+  const auto d = v.get<double>();
+  if (!(std::fabs(d) <= std::numeric_limits<float>::max()))
+    throw bad(where + " \"data\" holds a value outside the FP32 range");
+  out.push_back(static_cast<float>(d));
+}
+
+// Reads the tensors of "inputs" or "outputs", their data from JSON or from the binary part
+// (consumed in order from *binary).
+std::vector<WireTensor> read_tensors(const json& doc, const char* key, std::string_view& binary,
+                                     bool required) {
+  const json* list = member(doc, key);
+  if (list == nullptr) {
+    if (required) throw bad(std::string("the request has no \"") + key + "\"");
+    return {};
+  }
+  if (!list->is_array()) throw bad(std::string("\"") + key + "\" must be an array");
+  if (list->size() > kMaxTensors)
+    throw bad(std::string("\"") + key + "\" lists " + std::to_string(list->size()) +
+              " tensors, more than " + std::to_string(kMaxTensors));
+  std::vector<WireTensor> tensors;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& t = (*list)[i];
+    std::string where = std::string(key) + "[" + std::to_string(i) + "]";
+    if (!t.is_object()) throw bad(where + " must be an object");
+    WireTensor w;
+    w.name = string_field(t, "name", where, true);
+    where += " '" + w.name + "'";
+    w.datatype = string_field(t, "datatype", where, true);
+    w.shape = shape_field(t, where);
+    const int64_t n = checked_elements(w.shape, where);
+    const json* size = parameter(t, "binary_data_size", where);
+    const json* data = member(t, "data");
+    if (size != nullptr) {
+      if (!size->is_number_unsigned())
+        throw bad(where + " binary_data_size must be a non-negative integer");
+      if (data != nullptr) throw bad(where + " has both \"data\" and binary_data_size");
+      const auto bytes = size->get<uint64_t>();
+      if (bytes > binary.size())
+        throw bad(where + " binary_data_size " + std::to_string(bytes) + " runs past the " +
+                  std::to_string(binary.size()) + " bytes of binary data left in the body");
+      w.binary = true;
+      if (w.datatype == "FP32") {
+        if (bytes != static_cast<uint64_t>(n) * sizeof(float))
+          throw bad(where + " binary_data_size " + std::to_string(bytes) + " is not the " +
+                    std::to_string(n * 4) + " bytes of FP32 shape " + shape_string(w.shape));
+        w.data.resize(static_cast<size_t>(n));
+        if (n > 0) std::memcpy(w.data.data(), binary.data(), bytes);
+      }
+      binary.remove_prefix(bytes);
+    } else if (data != nullptr) {
+      if (w.datatype == "FP32") {
+        // No reserve from the claimed shape: a client could claim a huge one with no data.
+        flatten(*data, w.data, static_cast<size_t>(n), where);
+        if (static_cast<int64_t>(w.data.size()) != n)
+          throw bad(where + " \"data\" has " + std::to_string(w.data.size()) + " values; shape " +
+                    shape_string(w.shape) + " needs " + std::to_string(n));
+      }
+    } else if (std::string(key) == "inputs") {
+      throw bad(where + " has neither \"data\" nor binary_data_size");
+    }
+    tensors.push_back(std::move(w));
+  }
+  return tensors;
+}
+
+json tensor_header(const WireTensor& t) {
+  return {{"name", t.name}, {"datatype", t.datatype}, {"shape", t.shape}};
+}
+
+void split_body(std::string_view body, std::optional<size_t> json_length, std::string_view& text,
+                std::string_view& binary) {
+  if (json_length) {
+    if (*json_length > body.size())
+      throw bad("Inference-Header-Content-Length " + std::to_string(*json_length) +
+                " is longer than the body's " + std::to_string(body.size()) + " bytes");
+    text = body.substr(0, *json_length);
+    binary = body.substr(*json_length);
+  } else {
+    text = body;
+    binary = {};
+  }
+}
+
+}  // namespace
+
+int http_status(Code code) {
+  switch (code) {
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kOverloaded:
+      return 429;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+const char* code_name(Code code) {
+  switch (code) {
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kTooLarge:
+      return "too_large";
+    case Code::kOverloaded:
+      return "overloaded";
+    case Code::kUnauthenticated:
+      return "unauthenticated";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kInternal:
+      return "internal";
+  }
+  return "internal";
+}
+
+int64_t checked_elements(const std::vector<int64_t>& shape, const std::string& what) {
+  if (shape.size() > kMaxRank)
+    throw bad(what + " has rank " + std::to_string(shape.size()) + ", more than " +
+              std::to_string(kMaxRank));
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw bad(what + " has a negative dimension in shape " + shape_string(shape));
+    if (d > 0 && n > kMaxElements / d)
+      throw bad(what + " shape " + shape_string(shape) + " has more than " +
+                std::to_string(kMaxElements) + " elements");
+    n *= d;
+  }
+  return n;
+}
+
+std::optional<size_t> parse_json_length(const std::string& header, size_t body_size) {
+  if (header.empty()) return std::nullopt;
+  size_t value = 0;
+  for (char c : header) {
+    if (c < '0' || c > '9' || value > body_size)
+      throw bad("Inference-Header-Content-Length '" + header.substr(0, 32) +
+                "' is not a length within the body's " + std::to_string(body_size) + " bytes");
+    value = value * 10 + static_cast<size_t>(c - '0');
+  }
+  if (value > body_size)
+    throw bad("Inference-Header-Content-Length " + header + " is longer than the body's " +
+              std::to_string(body_size) + " bytes");
+  return value;
+}
+
+InferRequest parse_infer_request(std::string_view body, std::optional<size_t> json_length,
+                                 const std::string& model) {
+  std::string_view text, binary;
+  split_body(body, json_length, text, binary);
+  const json doc = parse_json(text, "request");
+  if (!doc.is_object()) throw bad("the request must be a JSON object");
+  InferRequest r;
+  r.model = model;
+  r.id = string_field(doc, "id", "the request", false);
+  r.binary_output = bool_parameter(doc, "binary_data_output", "the request");
+  r.inputs = read_tensors(doc, "inputs", binary, true);
+  if (!binary.empty())
+    throw bad(std::to_string(binary.size()) +
+              " bytes of binary data in the body belong to no input's binary_data_size");
+  if (const json* outputs = member(doc, "outputs")) {
+    if (!outputs->is_array()) throw bad("\"outputs\" must be an array");
+    if (outputs->size() > kMaxTensors) throw bad("\"outputs\" lists too many tensors");
+    for (size_t i = 0; i < outputs->size(); ++i) {
+      const json& o = (*outputs)[i];
+      const std::string where = "outputs[" + std::to_string(i) + "]";
+      if (!o.is_object()) throw bad(where + " must be an object");
+      r.outputs.push_back(string_field(o, "name", where, true));
+      if (bool_parameter(o, "binary_data", where)) r.binary_output = true;
+    }
+  }
+  return r;
+}
+
+HttpBody write_infer_request(const InferRequest& request) {
+  json doc = {{"inputs", json::array()}};
+  if (!request.id.empty()) doc["id"] = request.id;
+  std::string binary;
+  for (const WireTensor& t : request.inputs) {
+    json h = tensor_header(t);
+    if (t.binary) {
+      const size_t bytes = t.data.size() * sizeof(float);
+      h["parameters"] = {{"binary_data_size", bytes}};
+      binary.append(reinterpret_cast<const char*>(t.data.data()), bytes);
+    } else {
+      h["data"] = t.data;
+    }
+    doc["inputs"].push_back(std::move(h));
+  }
+  if (!request.outputs.empty()) {
+    doc["outputs"] = json::array();
+    for (const std::string& name : request.outputs) {
+      json o = {{"name", name}};
+      if (request.binary_output) o["parameters"] = {{"binary_data", true}};
+      doc["outputs"].push_back(std::move(o));
+    }
+  } else if (request.binary_output) {
+    doc["parameters"] = {{"binary_data_output", true}};
+  }
+  HttpBody out;
+  out.body = doc.dump();
+  if (!binary.empty() || request.binary_output) {
+    out.json_length = out.body.size();
+    out.body += binary;
+  }
+  return out;
+}
+
+HttpBody write_infer_response(const InferResponse& response, bool binary) {
+  json doc = {{"model_name", response.model},
+              {"model_version", response.version},
+              {"outputs", json::array()}};
+  if (!response.id.empty()) doc["id"] = response.id;
+  std::string data;
+  for (const WireTensor& t : response.outputs) {
+    json h = tensor_header(t);
+    if (binary) {
+      const size_t bytes = t.data.size() * sizeof(float);
+      h["parameters"] = {{"binary_data_size", bytes}};
+      data.append(reinterpret_cast<const char*>(t.data.data()), bytes);
+    } else {
+      h["data"] = t.data;
+    }
+    doc["outputs"].push_back(std::move(h));
+  }
+  HttpBody out;
+  out.body = doc.dump();
+  if (binary) {
+    out.json_length = out.body.size();
+    out.body += data;
+  }
+  return out;
+}
+
+InferResponse parse_infer_response(std::string_view body, std::optional<size_t> json_length) {
+  std::string_view text, binary;
+  split_body(body, json_length, text, binary);
+  const json doc = parse_json(text, "response");
+  if (!doc.is_object()) throw bad("the response must be a JSON object");
+  if (const json* e = member(doc, "error"))
+    throw ServeError(Code::kInternal, "the server answered an error: " +
+                                          (e->is_string() ? e->get<std::string>() : e->dump()));
+  InferResponse r;
+  r.model = string_field(doc, "model_name", "the response", false);
+  r.version = string_field(doc, "model_version", "the response", false);
+  r.id = string_field(doc, "id", "the response", false);
+  r.outputs = read_tensors(doc, "outputs", binary, true);
+  return r;
+}
+
+std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
+
+}  // namespace infermark::serve
