@@ -100,6 +100,11 @@ void add_bench_command(CLI::App& app) {
       "--rounds", s.rounds,
       "Visit every cell this many times, each round in a new shuffled order (default 1)");
   cmd->add_option("--shuffle-seed", s.shuffle_seed, "Seed of the rounds' order (default 1)");
+  cmd->add_option("--transport", s.transports,
+                  "Server and single-stream: in-process (default), http-json, http-binary, grpc "
+                  "(through serve's protocol stack over loopback, from load's generator), "
+                  "comma-separated: compared in one interleaved run")
+      ->delimiter(',');
   cmd->add_option("--arms", s.arms,
                   "Enter every configuration once per label, e.g. a,b for an A/A test")
       ->delimiter(',');

@@ -15,7 +15,7 @@ namespace {
 struct InferArgs {
   ModelArgs model;
   std::string backend;
-  std::string input, output;
+  std::string input, output, save_input;
   ImageArgs images;
   std::string prepare = "simplify";
   int64_t batch = 1;
@@ -68,6 +68,7 @@ void infer(const InferArgs& a) {
   const RunResult r = run_once(
       backend, {prepared.file, settings, a.threads, input.shape[0], 1, a.precision}, input);
   if (!a.output.empty()) save_npy(r.output, a.output);
+  if (!a.save_input.empty()) save_npy(input, a.save_input);
 
   std::printf("model %s on %s (%s), batch %lld: output %s\n", a.model.model.c_str(),
               a.backend.c_str(), a.precision.c_str(), static_cast<long long>(input.shape[0]),
@@ -92,6 +93,7 @@ void infer(const InferArgs& a) {
               r.first_run_ms, r.second_run_ms);
   for (const auto& step : prepared.steps) std::printf("prepared: %s\n", step.c_str());
   if (!a.output.empty()) std::printf("wrote %s\n", a.output.c_str());
+  if (!a.save_input.empty()) std::printf("wrote %s\n", a.save_input.c_str());
 }
 
 }  // namespace
@@ -105,6 +107,9 @@ void add_infer_command(CLI::App& app) {
   cmd->add_option("--input", args->input, "Input .npy (float32, NCHW); default: seeded N(0,1)");
   args->images.add_to(*cmd);
   cmd->add_option("--output", args->output, "Write the outputs to this .npy");
+  cmd->add_option("--save-input", args->save_input,
+                  "Write the input (the preprocessed --images) to this .npy, to send the same "
+                  "tensor elsewhere");
   cmd->add_option("--precision", args->precision,
                   "Precision to compute in: fp32 (default), bf16, int8, where the framework "
                   "offers it here (infermark backends)");

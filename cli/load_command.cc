@@ -162,6 +162,7 @@ void run(const LoadArgs& a) {
 
   std::vector<double> rates = a.rates;
   if (rates.empty()) rates = {0};
+  size_t failed = 0;
   for (double rate : rates) {
     LoadArgs one = a;
     one.config.rate_qps = rate;
@@ -190,6 +191,7 @@ void run(const LoadArgs& a) {
     } catch (const std::exception& e) {
       row.status = "error";
       row.message = e.what();
+      ++failed;
     }
     row.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     append_result(a.out, row);
@@ -211,6 +213,9 @@ void run(const LoadArgs& a) {
     std::fflush(stdout);
   }
   std::printf("wrote %s\n", a.out.c_str());
+  if (failed > 0)
+    throw Error(std::to_string(failed) + " of " + std::to_string(rates.size()) +
+                " runs ended in error (in " + a.out + ")");
 }
 
 }  // namespace

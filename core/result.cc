@@ -81,6 +81,7 @@ void write_cell_fields(const CellSpec& c, json& j) {
   j["concurrency"] = c.concurrency;
   j["preparation"] = c.preparation;
   j["arm"] = c.arm;
+  if (!c.transport.empty()) j["transport"] = c.transport;
   j["round"] = c.round;
   j["repeat"] = c.repeat;
   j["seed"] = c.seed;
@@ -98,6 +99,7 @@ void read_cell_fields(const json& j, CellSpec& c) {
   c.concurrency = get_or(j, "concurrency", c.concurrency);
   c.preparation = get_or<std::string>(j, "preparation", c.preparation);
   c.arm = get_or<std::string>(j, "arm", c.arm);
+  c.transport = get_or<std::string>(j, "transport", c.transport);
   c.round = get_or(j, "round", c.round);
   c.repeat = get_or(j, "repeat", c.repeat);
   c.seed = get_or(j, "seed", c.seed);
@@ -196,17 +198,21 @@ std::string dimension_value(const CellSpec& c, const std::string& d) {
   if (d == "concurrency") return std::to_string(c.concurrency);
   if (d == "preparation") return c.preparation;
   if (d == "arm") return c.arm;
+  if (d == "transport") return c.transport;
   if (d == "server") return c.server ? server_json(*c.server).dump() : "";
   if (d == "peak") return c.peak_slo_p99_ms ? json(*c.peak_slo_p99_ms).dump() : "";
   throw Error("unknown dimension '" + d +
               "' (valid: model, backend, settings, scenario, batch, "
-              "threads, precision, concurrency, preparation, arm, server, peak)");
+              "threads, precision, concurrency, preparation, arm, server, peak, transport)");
 }
 
 std::string identity(const CellSpec& c, const std::set<std::string>& without) {
   json id = json::object();
   for (const auto& d : kIdentityDimensions)
-    if (!without.count(d)) id[d] = dimension_value(c, d);
+    // In process (no transport) is left out, so that identities of the rows written before
+    // transports existed stay what they were.
+    if (!without.count(d) && !(d == "transport" && c.transport.empty()))
+      id[d] = dimension_value(c, d);
   for (const auto& d : without) dimension_value(c, d);  // an unknown name is an error
   return id.dump();
 }
@@ -244,6 +250,7 @@ std::string ResultRow::label(bool with_concurrency) const {
   if (with_concurrency && cell.concurrency != 1)
     parts.push_back(std::string("x").append(std::to_string(cell.concurrency)));
   if (!cell.arm.empty()) parts.push_back(std::string("arm ").append(cell.arm));
+  if (!cell.transport.empty()) parts.push_back(std::string("over ").append(cell.transport));
   if (!machine.empty()) parts.push_back(std::string("on ").append(machine));
   std::string l = cell.backend;
   for (size_t i = 0; i < parts.size(); ++i) {

@@ -89,6 +89,9 @@ struct CellSpec {
   int concurrency = 1;               // engines (streams) run at once
   std::string preparation = "none";  // how the model was prepared before any framework saw it
   std::string arm;                   // a label that keeps two entries of one configuration apart
+  // Server and single-stream: "" in process, or the requests sent through `infermark serve`'s
+  // protocol stack over loopback by `infermark load`'s generator: http-json, http-binary, grpc.
+  std::string transport;
   std::optional<ServerConfig> server;
   std::optional<double> peak_slo_p99_ms;  // server: search the highest rate meeting it
 
@@ -111,8 +114,8 @@ ModelRef model_from_json(const nlohmann::json& j);
 
 // The dimensions of a cell's identity, by name, as `compare --by` and `without` take them.
 inline const std::vector<std::string> kIdentityDimensions = {
-    "model",     "backend",     "settings",    "scenario", "batch",  "threads",
-    "precision", "concurrency", "preparation", "arm",      "server", "peak"};
+    "model",       "backend",     "settings", "scenario", "batch", "threads",  "precision",
+    "concurrency", "preparation", "arm",      "server",   "peak",  "transport"};
 
 // The identity of a cell as canonical text: equal for every round and repeat of one
 // configuration, different for anything else. `without` drops dimensions (for example

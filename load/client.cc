@@ -66,6 +66,7 @@ class HttpClient final : public Client {
   HttpClient(const Endpoint& e, const ClientOptions& o)
       : endpoint_(e), options_(o), http_(e.host, e.port) {
     http_.set_keep_alive(true);
+    http_.set_tcp_nodelay(true);  // as the server: no Nagle delay between headers and body
     const auto us = static_cast<long long>(std::llround(o.timeout_s * 1e6));
     http_.set_read_timeout(us / 1000000, us % 1000000);
     http_.set_write_timeout(us / 1000000, us % 1000000);

@@ -65,13 +65,15 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
       open ? static_cast<int>(std::min<size_t>(static_cast<size_t>(config.connections), planned))
            : config.concurrency;
 
-  // Connections first, each warmed by one untimed request (a failure here ends the run: the
-  // server cannot be used at all).
+  // Connections first, each opened by a liveness check (not an inference: the model sees only
+  // the measured requests), then one untimed inference (the server's first call is not
+  // measured). A failure here ends the run: the server cannot be used at all.
   std::vector<std::unique_ptr<Client>> clients;
   for (int w = 0; w < workers; ++w) {
     clients.push_back(connect());
-    clients.back()->infer(request);
+    clients.back()->live();
   }
+  clients.front()->infer(request);
 
   std::mutex mutex;
   std::condition_variable due;

@@ -32,8 +32,9 @@ struct LoadConfig {
 // Opens one connection (each client thread gets its own).
 using Connect = std::function<std::unique_ptr<Client>()>;
 
-// Sends `request` (the same images every time) at the schedule. Each connection first sends
-// one untimed request (connection set-up and the server's first call are not measured).
+// Sends `request` (the same images every time) at the schedule. Every connection is opened
+// first (by a liveness check) and one untimed inference is sent: connection set-up and the
+// server's first call are not measured.
 // Result: latency of the requests answered with a result; metrics: offered_qps,
 // achieved_qps, queries, ok, rejected (HTTP 429 / RESOURCE_EXHAUSTED), failed, the first
 // failure's message, send_late_ms_mean and max (how late the client sent), and the

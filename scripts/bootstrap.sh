@@ -8,6 +8,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 "$here/deps/frameworks.sh"
 # The compilers and frameworks that bring their own Python dependencies, one venv each
 # (.venv-<name>) so that their pins cannot conflict.
-for fw in prepare tvm iree tensorflow pretrained; do
+for fw in prepare tvm iree tensorflow pretrained serve; do
   if [[ -x "$here/deps/$fw.sh" ]]; then "$here/deps/$fw.sh"; fi
 done

@@ -202,6 +202,7 @@ void ServedModel::run_batch(std::vector<Pending>& batch, int64_t images) {
     c.compute_ms = (end - start) * 1e3;
     c.batch = images;
     queue_us_ += static_cast<int64_t>(c.queue_ms * 1e3);
+    request_compute_us_ += static_cast<int64_t>(c.compute_ms * 1e3);
     if (error.empty()) {
       c.output.resize({n, interface_.classes});
       std::memcpy(c.output.data.data(), batch_output_.data.data() + row * interface_.classes,
@@ -239,6 +240,18 @@ json ServedModel::metadata() const {
 }
 
 void ServedModel::count_failure(Code code) { ++failures_[code]; }
+
+ModelStats ServedModel::stats() const {
+  ModelStats s;
+  s.succeeded = succeeded_;
+  s.images = images_;
+  s.batches = batches_;
+  s.queue_s = static_cast<double>(queue_us_) * 1e-6;
+  s.compute_s = static_cast<double>(compute_us_) * 1e-6;
+  s.request_compute_s = static_cast<double>(request_compute_us_) * 1e-6;
+  for (const auto& n : batch_sizes_) s.batch_sizes.push_back(n.load());
+  return s;
+}
 
 void ServedModel::write_metrics(std::string& out) const {
   const std::string m = "model=\"" + label(name_) + "\"";

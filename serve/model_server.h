@@ -51,6 +51,15 @@ struct Completion {
   int64_t batch = 0;      // images in the batch it ran in
 };
 
+// A served model's counters since it started.
+struct ModelStats {
+  int64_t succeeded = 0, images = 0, batches = 0;
+  double queue_s = 0;                // summed over requests: waiting for their batch
+  double compute_s = 0;              // summed over batches: the framework's calls
+  double request_compute_s = 0;      // summed over requests: their batch's call
+  std::vector<int64_t> batch_sizes;  // index: images in the batch
+};
+
 // One model (or ensemble: several engines, outputs averaged, the paper's ensemble) behind its
 // batcher thread.
 class ServedModel {
@@ -84,6 +93,7 @@ class ServedModel {
   // Counters the transports feed (a request refused before it reached the queue).
   void count_failure(Code code);
   int64_t queued() const;
+  ModelStats stats() const;
 
  private:
   struct Pending {
@@ -110,7 +120,7 @@ class ServedModel {
 
   // Counters (read by /metrics while the batcher writes them).
   std::atomic<int64_t> succeeded_{0}, images_{0}, batches_{0};
-  std::atomic<int64_t> queue_us_{0}, compute_us_{0};
+  std::atomic<int64_t> queue_us_{0}, compute_us_{0}, request_compute_us_{0};
   std::vector<std::atomic<int64_t>> batch_sizes_;  // index: images in the batch
   std::map<Code, std::atomic<int64_t>> failures_;
 };

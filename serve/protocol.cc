@@ -27,9 +27,10 @@ json parse_json(std::string_view text, const char* what) {
   }
 }
 
+// A member's value; nullptr when absent or null (servers write "parameters": null).
 const json* member(const json& object, const char* key) {
   auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
+  return it == object.end() || it->is_null() ? nullptr : &*it;
 }
 
 std::string string_field(const json& object, const char* key, const std::string& where,
@@ -139,7 +140,7 @@ std::vector<WireTensor> read_tensors(const json& doc, const char* key, std::stri
           throw bad(where + " \"data\" has " + std::to_string(w.data.size()) + " values; shape " +
                     shape_string(w.shape) + " needs " + std::to_string(n));
       }
-    } else if (std::string(key) == "inputs") {
+    } else {
       throw bad(where + " has neither \"data\" nor binary_data_size");
     }
     tensors.push_back(std::move(w));

@@ -12,10 +12,14 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/npy.h"
+#include "load/load.h"
 #include "meters/energy.h"
 #include "meters/memory.h"
 #include "prepare/prepare.h"
 #include "scenarios/scenario.h"
+#include "serve/grpc.h"
+#include "serve/http.h"
+#include "serve/model_server.h"
 
 namespace infermark {
 namespace {
@@ -31,6 +35,120 @@ void warm_file_cache(const std::string& path) {
   std::vector<char> buf(1 << 20);
   while (in.read(buf.data(), buf.size()) || in.gcount() > 0) {
   }
+}
+
+// The cell's engine as a served model's, not owned (the cell keeps it).
+class BorrowedEngine final : public Engine {
+ public:
+  explicit BorrowedEngine(Engine& engine) : engine_(engine) {}
+  void run(const TensorView& input, Tensor& output) override { engine_.run(input, output); }
+  nlohmann::json settings_in_effect() const override { return engine_.settings_in_effect(); }
+
+ private:
+  Engine& engine_;
+};
+
+// The server or single-stream scenario with its requests through `infermark serve`'s
+// protocol stack (HTTP or gRPC, on 127.0.0.1 and a free port, in this process) from `infermark
+// load`'s generator: the same engine, the same batcher policy, the same seeded arrivals as
+// in process, so that the difference is what the protocol and the network stack add.
+// search: the peak search of a find-peak cell (its bracket measured as in process).
+ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Tensor& input,
+                                  const PeakSearch* search, nlohmann::json& metrics) {
+  serve::ModelSignature sig;
+  sig.image_shape.assign(input.shape.begin() + 1, input.shape.end());
+  const Tensor one = [&] {
+    Tensor t;
+    std::vector<int64_t> shape = {1};
+    shape.insert(shape.end(), sig.image_shape.begin(), sig.image_shape.end());
+    t.resize(shape);
+    std::copy(input.data.begin(), input.data.begin() + t.numel(), t.data.begin());
+    return t;
+  }();
+  Tensor out;
+  engine.run(view(one), out);
+  sig.classes = out.shape.back();
+  serve::BatchPolicy policy;
+  const bool server_scenario = spec.scenario == "server";
+  const ServerConfig config = spec.server.value_or(ServerConfig{});
+  policy.max_batch = server_scenario ? config.max_batch : 1;
+  policy.max_queue_delay_ms = server_scenario ? config.max_queue_delay_ms : 0;
+  // The in-process scenario refuses nothing: neither does the queue here.
+  policy.max_queue = int64_t{1} << 30;
+  serve::ModelServer server;
+  std::vector<std::unique_ptr<Engine>> engines;
+  engines.push_back(std::make_unique<BorrowedEngine>(engine));
+  server.add(
+      std::make_unique<serve::ServedModel>(spec.model.name, std::move(engines), sig, policy));
+
+  load::Endpoint endpoint{spec.transport == "grpc" ? "grpc" : "http", "127.0.0.1", 0};
+  load::ClientOptions options;
+  options.binary = spec.transport == "http-binary";
+  std::unique_ptr<serve::HttpServer> http;
+  std::unique_ptr<serve::GrpcServer> grpc;
+  if (endpoint.scheme == "grpc") {
+    grpc = std::make_unique<serve::GrpcServer>(server, serve::GrpcOptions{"127.0.0.1", 0});
+    endpoint.port = grpc->port();
+  } else {
+    http = std::make_unique<serve::HttpServer>(server, serve::HttpOptions{"127.0.0.1", 0});
+    endpoint.port = http->port();
+  }
+  serve::InferRequest request;
+  request.model = spec.model.name;
+  request.binary_output = options.binary;
+  serve::WireTensor in{sig.input_name, "FP32", one.shape, one.data, options.binary};
+  request.inputs.push_back(std::move(in));
+  const load::Connect connect = [&] { return load::connect(endpoint, options); };
+
+  load::LoadConfig lc;
+  lc.seed = config.seed;
+  if (server_scenario) {
+    lc.rate_qps = config.rate_qps;
+    lc.duration_s = config.duration_s;
+    lc.min_queries = config.min_queries;
+  } else {
+    // Warm-up as in process (untimed), then one request after another.
+    lc.concurrency = 1;
+    lc.duration_s = std::max(spec.limits.warmup_s, 0.05);
+    lc.min_queries = spec.limits.warmup_iterations;
+    load::run_load(connect, request, lc);
+    lc.duration_s = std::max(spec.limits.min_duration_s, 0.05);
+    lc.min_queries = spec.limits.min_iterations;
+  }
+  if (search != nullptr) {
+    const PeakResult peak = load::find_peak_load(connect, request, lc, *search);
+    metrics["peak_qps"] = peak.peak_qps;
+    metrics["slo_p99_ms"] = search->slo_p99_ms;
+    metrics["probes"] = peak.probes;
+    lc.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search->lo_qps;
+  }
+  const serve::ModelStats before = server.model(spec.model.name).stats();
+  ScenarioResult r = load::run_load(connect, request, lc);
+  const serve::ModelStats after = server.model(spec.model.name).stats();
+  server.shut_down();
+  if (http) http->stop();
+  if (grpc) grpc->stop();
+  const int64_t batches = after.batches - before.batches;
+  const int64_t images = after.images - before.images;
+  r.metrics["transport"] = spec.transport;
+  r.metrics["batches"] = batches;
+  r.metrics["mean_batch"] =
+      batches > 0 ? static_cast<double>(images) / static_cast<double>(batches) : 0.0;
+  nlohmann::json hist = nlohmann::json::object();
+  for (size_t b = 1; b < after.batch_sizes.size(); ++b)
+    if (after.batch_sizes[b] > before.batch_sizes[b])
+      hist[std::to_string(b)] = after.batch_sizes[b] - before.batch_sizes[b];
+  r.metrics["batch_histogram"] = hist;
+  // Where a request's time went on the server: waiting for its batch, and the batch's call.
+  const int64_t ok = after.succeeded - before.succeeded;
+  if (ok > 0) {
+    r.metrics["server_queue_ms_mean"] =
+        (after.queue_s - before.queue_s) * 1e3 / static_cast<double>(ok);
+    r.metrics["server_compute_ms_mean"] =
+        (after.request_compute_s - before.request_compute_s) * 1e3 / static_cast<double>(ok);
+  }
+  if (!server_scenario) r.metrics["iterations"] = r.metrics["queries"];
+  return r;
 }
 
 void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& caps,
@@ -146,6 +264,8 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   ScenarioResult r;
   if (scenario == "offline") {
     r = run_offline_concurrent(requests, input, spec.limits, clock, window);
+  } else if (scenario == "single-stream" && !spec.transport.empty()) {
+    r = run_over_transport(spec, *raw.front(), input, nullptr, metrics);
   } else if (scenario == "single-stream") {
     r = run_single_stream(*raw.front(), input, spec.limits, clock, window);
   } else if (scenario == "server") {
@@ -165,13 +285,19 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
                                 .get<double>();
       search.lo_qps = std::max(0.1, 0.25 * single);
       search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
-      const PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
-      metrics["peak_qps"] = peak.peak_qps;
-      metrics["slo_p99_ms"] = search.slo_p99_ms;
-      metrics["probes"] = peak.probes;
-      ServerConfig at_peak = config;
-      at_peak.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search.lo_qps;
-      r = run_server(*raw.front(), input, at_peak, clock, window);
+      if (!spec.transport.empty()) {
+        r = run_over_transport(spec, *raw.front(), input, &search, metrics);
+      } else {
+        const PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
+        metrics["peak_qps"] = peak.peak_qps;
+        metrics["slo_p99_ms"] = search.slo_p99_ms;
+        metrics["probes"] = peak.probes;
+        ServerConfig at_peak = config;
+        at_peak.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search.lo_qps;
+        r = run_server(*raw.front(), input, at_peak, clock, window);
+      }
+    } else if (!spec.transport.empty()) {
+      r = run_over_transport(spec, *raw.front(), input, nullptr, metrics);
     } else {
       r = run_server(*raw.front(), input, config, clock, window);
     }

@@ -141,6 +141,7 @@ std::string describe(const CellSpec& c) {
   }
   for (const auto& [k, v] : c.settings) s.append(" ").append(k).append("=").append(v);
   if (!c.arm.empty()) s += " arm " + c.arm;
+  if (!c.transport.empty()) s += " over " + c.transport;
   if (c.round > 0) s += " round " + std::to_string(c.round + 1);
   if (c.repeat > 0) s += " #" + std::to_string(c.repeat);
   return s;
@@ -283,6 +284,16 @@ void Study::validate() const {
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
+  if (transports.empty())
+    throw Error("--transport needs at least one of in-process, http-json, http-binary, grpc");
+  for (const auto& t : transports)
+    if (std::find(kTransports.begin(), kTransports.end(), t) == kTransports.end())
+      throw Error("unknown transport '" + t +
+                  "' (valid: in-process, http-json, http-binary, grpc)");
+  if (transports != std::vector<std::string>{"in-process"} &&
+      std::none_of(scenarios.begin(), scenarios.end(),
+                   [](const std::string& s) { return s == "server" || s == "single-stream"; }))
+    throw Error("--transport applies to the server and single-stream scenarios: add one of them");
   if (precisions.empty()) throw Error("--precision needs at least one of fp32, bf16, int8");
   for (const auto& p : precisions) check_precision_name(p);
   if (concurrencies.empty()) throw Error("--concurrency needs at least one value");
@@ -383,8 +394,13 @@ std::vector<CellSpec> expand(const Study& study) {
                     c.concurrency = n;
                     round.push_back(c);
                   }
-              } else if (scenario == "single-stream" || scenario == "load") {
+              } else if (scenario == "load") {
                 round.push_back(c);
+              } else if (scenario == "single-stream") {
+                for (const auto& t : study.transports) {
+                  c.transport = t == "in-process" ? "" : t;
+                  round.push_back(c);
+                }
               } else if (scenario == "server") {
                 for (int64_t max_batch : {fixed ? fixed : study.max_batch, int64_t{1}}) {
                   ServerConfig server;
@@ -393,16 +409,19 @@ std::vector<CellSpec> expand(const Study& study) {
                   server.duration_s = study.server_duration_s;
                   server.min_queries = study.server_min_queries;
                   server.seed = study.zoo.seed;
-                  if (study.find_peak) {
-                    c.peak_slo_p99_ms = study.slo_p99_ms;
-                    server.rate_qps = study.rates.front();
-                    c.server = server;
-                    round.push_back(c);
-                  } else {
-                    for (double rate : study.rates) {
-                      server.rate_qps = rate;
+                  for (const auto& t : study.transports) {
+                    c.transport = t == "in-process" ? "" : t;
+                    if (study.find_peak) {
+                      c.peak_slo_p99_ms = study.slo_p99_ms;
+                      server.rate_qps = study.rates.front();
                       c.server = server;
                       round.push_back(c);
+                    } else {
+                      for (double rate : study.rates) {
+                        server.rate_qps = rate;
+                        c.server = server;
+                        round.push_back(c);
+                      }
                     }
                   }
                   if (study.max_batch == 1 || fixed == 1) break;

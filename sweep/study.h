@@ -53,6 +53,10 @@ struct Study {
   // The precisions every cell is run in (fp32, bf16, int8; a list sweeps it): a framework
   // that does not offer one here records the cell as unsupported, with the reason.
   std::vector<std::string> precisions = {"fp32"};
+  // Server and single-stream: how requests reach the engine (a list compares them in one
+  // interleaved run): in-process, or through `infermark serve`'s protocol stack over loopback
+  // from `infermark load`'s generator: http-json, http-binary, grpc.
+  std::vector<std::string> transports = {"in-process"};
   std::filesystem::path out = "results.jsonl";
   bool resume = false;
 
@@ -63,6 +67,8 @@ struct Study {
 
 inline const std::vector<std::string> kScenarios = {"offline", "single-stream", "server",
                                                     "ensemble", "load"};
+inline const std::vector<std::string> kTransports = {"in-process", "http-json", "http-binary",
+                                                     "grpc"};
 
 // The cells of a study, in run order (each ready for run_cell in a fresh process): round 0's
 // cells, then round 1's, ... Zoo models are written to files first.
