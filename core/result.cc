@@ -198,7 +198,7 @@ std::string dimension_value(const CellSpec& c, const std::string& d) {
   if (d == "concurrency") return std::to_string(c.concurrency);
   if (d == "preparation") return c.preparation;
   if (d == "arm") return c.arm;
-  if (d == "transport") return c.transport;
+  if (d == "transport") return c.transport.empty() ? "in-process" : c.transport;
   if (d == "server") return c.server ? server_json(*c.server).dump() : "";
   if (d == "peak") return c.peak_slo_p99_ms ? json(*c.peak_slo_p99_ms).dump() : "";
   throw Error("unknown dimension '" + d +

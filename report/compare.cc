@@ -97,6 +97,12 @@ Headline headline(const ResultRow& r) {
   } else if (scenario == "server" && !std::isnan(r.metric("peak_qps"))) {
     h.metric = "peak_qps";
     h.value = r.metric("peak_qps");
+  } else if (scenario == "server") {
+    // At a fixed offered rate the throughput is that rate whenever the server keeps up: what
+    // tells two configurations apart is the latency.
+    h.metric = "latency_p50_ms";
+    h.value = r.latency("p50");
+    h.higher_is_better = false;
   } else {
     // Throughput is batch / mean iteration time: its relative interval is the mean's.
     h.metric = "throughput_ips";

@@ -42,7 +42,10 @@ std::vector<nlohmann::json> read_accuracy(const std::vector<std::filesystem::pat
 Table speed_accuracy_table(const std::vector<ResultRow>& rows,
                            const std::vector<nlohmann::json>& accuracy);
 
-// The figure a scenario is judged by, and whether larger is better.
+// The figure a scenario is judged by, and whether larger is better: offline and ensemble
+// throughput, single-stream p50 latency, server p50 latency at a fixed rate (its throughput
+// is the offered rate whenever it keeps up) or the peak rate with --find-peak, load's cold
+// load time.
 struct Headline {
   std::string metric;  // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
   double value = 0;
