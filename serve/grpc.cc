@@ -130,6 +130,9 @@ GrpcServer::GrpcServer(ModelServer& server, const GrpcOptions& options)
   if (options.threads < 1) throw Error("--grpc-threads must be >= 1");
   grpc::ServerBuilder builder;
   const std::string address = options.host + ":" + std::to_string(options.port);
+  // Without SO_REUSEPORT (gRPC's default on Linux): a port another server listens on is
+  // refused, not shared with it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));

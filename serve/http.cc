@@ -1,8 +1,15 @@
 #include "serve/http.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <memory>
 
 namespace infermark::serve {
 namespace {
@@ -32,6 +39,12 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
   h.set_read_timeout(timeout_us / 1000000, timeout_us % 1000000);
   h.set_write_timeout(timeout_us / 1000000, timeout_us % 1000000);
   h.set_keep_alive_max_count(1000000);
+  // A connection waiting for its next request (or its first) is held as long as a read: by
+  // default httplib waits 5 s there whatever the read timeout, so a client that connects and
+  // sends nothing, or stalls mid-body (answered 400, then kept alive), would hold its thread
+  // longer than read_timeout_s says. Whole seconds only: rounded up.
+  h.set_keep_alive_timeout(
+      static_cast<time_t>(std::max<long long>(1, (timeout_us + 999999) / 1000000)));
   // Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm holds
   // the body until the client's delayed ACK (40 ms on Linux).
   h.set_tcp_nodelay(true);
@@ -126,6 +139,16 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
     }
   });
 
+  // The listening socket, as httplib creates it: SO_REUSEADDR only. httplib's default also
+  // sets SO_REUSEPORT, with which a second server binds a port already served and the kernel
+  // splits the connections between the two, instead of "in use" being refused.
+  auto listening = std::make_shared<int>(-1);
+  h.set_socket_options([listening](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    *listening = sock;
+  });
+
   if (options.port == 0) {
     port_ = h.bind_to_any_port(options.host);
     if (port_ <= 0) throw Error("cannot listen on " + options.host + " (any port)");
@@ -135,7 +158,21 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
                   " (in use, or not an address of this machine)");
     port_ = options.port;
   }
-  thread_ = std::thread([this] { http_->listen_after_bind(); });
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it,
+  // and a connection whose handshake the kernel dropped can lose its request ("Read" error)
+  // instead of being answered (or refused 429 by the queue). Listening again sets the backlog.
+  if (*listening >= 0 && ::listen(*listening, SOMAXCONN) != 0)
+    throw Error("cannot listen on " + options.host + ":" + std::to_string(port_) + ": " +
+                std::strerror(errno));
+  auto returned = std::make_shared<std::atomic<bool>>(false);
+  thread_ = std::thread([this, returned] {
+    http_->listen_after_bind();
+    *returned = true;
+  });
+  // httplib's stop() does nothing until listen_after_bind() has begun running: a server
+  // stopped right after it was made (a gRPC port that cannot be bound) would never end.
+  while (!http_->is_running() && !*returned)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 HttpServer::~HttpServer() { stop(); }

@@ -83,10 +83,11 @@ class Server:
         self.log.close()
 
 
-def run(argv, what, timeout_s=600):
+def run(argv, what, timeout_s=600, env=None):
     """Runs a command to its end; Failure with its output when it exits non-zero."""
     print("running:", " ".join(argv), flush=True)
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s)
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout_s,
+                       env=env)
     out = p.stdout.decode("utf-8", "replace")
     if p.returncode != 0:
         raise Failure(f"{what}: exit {p.returncode}:\n{out}")

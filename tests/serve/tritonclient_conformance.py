@@ -1,9 +1,13 @@
 """`infermark serve` as NVIDIA Triton's own client library sees it (tritonclient, over HTTP/REST
-with and without the binary tensor data extension, and over gRPC): health, server and model
-metadata, inference that agrees with `infermark infer` on the same images, and clear errors
-for an unknown model and a wrong shape; then SIGTERM stops it cleanly.
+with and without the binary tensor data extension, and over gRPC), serving a real pretrained
+classifier (EfficientNet-Lite0 with its ImageNet weights, scripts/pretrained/efficientnet_lite0.py
+in .venv-pretrained) on real photographs: health, server and model metadata, each photo's top-1
+as `infermark infer` gives it on the same preprocessed tensor (and as PyTorch gives it), and
+clear errors for an unknown model and a wrong shape; then SIGTERM stops it cleanly.
 
     run_in_venv.sh tritonclient_conformance.py --infermark build/infermark
+
+Without .venv-pretrained (scripts/deps/pretrained.sh) the test fails, saying so.
 """
 
 import argparse
@@ -18,9 +22,12 @@ from tritonclient.utils import InferenceServerException
 
 from harness import Failure, Server, check, main, run
 
-MODEL = "efficientnet_b0"
-ZOO = ["--input-size", "64", "--width", "0.25", "--backend", "onnxruntime"]
-IMAGES = [4, 3, 64, 64]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PRETRAINED_PYTHON = os.path.join(ROOT, ".venv-pretrained", "bin", "python")
+EXPORT = os.path.join(ROOT, "scripts", "pretrained", "efficientnet_lite0.py")
+MODEL = "model"  # the served name of model.onnx: its file stem
+PHOTOS = 12
+IMAGES = [PHOTOS, 3, 224, 224]
 CLASSES = 1000
 
 
@@ -123,25 +130,51 @@ def grpc_checks(port, x, x_small, ref):
     c.close()
 
 
+def pretrained_files(work):
+    """The model, photos and PyTorch's top-1 (scripts/pretrained/efficientnet_lite0.py)."""
+    check(os.access(PRETRAINED_PYTHON, os.X_OK),
+          f"{PRETRAINED_PYTHON} is missing: run scripts/deps/pretrained.sh (or make deps)")
+    files = os.path.join(work, "files")
+    env = dict(os.environ, XDG_CACHE_HOME=os.path.join(work, "cache"))
+    run([PRETRAINED_PYTHON, EXPORT, files], "the pretrained model and photos", env=env)
+    with open(os.path.join(files, "meta.json")) as f:
+        meta = json.load(f)
+    with open(os.path.join(files, "preprocess.txt")) as f:
+        preprocess = f.read().strip()
+    return files, meta, preprocess
+
+
 def test(infermark, work):
-    rng = np.random.default_rng(20240611)
-    x = rng.standard_normal(IMAGES, dtype=np.float32)
-    x_small = rng.standard_normal([4, 3, 32, 32], dtype=np.float32)
-    np.save(os.path.join(work, "x.npy"), x)
-    ref_path = os.path.join(work, "ref.npy")
-    run([infermark, "infer", "--model", MODEL, *ZOO, "--input", os.path.join(work, "x.npy"),
-         "--output", ref_path], "infermark infer (the reference)")
-    ref = np.load(ref_path)
-    check(list(ref.shape) == [IMAGES[0], CLASSES], f"ref.npy has shape {list(ref.shape)}")
-    # The images' outputs must differ by more than the tolerance (with random weights they
-    # may share their top-1), so that answers swapped between images are caught.
+    files, meta, preprocess = pretrained_files(work)
+    model = os.path.join(files, "model.onnx")
+    x_path, ref_path = os.path.join(work, "x.npy"), os.path.join(work, "ref.npy")
+    run([infermark, "infer", "--model", model, "--backend", "onnxruntime",
+         "--images", os.path.join(files, "photos"), "--preprocess", preprocess,
+         "--output", ref_path, "--save-input", x_path], "infermark infer (the reference)")
+    x, ref = np.load(x_path), np.load(ref_path)
+    check(list(x.shape) == IMAGES and x.dtype == np.float32,
+          f"x.npy (--save-input) has shape {list(x.shape)} {x.dtype}, expected {IMAGES} float32")
+    check(list(ref.shape) == [PHOTOS, CLASSES], f"ref.npy has shape {list(ref.shape)}")
+    # The reference means something: real photos of different things, classified as PyTorch
+    # classifies them (infermark reads the folder sorted by name, as meta.json lists it).
+    ref_top1 = ref.argmax(axis=1).tolist()
+    torch_top1 = [meta["torch_top1"][name] for name in sorted(meta["torch_top1"])]
+    print(f"reference top-1 {ref_top1}, PyTorch's {torch_top1}", flush=True)
+    check(len(set(ref_top1)) > 1, f"every photo's top-1 is class {ref_top1[0]}")
+    check(ref_top1 == torch_top1,
+          f"`infermark infer` top-1 {ref_top1} is not PyTorch's {torch_top1}")
+    # The photos' outputs must differ by more than the tolerance, so that answers swapped
+    # between images are caught.
     tolerance = 1e-4 * max(1.0, float(ref.max() - ref.min()))
     apart = min(float(np.abs(ref[i] - ref[j]).max()) for i in range(len(ref)) for j in range(i))
-    check(apart > tolerance, f"the reference outputs of different images differ by only {apart:.3g}")
+    check(apart > tolerance,
+          f"the reference outputs of different photos differ by only {apart:.3g}")
+    rng = np.random.default_rng(20240611)
+    x_small = rng.standard_normal([4, 3, 32, 32], dtype=np.float32)
 
     port_file = os.path.join(work, "ports.json")
-    argv = [infermark, "serve", "--models", MODEL, *ZOO, "--http-port", "0", "--grpc-port", "0",
-            "--port-file", port_file]
+    argv = [infermark, "serve", "--models", model, "--backend", "onnxruntime",
+            "--max-batch", "16", "--http-port", "0", "--grpc-port", "0", "--port-file", port_file]
     with Server(argv, os.path.join(work, "serve.log")) as server:
         server.wait_for(lambda: os.path.exists(port_file), 300, "infermark serve")
         with open(port_file) as f:
