@@ -1,9 +1,13 @@
+#include <malloc.h>
 #include <pthread.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "backends/settings.h"
 #include "cli/commands.h"
@@ -168,13 +172,16 @@ void serve_models(const ServeArgs& a) {
       engines.push_back(backend.load(
           {pm.file, settings, a.threads, in[0] == 1 ? 1 : load_batch, 1, a.precision}));
       prepared.push_back(to_json(pm));
-      // One warm-up image: the first call's lazy work is not a client's, and it says how
-      // many scores the model gives.
-      std::vector<int64_t> shape = {1};
+      // Warm-up: every batch size the batcher can form, the largest first, down to one
+      // image (which also says how many scores the model gives). A framework's memory
+      // (ONNX Runtime's arena, its per-shape plans) then reaches the size serving needs before
+      // the first client, rather than growing during a burst.
+      const int64_t largest = in[0] == 1 ? 1 : p.policy.max_batch;
+      std::vector<int64_t> shape = {largest};
       shape.insert(shape.end(), image.begin(), image.end());
       Tensor x, y;
       x.resize(shape);
-      engines.back()->run(view(x), y);
+      for (int64_t b = largest; b >= 1; --b) engines.back()->run(view(x, b), y);
       if (y.shape.size() != 2 || (sig.classes != 0 && sig.classes != y.shape[1]))
         throw Error("model '" + f.string() + "' gives output " + shape_string(y.shape) +
                     (sig.classes != 0 ? ", unlike the ensemble's other models" : "") +
@@ -219,8 +226,28 @@ void serve_models(const ServeArgs& a) {
               token.empty() ? "" : " (bearer token required)");
   std::fflush(stdout);
 
+  // Memory back to the system once a burst is over. Each connection's thread allocates its
+  // requests' bodies in its own malloc arena, and glibc keeps what those arenas freed: after a
+  // flood of large bodies the resident memory would stay at the flood's level. Trimmed when a
+  // second passes without a request after some arrived, so that a busy server never pays it.
+  std::atomic<bool> stopping{false};
+  std::thread trimmer([&] {
+    int64_t trimmed_at = server.requests_seen(), last = trimmed_at;
+    while (!stopping) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const int64_t now = server.requests_seen();
+      if (now == last && now != trimmed_at) {
+        malloc_trim(0);
+        trimmed_at = now;
+      }
+      last = now;
+    }
+  });
+
   int sig = 0;
   sigwait(&signals, &sig);
+  stopping = true;
+  trimmer.join();
   std::printf("%s: answering the requests accepted, then stopping\n",
               sig == SIGTERM ? "SIGTERM" : "SIGINT");
   std::fflush(stdout);

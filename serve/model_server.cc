@@ -64,15 +64,20 @@ ServedModel::ServedModel(std::string name, std::vector<std::unique_ptr<Engine>> 
   std::vector<int64_t> shape = {policy_.max_batch};
   shape.insert(shape.end(), interface_.image_shape.begin(), interface_.image_shape.end());
   batch_input_.resize(shape);
-  thread_ = std::thread([this] { batcher(); });
+  // Without batching there is nothing to gather: a request runs on its caller's thread, in
+  // arrival order, and no hand-off to a batcher thread and back (two thread wake-ups) is added
+  // to its latency.
+  if (policy_.max_batch > 1) thread_ = std::thread([this] { batcher(); });
 }
 
 ServedModel::~ServedModel() { close(); }
 
 void ServedModel::close() {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     closing_ = true;
+    // Without a batcher: the requests admitted run to their end on their own threads.
+    if (!thread_.joinable()) turn_.wait(lock, [&] { return serving_ == next_ticket_; });
   }
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -110,6 +115,10 @@ Tensor ServedModel::images_of(InferRequest& request) const {
 }
 
 void ServedModel::submit(Tensor images, std::function<void(Completion&&)> done) {
+  if (!thread_.joinable()) {
+    run_here(std::move(images), std::move(done));
+    return;
+  }
   {
     std::lock_guard lock(mutex_);
     if (closing_) {
@@ -128,8 +137,40 @@ void ServedModel::submit(Tensor images, std::function<void(Completion&&)> done) 
   wake_.notify_one();
 }
 
+void ServedModel::run_here(Tensor images, std::function<void(Completion&&)> done) {
+  std::vector<Pending> one;
+  {
+    std::unique_lock lock(mutex_);
+    if (closing_) {
+      ++failures_[Code::kUnavailable];
+      throw ServeError(Code::kUnavailable, "model '" + name_ + "' is shutting down");
+    }
+    // Waiting: admitted, not yet running (one runs at a time).
+    const int64_t waiting = static_cast<int64_t>(next_ticket_ - serving_);
+    if (waiting > policy_.max_queue) {
+      ++failures_[Code::kOverloaded];
+      throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " +
+                                              std::to_string(waiting - 1) +
+                                              " requests waiting, its --max-queue: try later");
+    }
+    const uint64_t ticket = next_ticket_++;
+    one.push_back({std::move(images), std::move(done), now_s()});
+    turn_.wait(lock, [&] { return serving_ == ticket; });
+  }
+  const int64_t n = one.front().images.shape[0];
+  run_batch(one, n);
+  {
+    std::lock_guard lock(mutex_);
+    ++serving_;
+  }
+  turn_.notify_all();
+}
+
 int64_t ServedModel::queued() const {
   std::lock_guard lock(mutex_);
+  // Without a batcher: the tickets given and not yet served, less the one running.
+  if (!thread_.joinable())
+    return next_ticket_ > serving_ ? static_cast<int64_t>(next_ticket_ - serving_) - 1 : 0;
   return static_cast<int64_t>(queue_.size());
 }
 
@@ -240,6 +281,12 @@ json ServedModel::metadata() const {
 }
 
 void ServedModel::count_failure(Code code) { ++failures_[code]; }
+
+int64_t ServedModel::failed() const {
+  int64_t n = 0;
+  for (const auto& [code, count] : failures_) n += count.load();
+  return n;
+}
 
 ModelStats ServedModel::stats() const {
   ModelStats s;
@@ -363,6 +410,16 @@ std::string ModelServer::metrics() const {
 }
 
 void ModelServer::count_failure(Code code) { ++failures_[code]; }
+
+int64_t ModelServer::requests_seen() const {
+  int64_t n = 0;
+  for (const auto& [code, count] : failures_) n += count.load();
+  for (const auto& [name, m] : models_) {
+    const ModelStats s = m->stats();
+    n += s.succeeded + m->failed();
+  }
+  return n;
+}
 
 InferResponse ModelServer::infer(InferRequest request) {
   if (!ready_) {

@@ -81,8 +81,9 @@ class ServedModel {
   // [n, C, H, W] with 1 <= n <= max_batch, outputs asked by their name). Throws ServeError
   // kInvalidArgument saying what differs.
   Tensor images_of(InferRequest& request) const;
-  // Queues images [n, C, H, W]; done runs once, on the batcher's thread. Throws ServeError:
-  // kOverloaded when max_queue requests wait, kUnavailable once closing.
+  // Queues images [n, C, H, W]; done runs once, on the batcher's thread (without batching: on
+  // the caller's, before submit returns). Throws ServeError: kOverloaded when max_queue
+  // requests wait, kUnavailable once closing.
   void submit(Tensor images, std::function<void(Completion&&)> done);
   // Stops admitting; what is queued still runs; then the batcher ends. Idempotent.
   void close();
@@ -94,6 +95,7 @@ class ServedModel {
   void count_failure(Code code);
   int64_t queued() const;
   ModelStats stats() const;
+  int64_t failed() const;  // requests refused or failed, every code
 
  private:
   struct Pending {
@@ -102,6 +104,9 @@ class ServedModel {
     double submitted_s = 0;
   };
   void batcher();
+  // Without batching (max_batch 1): runs a request on the caller's thread when its turn comes
+  // (tickets in arrival order), instead of handing it to a batcher thread and back.
+  void run_here(Tensor images, std::function<void(Completion&&)> done);
   void run_batch(std::vector<Pending>& batch, int64_t images);
 
   std::string name_;
@@ -115,7 +120,9 @@ class ServedModel {
   std::deque<Pending> queue_;
   int64_t queued_images_ = 0;
   bool closing_ = false;
-  std::thread thread_;
+  std::thread thread_;  // the batcher; none without batching
+  std::condition_variable turn_;
+  uint64_t next_ticket_ = 0, serving_ = 0;  // without batching: tickets given, and whose turn
   Tensor batch_input_, member_output_, batch_output_;
 
   // Counters (read by /metrics while the batcher writes them).
@@ -151,6 +158,8 @@ class ModelServer {
   InferResponse infer(InferRequest request);
   // A request refused before it reached a model (no such model, no token, a body too large).
   void count_failure(Code code);
+  // Requests seen so far, answered or refused (what tells a quiet server from a busy one).
+  int64_t requests_seen() const;
 
  private:
   std::string token_;
