@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -113,26 +114,61 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
       answer_error(res, e.code(), e.what());
     }
   });
-  h.Post(model + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+  // Infer reads its own body, so that a request the model's queue would refuse anyway is
+  // answered 429 before its body is stored and parsed: under a flood, refusing costs reading
+  // the bytes off the socket, not allocating and parsing them (which took the goodput down to
+  // a third of the peak and left the threads' malloc arenas holding the flood's bodies).
+  const size_t max_body = options.max_body_bytes;
+  h.Post(model + "/infer", [this, max_body](const httplib::Request& req, httplib::Response& res,
+                                            const httplib::ContentReader& reader) {
+    std::string body;
+    bool keep = true;
+    try {
+      keep = !server_.model(req.matches[1]).full();
+    } catch (const ServeError&) {
+      // No such model: answered below, after the body is read.
+    }
+    if (keep) {
+      const std::string length = req.get_header_value("Content-Length");
+      const unsigned long long n = std::strtoull(length.c_str(), nullptr, 10);
+      body.reserve(static_cast<size_t>(std::min<unsigned long long>(n, max_body)));
+    }
+    // The body is read whole either way, so that the connection stays in step for its next
+    // request (a body left unread would be taken for one).
+    const bool read = reader([&](const char* data, size_t n) {
+      if (keep) body.append(data, n);
+      return true;
+    });
+    if (!read) return;  // httplib answers a body over the limit (413) or a broken one
+    if (!keep) {
+      // Refused by the queue at once, as submit() would (and counted by it).
+      try {
+        server_.model(req.matches[1]).submit_refused();
+      } catch (const ServeError& e) {
+        answer_error(res, e.code(), e.what());
+      }
+      return;
+    }
     InferRequest request;
     try {
-      const std::optional<size_t> json_length = parse_json_length(
-          req.get_header_value("Inference-Header-Content-Length"), req.body.size());
-      request = parse_infer_request(req.body, json_length, req.matches[1]);
+      const std::optional<size_t> json_length =
+          parse_json_length(req.get_header_value("Inference-Header-Content-Length"), body.size());
+      request = parse_infer_request(body, json_length, req.matches[1]);
     } catch (const ServeError& e) {
       server_.count_failure(e.code());
       answer_error(res, e.code(), e.what());
       return;
     }
+    body = std::string();  // the tensor holds the data now
     try {
       const bool binary = request.binary_output;
-      const HttpBody body = write_infer_response(server_.infer(std::move(request)), binary);
+      const HttpBody out = write_infer_response(server_.infer(std::move(request)), binary);
       res.status = 200;
-      if (body.json_length) {
-        res.set_header("Inference-Header-Content-Length", std::to_string(*body.json_length));
-        res.set_content(body.body, "application/octet-stream");
+      if (out.json_length) {
+        res.set_header("Inference-Header-Content-Length", std::to_string(*out.json_length));
+        res.set_content(out.body, "application/octet-stream");
       } else {
-        res.set_content(body.body, "application/json");
+        res.set_content(out.body, "application/json");
       }
     } catch (const ServeError& e) {
       answer_error(res, e.code(), e.what());

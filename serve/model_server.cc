@@ -166,6 +166,14 @@ void ServedModel::run_here(Tensor images, std::function<void(Completion&&)> done
   turn_.notify_all();
 }
 
+bool ServedModel::full() const { return queued() >= policy_.max_queue; }
+
+void ServedModel::submit_refused() {
+  ++failures_[Code::kOverloaded];
+  throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " + std::to_string(queued()) +
+                                          " requests waiting, its --max-queue: try later");
+}
+
 int64_t ServedModel::queued() const {
   std::lock_guard lock(mutex_);
   // Without a batcher: the tickets given and not yet served, less the one running.

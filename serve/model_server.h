@@ -94,6 +94,11 @@ class ServedModel {
   // Counters the transports feed (a request refused before it reached the queue).
   void count_failure(Code code);
   int64_t queued() const;
+  // Whether submit() would refuse a request now for a full queue (checked again by submit).
+  bool full() const;
+  // Throws the ServeError kOverloaded that submit() gives for a full queue, counted as such:
+  // for a transport that refused before reading the request (serve/http.cc).
+  [[noreturn]] void submit_refused();
   ModelStats stats() const;
   int64_t failed() const;  // requests refused or failed, every code
 
