@@ -116,8 +116,7 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   for (int w = 0; w < workers; ++w) {
     Client& client = *clients[static_cast<size_t>(w)];
     if (open) {
-      threads.emplace_back([&, w] {
-        (void)w;
+      threads.emplace_back([&] {
         for (;;) {
           size_t i = 0;
           {
@@ -202,12 +201,7 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   m["connections"] = workers;
   m["send_late_ms_mean"] = queries > 0 ? late_sum / static_cast<double>(queries) : 0.0;
   m["send_late_ms_max"] = late_max;
-  // Latencies spread by design (queueing): no repeat-stability threshold, as run_server.
-  r.latency_ms = summarize(latencies, std::numeric_limits<double>::infinity());
-  m["latency_mean_ms"] = r.latency_ms.mean;
-  m["latency_p50_ms"] = r.latency_ms.p50;
-  m["latency_p99_ms"] = r.latency_ms.p99;
-  r.latencies_ms = std::move(latencies);
+  scenarios_internal::set_request_latencies(r, std::move(latencies));
   return r;
 }
 

@@ -1,12 +1,14 @@
 #pragma once
 
 // Shared pieces of the scenario drivers: input and limit checks, the warm-up + timed loop,
-// and the seeded arrival schedule. Internal to scenarios/ (and its tests).
+// the seeded arrival schedule, and the summary of request latencies. Internal to scenarios/
+// (its tests, and load/, whose generator reports as the server scenario does).
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -146,6 +148,17 @@ inline ScenarioResult loop_result(LoopResult&& loop, int64_t images_per_iteratio
   r.latency_ms = summarize(loop.latencies_ms, limits.cv_threshold);
   r.latencies_ms = std::move(loop.latencies_ms);
   return r;
+}
+
+// The latency of requests (server, load): their summary and its figures in the metrics.
+// Request latencies spread by design (queueing), so the repeat-stability test of summarize()
+// does not apply: no coefficient-of-variation threshold.
+inline void set_request_latencies(ScenarioResult& r, std::vector<double> latencies_ms) {
+  r.latency_ms = summarize(latencies_ms, std::numeric_limits<double>::infinity());
+  r.metrics["latency_mean_ms"] = r.latency_ms.mean;
+  r.metrics["latency_p50_ms"] = r.latency_ms.p50;
+  r.metrics["latency_p99_ms"] = r.latency_ms.p99;
+  r.latencies_ms = std::move(latencies_ms);
 }
 
 // A double uniform in (0, 1] from the top 53 bits of one mt19937_64 draw (the same on every

@@ -141,13 +141,7 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
   m["wake_late_us_mean"] = wakes > 0 ? late_sum_s / static_cast<double>(wakes) * 1e6 : 0.0;
   m["wake_late_us_max"] = late_max_s * 1e6;
 
-  // Request latencies spread by design (queueing), so the repeat-stability test of
-  // summarize() does not apply: no coefficient-of-variation threshold.
-  r.latency_ms = summarize(latencies_ms, std::numeric_limits<double>::infinity());
-  m["latency_mean_ms"] = r.latency_ms.mean;
-  m["latency_p50_ms"] = r.latency_ms.p50;
-  m["latency_p99_ms"] = r.latency_ms.p99;
-  r.latencies_ms = std::move(latencies_ms);
+  scenarios_internal::set_request_latencies(r, std::move(latencies_ms));
   return r;
 }
 

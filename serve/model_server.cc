@@ -212,7 +212,6 @@ void ServedModel::batcher() {
 
 void ServedModel::run_batch(std::vector<Pending>& batch, int64_t images) {
   const double start = now_s();
-  const int64_t per_image = batch_input_.numel() / policy_.max_batch;
   float* dst = batch_input_.data.data();
   for (const Pending& p : batch) {
     std::memcpy(dst, p.images.data.data(), p.images.data.size() * sizeof(float));
@@ -238,7 +237,6 @@ void ServedModel::run_batch(std::vector<Pending>& batch, int64_t images) {
   } catch (const std::exception& e) {
     error = e.what();
   }
-  (void)per_image;
   const double end = now_s();
   batch_sizes_[static_cast<size_t>(images)] += 1;
   ++batches_;
