@@ -108,6 +108,12 @@ class Engine {
   // shares the model's weights and compiled code, and stays valid on its own. nullptr: the
   // framework offers no such thing, and the harness loads one engine per request instead.
   virtual std::unique_ptr<Engine> new_request() { return nullptr; }
+  // Gives back to the system what the framework keeps between runs only to run the next one
+  // sooner: an allocator's arena that a burst of large batches grew (ONNX Runtime's). For a
+  // server that has gone idle; the next run pays for taking the memory again. Safe to call
+  // while another request of the same model runs. Default: the framework keeps nothing
+  // that can be given back, or offers no way to.
+  virtual void release_cached_memory() {}
 };
 
 class Backend {

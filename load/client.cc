@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -133,7 +134,7 @@ class GrpcClient final : public Client {
   bool live() override {
     inference::ServerLiveRequest in;
     inference::ServerLiveResponse out;
-    call(&Stub::ServerLive, in, out);
+    call(&Stub::ServerLive, in, out, /*opening=*/true);
     return out.live();
   }
   bool ready() override {
@@ -179,10 +180,19 @@ class GrpcClient final : public Client {
   using Stub = inference::GRPCInferenceService::Stub;
   template <typename In, typename Out>
   void call(grpc::Status (Stub::*method)(grpc::ClientContext*, const In&, Out*), const In& in,
-            Out& out) {
+            Out& out, bool opening = false) {
     grpc::ClientContext ctx;
+    double timeout_s = options_.timeout_s;
+    if (opening) {
+      // The liveness check that opens a connection waits for it, up to 5 s (the HTTP client's
+      // connection timeout): a connection attempt that fails once, as some do when dozens of
+      // clients connect at the same moment, is tried again instead of failing the call at
+      // once, as gRPC does by default.
+      ctx.set_wait_for_ready(true);
+      timeout_s = std::min(timeout_s, 5.0);
+    }
     ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::microseconds(std::llround(options_.timeout_s * 1e6)));
+                     std::chrono::microseconds(std::llround(timeout_s * 1e6)));
     if (!options_.token.empty()) ctx.AddMetadata("authorization", "Bearer " + options_.token);
     const grpc::Status s = (stub_.get()->*method)(&ctx, in, &out);
     if (!s.ok()) {

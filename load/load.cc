@@ -7,6 +7,7 @@
 #include <deque>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/error.h"
@@ -76,8 +77,18 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   clients.front()->infer(request);
 
   std::mutex mutex;
-  std::condition_variable due;
-  std::deque<size_t> queue;  // open loop: scheduled requests not yet taken by a client
+  // Open loop: the dispatcher hands each request, when due, to the connection that went idle
+  // last (a stack, as connection pools reuse the most recently used connection). At a low rate
+  // one connection, one server thread and its warm caches carry every request, instead of the
+  // requests going round all of them; under load every connection is used. A request due while
+  // all are busy waits in `backlog` for the first to be free.
+  struct Slot {
+    std::condition_variable wake;
+    std::optional<size_t> job;
+  };
+  std::vector<Slot> slots(open ? static_cast<size_t>(workers) : 0);
+  std::vector<size_t> idle;
+  std::deque<size_t> backlog;
   bool closed = false;
   std::vector<Outcome> outcomes(open ? planned : 0);
   std::vector<std::vector<Outcome>> closed_outcomes(open ? 0 : static_cast<size_t>(workers));
@@ -116,17 +127,25 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   for (int w = 0; w < workers; ++w) {
     Client& client = *clients[static_cast<size_t>(w)];
     if (open) {
-      threads.emplace_back([&] {
+      threads.emplace_back([&, w] {
+        Slot& slot = slots[static_cast<size_t>(w)];
+        std::unique_lock lock(mutex);
         for (;;) {
           size_t i = 0;
-          {
-            std::unique_lock lock(mutex);
-            due.wait(lock, [&] { return closed || !queue.empty(); });
-            if (queue.empty()) return;
-            i = queue.front();
-            queue.pop_front();
+          if (!backlog.empty()) {
+            i = backlog.front();
+            backlog.pop_front();
+          } else {
+            if (closed) return;
+            idle.push_back(static_cast<size_t>(w));
+            slot.wake.wait(lock, [&] { return slot.job.has_value() || closed; });
+            if (!slot.job) return;
+            i = *slot.job;
+            slot.job.reset();
           }
+          lock.unlock();
           send(client, scheduled[i], outcomes[i]);
+          lock.lock();
         }
       });
     } else {
@@ -147,17 +166,24 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
       const auto at = t0 + std::chrono::duration_cast<Clock::duration>(
                                std::chrono::duration<double>(offsets[i]));
       std::this_thread::sleep_until(at);
+      Slot* woken = nullptr;
       {
         std::lock_guard lock(mutex);
-        queue.push_back(i);
+        if (idle.empty()) {
+          backlog.push_back(i);
+        } else {
+          woken = &slots[idle.back()];
+          idle.pop_back();
+          woken->job = i;
+        }
       }
-      due.notify_one();
+      if (woken != nullptr) woken->wake.notify_one();
     }
     {
       std::lock_guard lock(mutex);
       closed = true;
     }
-    due.notify_all();
+    for (Slot& slot : slots) slot.wake.notify_one();
   }
   for (auto& t : threads) t.join();
 

@@ -168,6 +168,10 @@ void ServedModel::run_here(Tensor images, std::function<void(Completion&&)> done
 
 bool ServedModel::full() const { return queued() >= policy_.max_queue; }
 
+void ServedModel::release_cached_memory() {
+  for (auto& engine : engines_) engine->release_cached_memory();
+}
+
 void ServedModel::submit_refused() {
   ++failures_[Code::kOverloaded];
   throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " + std::to_string(queued()) +
@@ -416,6 +420,10 @@ std::string ModelServer::metrics() const {
 }
 
 void ModelServer::count_failure(Code code) { ++failures_[code]; }
+
+void ModelServer::release_cached_memory() {
+  for (auto& [name, m] : models_) m->release_cached_memory();
+}
 
 int64_t ModelServer::requests_seen() const {
   int64_t n = 0;

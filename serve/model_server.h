@@ -101,6 +101,9 @@ class ServedModel {
   [[noreturn]] void submit_refused();
   ModelStats stats() const;
   int64_t failed() const;  // requests refused or failed, every code
+  // Each engine gives back the memory its framework keeps between runs
+  // (Engine::release_cached_memory); for a model gone idle. Safe while requests run.
+  void release_cached_memory();
 
  private:
   struct Pending {
@@ -165,6 +168,8 @@ class ModelServer {
   void count_failure(Code code);
   // Requests seen so far, answered or refused (what tells a quiet server from a busy one).
   int64_t requests_seen() const;
+  // Every model's ServedModel::release_cached_memory.
+  void release_cached_memory();
 
  private:
   std::string token_;

@@ -197,6 +197,41 @@ class OnnxRuntimeEngine : public Engine {
 
   nlohmann::json settings_in_effect() const override { return effect_; }
 
+  // ORT's CPU arena keeps every region it grew (a burst of batches of 8 added 60 MB to a
+  // server serving EfficientNetB0) until a run asks it to shrink: one run of a single blank
+  // image with the run option that frees the arena's regions no tensor uses. The run's own
+  // bindings are local, so a request running at the same time is not disturbed.
+  void release_cached_memory() override {
+    if (!effect_.value("memory_arena", false)) return;  // no arena: nothing is kept
+    std::vector<int64_t> shape = in_.dims;
+    for (size_t i = 0; i < shape.size(); ++i) {
+      if (shape[i] >= 0) continue;
+      if (i != 0) return;  // a free image dim: no blank image to run
+      shape[i] = 1;
+    }
+    // The output in memory of its own too: one the arena allocated would still be in use when
+    // the arena shrinks, at the end of the run, and keep its region (tens of MB) from going.
+    std::vector<int64_t> out_shape = out_.dims;
+    for (size_t i = 0; i < out_shape.size(); ++i) {
+      if (out_shape[i] >= 0) continue;
+      if (i != 0) return;
+      out_shape[i] = 1;
+    }
+    std::vector<float> blank(static_cast<size_t>(Tensor{shape, {}}.numel()), 0.0f);
+    std::vector<float> scores(static_cast<size_t>(Tensor{out_shape, {}}.numel()));
+    try {
+      Ort::RunOptions shrink;
+      shrink.AddConfigEntry("memory.enable_memory_arena_shrinkage", "cpu:0");
+      Ort::Value x = Ort::Value::CreateTensor<float>(memory_, blank.data(), blank.size(),
+                                                     shape.data(), shape.size());
+      Ort::Value y = Ort::Value::CreateTensor<float>(memory_, scores.data(), scores.size(),
+                                                     out_shape.data(), out_shape.size());
+      session_->Run(shrink, &in_name_, &x, 1, &out_name_, &y, 1);
+    } catch (const Ort::Exception& e) {
+      throw Error("onnxruntime: releasing the arena failed: " + ort_message(e.what()));
+    }
+  }
+
   // ORT's Run is thread-safe on one session: another request shares the session (its weights,
   // optimized graph and thread pool) with its own bindings and output buffers.
   std::unique_ptr<Engine> new_request() override {

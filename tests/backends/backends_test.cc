@@ -3,6 +3,8 @@
 // (listed, settings, unknown operators, input shapes, the uniform settings in effect) is checked by
 // contract_test.cc.
 #include <gtest/gtest.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -147,6 +149,45 @@ TEST_F(Backends, CacheMakesTheSecondLoadWarm) {
     EXPECT_NE(second.dump().find("hit"), std::string::npos) << backend << second.dump();
     EXPECT_EQ(a.data, b.data) << backend;
   }
+}
+
+// Resident memory of this process, bytes.
+int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+// ORT's CPU arena keeps what a large batch made it grow; release_cached_memory gives it back
+// (what `serve` does once idle), and the engine runs on with the same results.
+TEST_F(Backends, OnnxRuntimeGivesItsArenaBackWhenAsked) {
+  const fs::path model = small_model("resnet50");
+  const Tensor one = random_input({1, 3, 64, 64}, 3);
+  const Tensor many = random_input({256, 3, 64, 64}, 4);
+  auto engine = load("onnxruntime", model, 256);
+  Tensor out;
+  engine->run(view(one), out);
+  const Tensor before_release = out;
+  malloc_trim(0);
+  const int64_t small = resident_bytes();
+  engine->run(view(many), out);
+  const int64_t grown = resident_bytes();
+  ASSERT_GT(grown - small, int64_t{20} << 20) << "a batch of 256 should grow the arena";
+  engine->release_cached_memory();
+  malloc_trim(0);
+  const int64_t released = resident_bytes();
+  std::printf("resident: %.1f MiB after 1 image, %.1f after 256, %.1f after release\n",
+              small / 1048576.0, grown / 1048576.0, released / 1048576.0);
+  EXPECT_LT(released - small, (grown - small) / 4);
+  engine->run(view(one), out);
+  EXPECT_EQ(out.data, before_release.data);
+
+  // Without the arena there is nothing to give back, and asking is harmless.
+  auto no_arena = load("onnxruntime", model, 1, {{"memory_arena", "false"}});
+  EXPECT_NO_THROW(no_arena->release_cached_memory());
+  no_arena->run(view(one), out);
+  EXPECT_EQ(out.data, before_release.data);
 }
 
 TEST_F(Backends, UnknownAndUnavailableBackendsAreExplained) {

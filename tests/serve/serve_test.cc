@@ -788,6 +788,40 @@ TEST(Serve, EnsembleAveragesItsMembers) {
   expect_rows(load::connect(s.grpc_endpoint(), {})->infer(request_of({7})), {7}, 5);
 }
 
+// An engine that counts the times it was asked to give its cached memory back.
+class CountingEngine final : public Engine {
+ public:
+  CountingEngine(std::unique_ptr<Engine> inner, std::atomic<int>& released)
+      : inner_(std::move(inner)), released_(released) {}
+  void run(const TensorView& input, Tensor& output) override { inner_->run(input, output); }
+  json settings_in_effect() const override { return inner_->settings_in_effect(); }
+  void release_cached_memory() override { ++released_; }
+
+ private:
+  std::unique_ptr<Engine> inner_;
+  std::atomic<int>& released_;
+};
+
+TEST(Serve, ReleasingMemoryAsksEveryMemberOfEveryModel) {
+  std::atomic<int> released{0};
+  serve::ModelServer server;
+  for (const char* name : {"single", "pair"}) {
+    std::vector<std::unique_ptr<Engine>> members;
+    members.push_back(std::make_unique<CountingEngine>(fake(0), released));
+    if (std::string(name) == "pair")
+      members.push_back(std::make_unique<CountingEngine>(fake(0, 10), released));
+    server.add(std::make_unique<serve::ServedModel>(name, std::move(members), signature(),
+                                                    policy(4, 1, 8)));
+  }
+  server.release_cached_memory();
+  EXPECT_EQ(released.load(), 3);
+  // The models still answer afterwards.
+  InferRequest r = request_of({1, 2});
+  r.model = "pair";
+  expect_rows(server.infer(std::move(r)), {1, 2}, 5);
+  server.shut_down();
+}
+
 TEST(Serve, ShutDownDrainsWhatWaits) {
   std::atomic<bool> gate{false};
   Stack s(std::make_unique<GatedEngine>(fake(0.05), gate), policy(1, 0, 64));
