@@ -81,12 +81,24 @@ class HttpClient final : public Client {
     return get_json("/v2/models/" + model);
   }
   serve::InferResponse infer(const serve::InferRequest& request) override {
-    const serve::HttpBody body = serve::write_infer_request(request);
+    // The tensors go from the request to the socket: the body is written in parts (JSON,
+    // then each tensor's bytes), not joined into one string that httplib would copy again.
+    const serve::HttpBodyParts body = serve::write_infer_request_parts(request);
     httplib::Headers headers;
     if (body.json_length)
       headers.emplace("Inference-Header-Content-Length", std::to_string(*body.json_length));
-    auto res = http_.Post("/v2/models/" + request.model + "/infer", headers, body.body,
-                          body.json_length ? "application/octet-stream" : "application/json");
+    const size_t length = body.size();
+    auto res = http_.Post(
+        "/v2/models/" + request.model + "/infer", headers, length,
+        [&body](size_t offset, size_t, httplib::DataSink& sink) {
+          // Called once (offset 0): every part is written whole, or the write failed.
+          if (offset != 0) return false;
+          if (!sink.write(body.json.data(), body.json.size())) return false;
+          for (std::string_view b : body.binary)
+            if (!sink.write(b.data(), b.size())) return false;
+          return true;
+        },
+        body.json_length ? "application/octet-stream" : "application/json");
     if (!res) unreachable(res.error());
     if (res->status != 200) throw ServeError(code_of_http(res->status), error_message(res->body));
     return serve::parse_infer_response(

@@ -216,14 +216,19 @@ void ServedModel::batcher() {
 
 void ServedModel::run_batch(std::vector<Pending>& batch, int64_t images) {
   const double start = now_s();
-  float* dst = batch_input_.data.data();
-  for (const Pending& p : batch) {
-    std::memcpy(dst, p.images.data.data(), p.images.data.size() * sizeof(float));
-    dst += p.images.data.size();
+  // A batch of one request runs on the request's own images; several are gathered into one
+  // batch first.
+  if (batch.size() > 1) {
+    float* dst = batch_input_.data.data();
+    for (const Pending& p : batch) {
+      std::memcpy(dst, p.images.data.data(), p.images.data.size() * sizeof(float));
+      dst += p.images.data.size();
+    }
   }
   std::string error;
   try {
-    const TensorView in = view(batch_input_, images);
+    const TensorView in =
+        batch.size() == 1 ? view(batch.front().images) : view(batch_input_, images);
     for (size_t m = 0; m < engines_.size(); ++m) {
       Tensor& out = m == 0 ? batch_output_ : member_output_;
       engines_[m]->run(in, out);

@@ -266,16 +266,22 @@ InferRequest parse_infer_request(std::string_view body, std::optional<size_t> js
   return r;
 }
 
-HttpBody write_infer_request(const InferRequest& request) {
+size_t HttpBodyParts::size() const {
+  size_t n = json.size();
+  for (std::string_view b : binary) n += b.size();
+  return n;
+}
+
+HttpBodyParts write_infer_request_parts(const InferRequest& request) {
   json doc = {{"inputs", json::array()}};
   if (!request.id.empty()) doc["id"] = request.id;
-  std::string binary;
+  HttpBodyParts out;
   for (const WireTensor& t : request.inputs) {
     json h = tensor_header(t);
     if (t.binary) {
       const size_t bytes = t.data.size() * sizeof(float);
       h["parameters"] = {{"binary_data_size", bytes}};
-      binary.append(reinterpret_cast<const char*>(t.data.data()), bytes);
+      out.binary.emplace_back(reinterpret_cast<const char*>(t.data.data()), bytes);
     } else {
       h["data"] = t.data;
     }
@@ -291,12 +297,19 @@ HttpBody write_infer_request(const InferRequest& request) {
   } else if (request.binary_output) {
     doc["parameters"] = {{"binary_data_output", true}};
   }
+  out.json = doc.dump();
+  if (!out.binary.empty() || request.binary_output) out.json_length = out.json.size();
+  return out;
+}
+
+HttpBody write_infer_request(const InferRequest& request) {
+  HttpBodyParts parts = write_infer_request_parts(request);
   HttpBody out;
-  out.body = doc.dump();
-  if (!binary.empty() || request.binary_output) {
-    out.json_length = out.body.size();
-    out.body += binary;
-  }
+  out.json_length = parts.json_length;
+  const size_t size = parts.size();
+  out.body = std::move(parts.json);
+  out.body.reserve(size);
+  for (std::string_view b : parts.binary) out.body.append(b);
   return out;
 }
 

@@ -85,6 +85,16 @@ inline constexpr int64_t kMaxElements = int64_t{1} << 30;
 InferRequest parse_infer_request(std::string_view body, std::optional<size_t> json_length,
                                  const std::string& model);
 HttpBody write_infer_request(const InferRequest& request);
+// The same body as parts to send one after the other, so that the tensors' data is sent from
+// where it is instead of being copied into a body: the JSON part, then each binary input's
+// data in input order (views into `request`, valid while it lives).
+struct HttpBodyParts {
+  std::string json;
+  std::optional<size_t> json_length;  // as HttpBody's
+  std::vector<std::string_view> binary;
+  size_t size() const;
+};
+HttpBodyParts write_infer_request_parts(const InferRequest& request);
 
 // The response's body: binary when the request asked for it.
 HttpBody write_infer_response(const InferResponse& response, bool binary);

@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -1040,6 +1041,64 @@ TEST(Load, OpenLoopMeasuresFromTheSchedule) {
   EXPECT_GE(cl.latency_ms.p50, 49);
   EXPECT_LT(cl.latency_ms.p50, 100);
   std::cout << "closed loop: " << n << " requests, p50 " << cl.latency_ms.p50 << " ms\n";
+}
+
+// A client that counts its inferences in `counts[index]`.
+class CountingClient final : public load::Client {
+ public:
+  CountingClient(std::unique_ptr<load::Client> inner, std::vector<int>& counts, size_t index)
+      : inner_(std::move(inner)), counts_(counts), index_(index) {}
+  bool live() override { return inner_->live(); }
+  bool ready() override { return inner_->ready(); }
+  json server_metadata() override { return inner_->server_metadata(); }
+  json model_metadata(const std::string& m) override { return inner_->model_metadata(m); }
+  InferResponse infer(const InferRequest& r) override {
+    ++counts_[index_];  // each client is used by one thread at a time
+    return inner_->infer(r);
+  }
+
+ private:
+  std::unique_ptr<load::Client> inner_;
+  std::vector<int>& counts_;
+  size_t index_;
+};
+
+// The open loop hands a request to the connection that went idle last: at a low rate one
+// connection carries them all (one server thread, warm); under load every connection works.
+TEST(Load, OpenLoopReusesTheConnectionIdleLast) {
+  Stack s(fake(0.002), policy(1, 0, 256));
+  std::vector<int> counts(8, 0);
+  size_t made = 0;
+  const load::Connect connect = [&] {
+    return std::make_unique<CountingClient>(load::connect(s.http_endpoint(), {}), counts, made++);
+  };
+  load::LoadConfig c;
+  c.rate_qps = 20;  // 50 ms apart, each answered in about 2 ms
+  c.distribution = "constant";
+  c.duration_s = 0.5;
+  c.min_queries = 1;
+  c.connections = 8;
+  const ScenarioResult low = load::run_load(connect, request_of({1}), c);
+  ASSERT_EQ(low.metrics["ok"], 10);
+  ASSERT_EQ(made, 8u);
+  // One untimed inference on the first connection, then the ten timed ones on a single one.
+  const auto most = *std::max_element(counts.begin(), counts.end());
+  EXPECT_GE(most, 10);
+  EXPECT_EQ(std::count_if(counts.begin(), counts.end(), [](int n) { return n > 0; }),
+            most == 11 ? 1 : 2);
+
+  // 100/s at a server answering one per 20 ms: requests overlap, and more connections work.
+  Stack busy(fake(0.02), policy(1, 0, 256));
+  std::fill(counts.begin(), counts.end(), 0);
+  made = 0;
+  const load::Connect connect_busy = [&] {
+    return std::make_unique<CountingClient>(load::connect(busy.http_endpoint(), {}), counts,
+                                            made++);
+  };
+  c.rate_qps = 100;
+  const ScenarioResult high = load::run_load(connect_busy, request_of({1}), c);
+  ASSERT_EQ(high.metrics["ok"], 50);
+  EXPECT_GE(std::count_if(counts.begin(), counts.end(), [](int n) { return n > 0; }), 4);
 }
 
 }  // namespace
