@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <new>
@@ -15,6 +16,7 @@
 #include "load/load.h"
 #include "meters/energy.h"
 #include "meters/memory.h"
+#include "meters/summary.h"
 #include "prepare/prepare.h"
 #include "scenarios/scenario.h"
 #include "serve/grpc.h"
@@ -53,6 +55,52 @@ class BorrowedEngine final : public Engine {
 // load`'s generator: the same engine, the same batcher policy, the same seeded arrivals as
 // in process, so that the difference is what the protocol and the network stack add.
 // search: the peak search of a find-peak cell (its bracket measured as in process).
+// What the transport adds per request, measured paired inside the cell. Blocks of requests
+// sent through the transport alternate with blocks run on the engine directly: the same
+// engine, input, process and moment, the order switching every pair so that a drift favours
+// neither. Each pair gives the difference of its blocks' medians. Between cells (rounds, each
+// in a process of its own, seconds apart) the same difference drowns in how much a process's
+// speed varies from one start to the next (10 to 20% on a VM).
+nlohmann::json paired_overhead(Engine& engine, const Tensor& one, load::Client& client,
+                               const serve::InferRequest& request) {
+  constexpr int kPairs = 10, kBlock = 20;
+  const auto block_median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return percentile(v, 0.5);
+  };
+  std::vector<double> differences, direct_all, transport_all;
+  Tensor out;
+  for (int pair = 0; pair < kPairs; ++pair) {
+    std::vector<double> direct, transport;
+    for (int side = 0; side < 2; ++side) {
+      const bool through = (side == 0) == (pair % 2 == 1);
+      for (int i = 0; i < kBlock; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (through) {
+          client.infer(request);
+        } else {
+          engine.run(view(one), out);
+        }
+        (through ? transport : direct).push_back(ms_since(t0));
+      }
+    }
+    differences.push_back(block_median(transport) - block_median(direct));
+    direct_all.insert(direct_all.end(), direct.begin(), direct.end());
+    transport_all.insert(transport_all.end(), transport.begin(), transport.end());
+  }
+  const double m = mean(differences);
+  const double half = t_quantile_95(kPairs - 1) * sample_stddev(differences) / std::sqrt(kPairs);
+  return {{"mean", m},
+          {"ci95_low", m - half},
+          {"ci95_high", m + half},
+          {"pairs", kPairs},
+          {"block", kBlock},
+          {"in_process_p50_ms", block_median(direct_all)},
+          {"transport_p50_ms", block_median(transport_all)},
+          {"how", "blocks of requests through the transport alternating with blocks on the "
+                  "engine directly, in this cell; mean of the blocks' median differences"}};
+}
+
 ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Tensor& input,
                                   const PeakSearch* search, nlohmann::json& metrics) {
   serve::ModelSignature sig;
@@ -125,6 +173,11 @@ ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Te
   const serve::ModelStats before = server.model(spec.model.name).stats();
   ScenarioResult r = load::run_load(connect, request, lc);
   const serve::ModelStats after = server.model(spec.model.name).stats();
+  if (!server_scenario) {
+    auto client = connect();
+    client->live();
+    r.metrics["paired_overhead_ms"] = paired_overhead(engine, one, *client, request);
+  }
   server.shut_down();
   if (http) http->stop();
   if (grpc) grpc->stop();

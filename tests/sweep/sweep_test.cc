@@ -382,4 +382,53 @@ TEST_F(Sweep, ScenariosOnTheFakeBackend) {
   EXPECT_EQ(seen["load"], 1);
 }
 
+// --transport runs the single-stream and server cells through serve's HTTP and gRPC stacks
+// and load's generator: each row names its transport, the server's own figures come with it,
+// and a single-stream cell measures what the transport adds, paired inside the cell.
+TEST_F(Sweep, TransportsServeTheCellsEngineAndMeasureWhatTheyAdd) {
+  const BenchRun r = bench(small() +
+                           " --backends fake --set fake.service_ms=5 --scenario single-stream,server"
+                           " --rate 20 --max-batch 1 --server-duration 0.5"
+                           " --transport in-process,http-binary,grpc,http-json");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::map<std::pair<std::string, std::string>, nlohmann::json> by;
+  for (const auto& l : result_lines(dir_ / "r.jsonl")) {
+    ASSERT_EQ(l["status"], "ok") << l.dump();
+    by[{l["scenario"], l.value("transport", "in-process")}] = l;
+  }
+  ASSERT_EQ(by.size(), 8u) << "two scenarios x four transports";
+  for (const auto& [key, l] : by) {
+    const auto& [scenario, transport] = key;
+    const nlohmann::json& m = l["metrics"];
+    // The fake framework sleeps 5 ms per call: no request is answered sooner, however sent.
+    EXPECT_GE(l["latency_ms"]["p50"].get<double>(), 4.9) << l.dump();
+    if (transport == "in-process") {
+      EXPECT_FALSE(m.contains("paired_overhead_ms")) << m.dump();
+      continue;
+    }
+    EXPECT_EQ(m["transport"], transport);
+    EXPECT_GE(m["server_compute_ms_mean"].get<double>(), 4.9) << m.dump();
+    EXPECT_EQ(m["failed"], 0) << m.dump();
+    if (scenario == "server") {
+      EXPECT_EQ(m["batch_histogram"].size(), 1u) << "max batch 1: " << m.dump();
+      continue;
+    }
+    const nlohmann::json& o = m["paired_overhead_ms"];
+    ASSERT_TRUE(o.is_object()) << m.dump();
+    EXPECT_EQ(o["pairs"], 10);
+    EXPECT_LE(o["ci95_low"].get<double>(), o["mean"].get<double>());
+    EXPECT_LE(o["mean"].get<double>(), o["ci95_high"].get<double>());
+    EXPECT_GE(o["in_process_p50_ms"].get<double>(), 4.9) << o.dump();
+    EXPECT_GE(o["transport_p50_ms"].get<double>(), 4.9) << o.dump();
+  }
+  // A 64 px image in binary costs less to send than the 5 ms of the call itself; as JSON text
+  // (12,288 numbers printed and parsed) it costs more than in binary.
+  const auto overhead = [&](const std::string& t) {
+    return by.at({"single-stream", t})["metrics"]["paired_overhead_ms"]["mean"].get<double>();
+  };
+  EXPECT_LT(overhead("http-binary"), 5.0);
+  EXPECT_LT(overhead("grpc"), 5.0);
+  EXPECT_GT(overhead("http-json"), overhead("http-binary"));
+}
+
 }  // namespace
