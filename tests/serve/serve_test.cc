@@ -994,15 +994,21 @@ TEST(ServeGrpc, FloodPastQueueBoundResourceExhausted) {
 // ---------------------------------------------------------------------------------------------
 // Load: the generator against the server.
 
+// Open loop at a constant rate for `seconds`, over at most `connections` connections.
+load::LoadConfig constant_rate(double qps, double seconds, int connections) {
+  load::LoadConfig c;
+  c.rate_qps = qps;
+  c.distribution = "constant";
+  c.duration_s = seconds;
+  c.min_queries = 1;
+  c.connections = connections;
+  return c;
+}
+
 TEST(Load, OpenLoopMeasuresFromTheSchedule) {
   Stack s(fake(0.05), policy(1, 0, 256));
   const load::Connect connect = [&] { return load::connect(s.http_endpoint(), {}); };
-  load::LoadConfig c;
-  c.rate_qps = 100;
-  c.distribution = "constant";
-  c.duration_s = 0.5;
-  c.min_queries = 1;
-  c.connections = 64;
+  load::LoadConfig c = constant_rate(100, 0.5, 64);
   const ScenarioResult r = load::run_load(connect, request_of({1}), c);
   // 50 requests 10 ms apart at a server doing one per 50 ms: request i is answered no
   // earlier than 50 (i + 1) ms after the start, 40 i + 50 ms after it was due.
@@ -1072,12 +1078,7 @@ TEST(Load, OpenLoopReusesTheConnectionIdleLast) {
   const load::Connect connect = [&] {
     return std::make_unique<CountingClient>(load::connect(s.http_endpoint(), {}), counts, made++);
   };
-  load::LoadConfig c;
-  c.rate_qps = 20;  // 50 ms apart, each answered in about 2 ms
-  c.distribution = "constant";
-  c.duration_s = 0.5;
-  c.min_queries = 1;
-  c.connections = 8;
+  load::LoadConfig c = constant_rate(20, 0.5, 8);  // 50 ms apart, each answered in about 2 ms
   const ScenarioResult low = load::run_load(connect, request_of({1}), c);
   ASSERT_EQ(low.metrics["ok"], 10);
   ASSERT_EQ(made, 8u);
