@@ -121,11 +121,11 @@ void serve_models(const ServeArgs& a) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (a.release_idle_s < 0) throw Error("--release-idle-s must be >= 0");
   // As many malloc arenas as cores, not glibc's eight per core. Each connection's thread
-  // allocates its request's body (600 KB for a 224 px image) in an arena of its own; with 16
-  // arenas on 2 cores, a flood of 10x the peak left the resident memory 61% above its level
-  // before, 30 s later, and malloc_trim did not give it back; with 2 it came back to +4%
-  // (docs/serve.md). MALLOC_ARENA_MAX in the environment, when given, is left to decide.
+  // allocates its request's body (600 KB for a 224 px image) in an arena, and what an arena
+  // holds after a flood (the threads' cached chunks, fragments) stays: fewer arenas, less
+  // held (docs/serve.md, Memory). MALLOC_ARENA_MAX in the environment, when set, decides.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr)
     mallopt(M_ARENA_MAX, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
@@ -244,7 +244,6 @@ void serve_models(const ServeArgs& a) {
   //   (Engine::release_cached_memory: ONNX Runtime's arena, grown by the burst's batches),
   //   then malloc_trim again.
   // Both once per burst, so that a busy server never pays for them.
-  if (a.release_idle_s < 0) throw Error("--release-idle-s must be >= 0");
   std::atomic<bool> stopping{false};
   std::thread trimmer([&] {
     int64_t last = server.requests_seen(), trimmed_at = last, released_at = last;

@@ -192,6 +192,7 @@ TEST(Cli, BadInputGetsOneClearLine) {
   expect_clear_error("zoo build resnet50 --width abc --out x.onnx", "abc");
   expect_clear_error("zoo build resnet50", "--out");
   expect_clear_error("frobnicate", "frobnicate");
+  expect_clear_error("serve --models resnet50 --release-idle-s -1", "--release-idle-s");
   expect_clear_error("paper --quick --backends onnxruntime,tensorrtx --out " + tmp + "_paper",
                      "unknown framework 'tensorrtx'");
   EXPECT_FALSE(fs::exists(tmp + "_paper/results.jsonl"));
