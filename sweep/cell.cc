@@ -97,8 +97,9 @@ nlohmann::json paired_overhead(Engine& engine, const Tensor& one, load::Client& 
           {"block", kBlock},
           {"in_process_p50_ms", block_median(direct_all)},
           {"transport_p50_ms", block_median(transport_all)},
-          {"how", "blocks of requests through the transport alternating with blocks on the "
-                  "engine directly, in this cell; mean of the blocks' median differences"}};
+          {"how",
+           "blocks of requests through the transport alternating with blocks on the "
+           "engine directly, in this cell; mean of the blocks' median differences"}};
 }
 
 ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Tensor& input,

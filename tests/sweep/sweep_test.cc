@@ -386,10 +386,11 @@ TEST_F(Sweep, ScenariosOnTheFakeBackend) {
 // and load's generator: each row names its transport, the server's own figures come with it,
 // and a single-stream cell measures what the transport adds, paired inside the cell.
 TEST_F(Sweep, TransportsServeTheCellsEngineAndMeasureWhatTheyAdd) {
-  const BenchRun r = bench(small() +
-                           " --backends fake --set fake.service_ms=5 --scenario single-stream,server"
-                           " --rate 20 --max-batch 1 --server-duration 0.5"
-                           " --transport in-process,http-binary,grpc,http-json");
+  const BenchRun r =
+      bench(small() +
+            " --backends fake --set fake.service_ms=5 --scenario single-stream,server"
+            " --rate 20 --max-batch 1 --server-duration 0.5"
+            " --transport in-process,http-binary,grpc,http-json");
   ASSERT_EQ(r.code, 0) << r.output;
   std::map<std::pair<std::string, std::string>, nlohmann::json> by;
   for (const auto& l : result_lines(dir_ / "r.jsonl")) {
