@@ -50,11 +50,6 @@ class BorrowedEngine final : public Engine {
   Engine& engine_;
 };
 
-// The server or single-stream scenario with its requests through `infermark serve`'s
-// protocol stack (HTTP or gRPC, on 127.0.0.1 and a free port, in this process) from `infermark
-// load`'s generator: the same engine, the same batcher policy, the same seeded arrivals as
-// in process, so that the difference is what the protocol and the network stack add.
-// search: the peak search of a find-peak cell (its bracket measured as in process).
 // What the transport adds per request, measured paired inside the cell. Blocks of requests
 // sent through the transport alternate with blocks run on the engine directly: the same
 // engine, input, process and moment, the order switching every pair so that a drift favours
@@ -102,6 +97,11 @@ nlohmann::json paired_overhead(Engine& engine, const Tensor& one, load::Client& 
            "engine directly, in this cell; mean of the blocks' median differences"}};
 }
 
+// The server or single-stream scenario with its requests through `infermark serve`'s
+// protocol stack (HTTP or gRPC, on 127.0.0.1 and a free port, in this process) from `infermark
+// load`'s generator: the same engine, the same batcher policy, the same seeded arrivals as
+// in process, so that the difference is what the protocol and the network stack add.
+// search: the peak search of a find-peak cell (its bracket measured as in process).
 ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Tensor& input,
                                   const PeakSearch* search, nlohmann::json& metrics) {
   serve::ModelSignature sig;

@@ -203,20 +203,20 @@ class OnnxRuntimeEngine : public Engine {
   // bindings are local, so a request running at the same time is not disturbed.
   void release_cached_memory() override {
     if (!effect_.value("memory_arena", false)) return;  // no arena: nothing is kept
-    std::vector<int64_t> shape = in_.dims;
-    for (size_t i = 0; i < shape.size(); ++i) {
-      if (shape[i] >= 0) continue;
-      if (i != 0) return;  // a free image dim: no blank image to run
-      shape[i] = 1;
-    }
+    // The model's dims for one image: a free batch dim set to 1; false where another dim is
+    // free (no blank image to run).
+    const auto one_image = [](std::vector<int64_t>& dims) {
+      for (size_t i = 0; i < dims.size(); ++i)
+        if (dims[i] < 0) {
+          if (i != 0) return false;
+          dims[i] = 1;
+        }
+      return true;
+    };
     // The output in memory of its own too: one the arena allocated would still be in use when
     // the arena shrinks, at the end of the run, and keep its region (tens of MB) from going.
-    std::vector<int64_t> out_shape = out_.dims;
-    for (size_t i = 0; i < out_shape.size(); ++i) {
-      if (out_shape[i] >= 0) continue;
-      if (i != 0) return;
-      out_shape[i] = 1;
-    }
+    std::vector<int64_t> shape = in_.dims, out_shape = out_.dims;
+    if (!one_image(shape) || !one_image(out_shape)) return;
     std::vector<float> blank(static_cast<size_t>(Tensor{shape, {}}.numel()), 0.0f);
     std::vector<float> scores(static_cast<size_t>(Tensor{out_shape, {}}.numel()));
     try {
