@@ -122,12 +122,13 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
   h.Post(model + "/infer", [this, max_body](const httplib::Request& req, httplib::Response& res,
                                             const httplib::ContentReader& reader) {
     std::string body;
-    bool keep = true;
+    ServedModel* served = nullptr;
     try {
-      keep = !server_.model(req.matches[1]).full();
+      served = &server_.model(req.matches[1]);
     } catch (const ServeError&) {
       // No such model: answered below, after the body is read.
     }
+    const bool keep = served == nullptr || !served->full();
     if (keep) {
       const std::string length = req.get_header_value("Content-Length");
       const unsigned long long n = std::strtoull(length.c_str(), nullptr, 10);
@@ -143,7 +144,7 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options)
     if (!keep) {
       // Refused by the queue at once, as submit() would (and counted by it).
       try {
-        server_.model(req.matches[1]).submit_refused();
+        served->submit_refused();
       } catch (const ServeError& e) {
         answer_error(res, e.code(), e.what());
       }

@@ -121,16 +121,9 @@ void ServedModel::submit(Tensor images, std::function<void(Completion&&)> done) 
   }
   {
     std::lock_guard lock(mutex_);
-    if (closing_) {
-      ++failures_[Code::kUnavailable];
-      throw ServeError(Code::kUnavailable, "model '" + name_ + "' is shutting down");
-    }
-    if (static_cast<int64_t>(queue_.size()) >= policy_.max_queue) {
-      ++failures_[Code::kOverloaded];
-      throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " +
-                                              std::to_string(queue_.size()) +
-                                              " requests waiting, its --max-queue: try later");
-    }
+    if (closing_) throw refused(Code::kUnavailable, 0);
+    if (static_cast<int64_t>(queue_.size()) >= policy_.max_queue)
+      throw refused(Code::kOverloaded, static_cast<int64_t>(queue_.size()));
     queued_images_ += images.shape[0];
     queue_.push_back({std::move(images), std::move(done), now_s()});
   }
@@ -141,18 +134,10 @@ void ServedModel::run_here(Tensor images, std::function<void(Completion&&)> done
   std::vector<Pending> one;
   {
     std::unique_lock lock(mutex_);
-    if (closing_) {
-      ++failures_[Code::kUnavailable];
-      throw ServeError(Code::kUnavailable, "model '" + name_ + "' is shutting down");
-    }
+    if (closing_) throw refused(Code::kUnavailable, 0);
     // Waiting: admitted, not yet running (one runs at a time).
     const int64_t waiting = static_cast<int64_t>(next_ticket_ - serving_);
-    if (waiting > policy_.max_queue) {
-      ++failures_[Code::kOverloaded];
-      throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " +
-                                              std::to_string(waiting - 1) +
-                                              " requests waiting, its --max-queue: try later");
-    }
+    if (waiting > policy_.max_queue) throw refused(Code::kOverloaded, waiting - 1);
     const uint64_t ticket = next_ticket_++;
     one.push_back({std::move(images), std::move(done), now_s()});
     turn_.wait(lock, [&] { return serving_ == ticket; });
@@ -172,10 +157,13 @@ void ServedModel::release_cached_memory() {
   for (auto& engine : engines_) engine->release_cached_memory();
 }
 
-void ServedModel::submit_refused() {
-  ++failures_[Code::kOverloaded];
-  throw ServeError(Code::kOverloaded, "model '" + name_ + "' has " + std::to_string(queued()) +
-                                          " requests waiting, its --max-queue: try later");
+void ServedModel::submit_refused() { throw refused(Code::kOverloaded, queued()); }
+
+ServeError ServedModel::refused(Code code, int64_t waiting) {
+  ++failures_[code];
+  if (code == Code::kUnavailable) return ServeError(code, "model '" + name_ + "' is shutting down");
+  return ServeError(code, "model '" + name_ + "' has " + std::to_string(waiting) +
+                              " requests waiting, its --max-queue: try later");
 }
 
 int64_t ServedModel::queued() const {

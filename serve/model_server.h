@@ -116,6 +116,9 @@ class ServedModel {
   // (tickets in arrival order), instead of handing it to a batcher thread and back.
   void run_here(Tensor images, std::function<void(Completion&&)> done);
   void run_batch(std::vector<Pending>& batch, int64_t images);
+  // Counts a request refused at admission and gives its error: kUnavailable (closing), or
+  // kOverloaded with `waiting` requests in the queue. Takes no lock.
+  ServeError refused(Code code, int64_t waiting);
 
   std::string name_;
   std::vector<std::unique_ptr<Engine>> engines_;
