@@ -23,7 +23,7 @@
 #include "core/onnx_io.h"
 #include "core/stats.h"
 #include "prepare/prepare.h"
-#include "sweep/child_process.h"
+#include "core/child_process.h"
 
 namespace infermark {
 namespace fs = std::filesystem;

@@ -1,7 +1,7 @@
 // The process running a cell, as the sweep watches it: the memory limit and the recorded
 // peak count every process of the cell's group, since a framework may do its heaviest work
 // in a compiler or converter it starts (the direct child stays small meanwhile).
-#include "sweep/child_process.h"
+#include "core/child_process.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

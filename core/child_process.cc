@@ -1,4 +1,4 @@
-#include "sweep/child_process.h"
+#include "core/child_process.h"
 
 #include <dirent.h>
 #include <fcntl.h>
