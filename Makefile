@@ -56,7 +56,7 @@ format-check: deps
 # (maybe-uninitialized in std::function, as its manual says such builds may).
 SANITIZE_DIR ?= build-sanitize
 NO_FRAMEWORKS = $(foreach f,ONNXRUNTIME OPENVINO OPENCV LIBTORCH TVM IREE TENSORFLOW,-DINFERMARK_WITH_$(f)=OFF)
-SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test|serve_test
+SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test|serve_test|verify_test
 # The command-line tests that run a real framework (built OFF here).
 NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine|RealImagesThroughInferCheckAndAccuracy)
 test-sanitize: deps

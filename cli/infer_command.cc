@@ -1,13 +1,11 @@
 #include <cstdio>
-#include <iostream>
 
-#include "backends/settings.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
-#include "cli/run_model.h"
 #include "core/error.h"
 #include "core/npy.h"
-#include "prepare/prepare.h"
+#include "verify/compare.h"
+#include "verify/infer.h"
 
 namespace infermark::cli {
 namespace {
@@ -22,6 +20,7 @@ struct InferArgs {
   CLI::Option* batch_option = nullptr;
   int threads = 0;
   std::string precision = "fp32";
+  double timeout_s = 0;
 };
 
 // The input tensor: the .npy given (checked against the model) or seeded N(0, 1) values.
@@ -52,21 +51,31 @@ Tensor make_input(const InferArgs& a, const std::filesystem::path& file,
   return t;
 }
 
+void print_top5(const Tensor& output, int64_t row) {
+  const int64_t classes = output.shape.back();
+  for (int64_t c : top_k(output, row, 5))
+    std::printf(" %lld (%.4f)", static_cast<long long>(c), output.data[row * classes + c]);
+  std::printf("\n");
+}
+
 void infer(const InferArgs& a) {
+  if (a.timeout_s < 0) throw Error("--timeout " + std::to_string(a.timeout_s) + " is negative");
   BackendRegistry registry;
-  Backend& backend = registry.get(a.backend);
-  const Settings settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
-  check_precision_name(a.precision);
-  const std::filesystem::path file = a.model.file();
+  InferOptions o;
+  o.backend = a.backend;
+  o.settings = settings_for(registry, a.backend, a.model.sets, {a.backend});
+  o.model = a.model.file();
+  o.prepare = a.prepare;
+  o.precision = a.precision;
+  o.threads = a.threads;
+  o.timeout_s = a.timeout_s;
   std::vector<std::filesystem::path> images;
-  const Tensor input = make_input(a, file, images);
-  PrepareOptions prepare = preparation_options(a.prepare);
-  prepare.opset_at_least = registry.info(a.backend).capabilities.min_opset;
-  prepare_for_precision(prepare, a.precision);
-  check_capabilities(registry.info(a.backend), a.precision, 1);  // before quantizing for it
-  const PreparedModel prepared = prepare_model(file, prepare);
-  const RunResult r = run_once(
-      backend, {prepared.file, settings, a.threads, input.shape[0], 1, a.precision}, input);
+  const Tensor input = make_input(a, o.model, images);
+  const InferReport report = run_infer(registry, o, input);
+  const IsolatedOutcome& r = report.outcome;
+  if (r.status == "interrupted") throw ExitCode(130);
+  if (r.status == "unsupported") throw Unsupported(r.reason);
+  if (!r.ok()) throw Error(a.backend + ": " + r.reason);
   if (!a.output.empty()) save_npy(r.output, a.output);
   if (!a.save_input.empty()) save_npy(input, a.save_input);
 
@@ -75,23 +84,17 @@ void infer(const InferArgs& a) {
               shape_string(r.output.shape).c_str());
   if (images.empty()) {
     std::printf("top-5 classes of image 0:");
-    for (int64_t c : top_k(r.output, 0, 5))
-      std::printf(" %lld (%.4f)", static_cast<long long>(c), r.output.data[c]);
-    std::printf("\n");
+    print_top5(r.output, 0);
   } else {
     std::printf("images preprocessed: %s\n", a.images.describe().c_str());
-    const int64_t classes = r.output.shape.back();
     for (size_t i = 0; i < images.size(); ++i) {
       std::printf("%s: top-5", images[i].filename().c_str());
-      for (int64_t c : top_k(r.output, static_cast<int64_t>(i), 5))
-        std::printf(" %lld (%.4f)", static_cast<long long>(c),
-                    r.output.data[static_cast<int64_t>(i) * classes + c]);
-      std::printf("\n");
+      print_top5(r.output, static_cast<int64_t>(i));
     }
   }
   std::printf("load %.1f ms, first inference %.2f ms, second inference %.2f ms\n", r.load_ms,
               r.first_run_ms, r.second_run_ms);
-  for (const auto& step : prepared.steps) std::printf("prepared: %s\n", step.c_str());
+  for (const auto& step : report.prepared) std::printf("prepared: %s\n", step.c_str());
   if (!a.output.empty()) std::printf("wrote %s\n", a.output.c_str());
   if (!a.save_input.empty()) std::printf("wrote %s\n", a.save_input.c_str());
 }
@@ -118,6 +121,9 @@ void add_infer_command(CLI::App& app) {
   args->batch_option = cmd->add_option("--batch", args->batch, "Batch size (default 1)");
   cmd->add_option("--threads", args->threads,
                   "Threads (default 0: every core this process may use)");
+  cmd->add_option("--timeout", args->timeout_s,
+                  "Seconds the framework may take to load and run, in its own process (default "
+                  "0: no limit)");
   cmd->callback([args] { infer(*args); });
 }
 

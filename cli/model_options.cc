@@ -113,6 +113,14 @@ std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file) {
   throw Error("model '" + onnx_file.string() + "' has no image-like input (a rank-4 tensor, NCHW)");
 }
 
+std::vector<std::string> backends_named(BackendRegistry& registry, const std::string& text) {
+  if (text != "all") return split_list(text);
+  std::vector<std::string> names;
+  for (const auto& b : registry.list())
+    if (b.available) names.push_back(b.name);
+  return names;
+}
+
 Settings settings_for(BackendRegistry& registry, const std::string& backend,
                       const std::vector<std::string>& sets,
                       const std::vector<std::string>& backends) {

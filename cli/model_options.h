@@ -49,6 +49,9 @@ int64_t parse_memory_limit(const std::string& text);
 // The image shape [C, H, W] of an ONNX file's input.
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file);
 
+// --backends: the frameworks named, or for "all" every one this build has available.
+std::vector<std::string> backends_named(BackendRegistry& registry, const std::string& text);
+
 // The --set values for one backend, validated against its specs (defaults filled in).
 // Throws Error for a --set naming a backend not in `backends`, an unknown key or bad value.
 Settings settings_for(BackendRegistry& registry, const std::string& backend,

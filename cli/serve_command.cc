@@ -18,6 +18,7 @@
 #include "serve/grpc.h"
 #include "serve/http.h"
 #include "serve/model_server.h"
+#include "verify/isolated.h"
 
 namespace infermark::cli {
 namespace {
@@ -45,6 +46,24 @@ struct ServeArgs {
 };
 
 // A model to serve: its name and file(s), and its batcher's policy.
+// The model loaded and run once in a process of its own before this one loads it: a framework
+// that crashes on the model costs a clear refusal, not the server.
+void probe(const std::string& backend, const LoadRequest& load, const fs::path& model,
+           int64_t batch, const std::vector<int64_t>& image) {
+  IsolatedJob job;
+  job.backend = backend;
+  job.load = load;
+  std::vector<int64_t> shape = {batch};
+  shape.insert(shape.end(), image.begin(), image.end());
+  Tensor x;
+  x.resize(shape);
+  const IsolatedOutcome o = run_isolated(job, x);
+  if (o.status == "interrupted") throw ExitCode(130);
+  if (!o.ok())
+    throw Error("model '" + model.string() + "' on " + backend + ": " + o.reason +
+                " (tried in a process of its own before serving)");
+}
+
 struct ModelPlan {
   std::string name;
   std::vector<fs::path> files;
@@ -179,8 +198,10 @@ void serve_models(const ServeArgs& a) {
       sig.image_shape = image;
       sig.input_name = pm.after.input;
       sig.output_name = pm.after.output;
-      engines.push_back(backend.load(
-          {pm.file, settings, a.threads, in[0] == 1 ? 1 : load_batch, 1, a.precision}));
+      const LoadRequest load{pm.file, settings,   a.threads, in[0] == 1 ? 1 : load_batch,
+                             1,       a.precision};
+      probe(a.backend, load, f, in[0] == 1 ? 1 : p.policy.max_batch, image);
+      engines.push_back(backend.load(load));
       prepared.push_back(to_json(pm));
       // Warm-up: every batch size the batcher can form, the largest first, down to one
       // image (which also says how many scores the model gives). A framework's memory

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
@@ -82,11 +84,8 @@ std::string tail_of(int fd, size_t max_bytes) {
   const off_t from = size > static_cast<off_t>(max_bytes) ? size - max_bytes : 0;
   std::string out(static_cast<size_t>(size - from), '\0');
   if (pread(fd, out.data(), out.size(), from) < 0) return "";
-  if (from > 0) {  // start at a line boundary
-    const auto nl = out.find('\n');
-    if (nl != std::string::npos) out.erase(0, nl + 1);
-  }
-  return out;
+  // A framework's output is any bytes: cut on a line (or character) boundary, valid UTF-8.
+  return utf8_tail(out, max_bytes);
 }
 
 }  // namespace
@@ -104,6 +103,7 @@ ChildOutcome run_child(const std::vector<std::string>& argv, double timeout_s,
   args.push_back(nullptr);
 
   const auto t0 = std::chrono::steady_clock::now();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     close(log_fd);
@@ -111,6 +111,10 @@ ChildOutcome run_child(const std::vector<std::string>& argv, double timeout_s,
   }
   if (pid == 0) {
     setpgid(0, 0);  // Ctrl-C reaches the sweep, which then stops the cell itself
+    // A parent that dies without stopping the child (SIGKILL, a closed terminal) takes it
+    // along: a cell never runs on without its timeout and memory watch.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
     const int devnull = open("/dev/null", O_RDONLY);

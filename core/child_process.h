@@ -26,6 +26,8 @@ struct ChildOutcome {
 // all its processes together passes memory_limit_bytes (<= 0: no limit), or when
 // `interrupted` becomes true. Processes of the group still running when the child ends are
 // killed. A process that left the group (setsid, setpgid) is neither counted nor killed.
+// The child is killed too when the thread that called run_child ends (PR_SET_PDEATHSIG): call
+// it from a thread that outlives the child. output_tail is valid UTF-8.
 ChildOutcome run_child(const std::vector<std::string>& argv, double timeout_s,
                        int64_t memory_limit_bytes, const std::atomic<bool>& interrupted);
 

@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/jsonl.h"
 
 namespace infermark {
 using nlohmann::json;
@@ -330,11 +332,10 @@ std::string this_node() {
 std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& files) {
   std::vector<ResultRow> rows;
   for (const auto& f : files) {
-    std::ifstream in(f);
-    if (!in) throw Error("result file '" + f.string() + "' cannot be read");
-    std::string line;
+    const JsonLines file = read_json_lines(f);
+    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
     int n = 0;
-    while (std::getline(in, line)) {
+    for (const std::string& line : file.lines) {
       ++n;
       if (line.empty()) continue;
       const json j = json::parse(line, nullptr, false);

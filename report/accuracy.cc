@@ -62,39 +62,8 @@ std::map<std::tuple<std::string, std::string, std::string>, Best> best_offline(
 
 }  // namespace
 
-bool is_accuracy_file(const fs::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) {
-      const json j = json::parse(line, nullptr, false);
-      return j.is_object() && j.value("schema", "").rfind("infermark-accuracy/", 0) == 0;
-    }
-  return false;
-}
-
-std::vector<json> read_accuracy(const std::vector<fs::path>& files) {
-  std::vector<json> rows;
-  for (const auto& f : files) {
-    std::ifstream in(f);
-    if (!in) throw Error("accuracy file '" + f.string() + "' cannot be read");
-    std::string line;
-    int n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      if (line.empty()) continue;
-      json j = json::parse(line, nullptr, false);
-      if (!j.is_object() || j.value("schema", "").rfind("infermark-accuracy/", 0) != 0 ||
-          !j.contains("backend") || !j.contains("precision") || !j.contains("status"))
-        throw Error("accuracy file '" + f.string() + "' line " + std::to_string(n) +
-                    " is not a line of infermark accuracy");
-      rows.push_back(std::move(j));
-    }
-  }
-  return rows;
-}
-
-Table speed_accuracy_table(const std::vector<ResultRow>& rows, const std::vector<json>& acc) {
+Table speed_accuracy_table(const std::vector<ResultRow>& rows,
+                           const std::vector<AccuracyRow>& acc) {
   Table t;
   t.name = "speed_accuracy";
   t.title = "Speed against accuracy, per framework and precision";
@@ -103,29 +72,26 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows, const std::vector
                "top-1 changed on"};
   const auto best = best_offline(rows);
   for (const auto& a : acc) {
-    const std::string model = model_name(a.value("model", ""));
-    const std::string precision = a.value("precision", "");
-    std::vector<std::string> row = {model, a.value("backend", ""), precision};
-    const auto it = best.find({model, a.value("backend", ""), precision});
+    const std::string model = model_name(a.model);
+    std::vector<std::string> row = {model, a.backend, a.precision};
+    const auto it = best.find({model, a.backend, a.precision});
     row.push_back(it == best.end() ? "not measured"
                                    : fixed(it->second.ips, "%.2f") + " (" + it->second.where + ")");
-    if (a.value("status", "") != "ok") {
-      row.insert(row.end(), {a.value("status", ""), "", "", "", a.value("message", "")});
+    if (!a.ok()) {
+      row.insert(row.end(), {a.status, "", "", "", a.message});
       t.rows.push_back(row);
       continue;
     }
-    const int images = a.value("images", 0);
-    auto share = [&](const char* key) {
-      return a.contains(key) ? fixed(a[key].get<double>() * 100, "%.1f%%") : std::string("-");
+    auto share = [&](const std::optional<double>& v) {
+      return v ? fixed(*v * 100, "%.1f%%") : std::string("-");
     };
-    row.push_back(share("top1_agreement"));
-    row.push_back(share("top1_accuracy"));
-    row.push_back(share("top5_accuracy"));
-    row.push_back(fixed(a.value("max_rel_diff", 0.0), "%.2e"));
+    row.push_back(share(a.top1_agreement));
+    row.push_back(share(a.top1_accuracy));
+    row.push_back(share(a.top5_accuracy));
+    row.push_back(a.max_rel_diff ? fixed(*a.max_rel_diff, "%.2e") : std::string("-"));
     std::string changed;
-    for (const auto& d : a.value("disagreements", std::vector<std::string>{}))
-      changed += (changed.empty() ? "" : "; ") + d;
-    row.push_back(changed.empty() ? "none of " + std::to_string(images) : changed);
+    for (const auto& d : a.disagreements) changed += (changed.empty() ? "" : "; ") + d;
+    row.push_back(changed.empty() ? "none of " + std::to_string(a.images) : changed);
     t.rows.push_back(row);
   }
   t.note =
@@ -137,7 +103,8 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows, const std::vector
 }
 
 std::optional<Figure> speed_accuracy_figure(const std::vector<ResultRow>& rows,
-                                            const std::vector<json>& acc, const fs::path& dir) {
+                                            const std::vector<AccuracyRow>& acc,
+                                            const fs::path& dir) {
   using namespace figures;
   const auto best = best_offline(rows);
   const Palette palette = Palette::of(rows);
@@ -152,13 +119,14 @@ std::optional<Figure> speed_accuracy_figure(const std::vector<ResultRow>& rows,
   int points = 0;
   std::set<std::string> models;
   for (const auto& a : acc) {
-    if (a.value("status", "") != "ok" || !a.contains("top1_agreement")) continue;
-    const std::string model = model_name(a.value("model", ""));
-    const std::string backend = a.value("backend", ""), precision = a.value("precision", "");
+    if (!a.ok() || !a.top1_agreement) continue;
+    const std::string model = model_name(a.model);
+    const std::string& backend = a.backend;
+    const std::string& precision = a.precision;
     const auto it = best.find({model, backend, precision});
     if (it == best.end()) continue;
     const int block = p.block(backend + " " + precision);
-    p.data << fmt(it->second.ips) << " " << fmt(a["top1_agreement"].get<double>() * 100) << "\n";
+    p.data << fmt(it->second.ips) << " " << fmt(*a.top1_agreement * 100) << "\n";
     const int type = precision == "fp32" ? 7 : (precision == "bf16" ? 9 : 5);
     const std::string colour = colour_of.count(backend) ? colour_of[backend] : "#888888";
     p.element(p.source(block) + " using 1:2 with points pt " + std::to_string(type) +

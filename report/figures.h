@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/accuracy_row.h"
 #include "core/result.h"
 
 namespace infermark {
@@ -41,7 +42,7 @@ std::vector<Figure> draw_figures(const std::vector<ResultRow>& rows,
 // accuracy lines whose model, framework and precision the rows measured offline; none when
 // no line matches.
 std::optional<Figure> speed_accuracy_figure(const std::vector<ResultRow>& rows,
-                                            const std::vector<nlohmann::json>& accuracy,
+                                            const std::vector<AccuracyRow>& accuracy,
                                             const std::filesystem::path& out_dir);
 
 // Least-squares fit of y = a * x^b on log-log axes (x, y > 0; others ignored).

@@ -488,7 +488,7 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
 }
 
 fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
-                      const std::vector<json>& accuracy) {
+                      const std::vector<AccuracyRow>& accuracy) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create report folder '" + dir.string() + "': " + ec.message());

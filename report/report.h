@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/accuracy_row.h"
 #include "core/result.h"
 
 namespace infermark {
@@ -31,16 +32,12 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows);
 // lines of `infermark accuracy`, also speed against accuracy (a table and a figure).
 std::filesystem::path write_report(const std::vector<ResultRow>& rows,
                                    const std::filesystem::path& dir,
-                                   const std::vector<nlohmann::json>& accuracy = {});
+                                   const std::vector<AccuracyRow>& accuracy = {});
 
-// Whether a file holds the lines of `infermark accuracy` (its first line's schema).
-bool is_accuracy_file(const std::filesystem::path& file);
-// Those lines; Error naming the file and line that is not one.
-std::vector<nlohmann::json> read_accuracy(const std::vector<std::filesystem::path>& files);
 // Per framework and precision: the best offline throughput the result rows measured for the
 // same model, agreement with the fp32 reference, accuracy against labels, the changed images.
 Table speed_accuracy_table(const std::vector<ResultRow>& rows,
-                           const std::vector<nlohmann::json>& accuracy);
+                           const std::vector<AccuracyRow>& accuracy);
 
 // The figure a scenario is judged by, and whether larger is better: offline and ensemble
 // throughput, single-stream p50 latency, server p50 latency at a fixed rate (its throughput

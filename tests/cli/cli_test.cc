@@ -264,6 +264,68 @@ TEST(Cli, FrameworkOutputStaysOffTheTerminal) {
   fs::remove(out);
 }
 
+// A framework that crashes, at load or at run, costs its own answer only: check prints every
+// framework's row (the crashed one with its signal and phase) and exits non-zero, accuracy
+// writes and prints every row, infer says it in one line; so does a framework that hangs, past
+// --timeout. fake2 is the fake under another name.
+TEST(Cli, AFrameworkCrashCostsOnlyItsOwnAnswer) {
+  const std::string small = "--model resnet50 --input-size 64 --width 0.25";
+  for (const std::string at : {"load", "run"}) {
+    const std::string crash = " --set fake2.fail=crash --set fake2.fail_at=" + at;
+    const Result c = run("check " + small + " --backends fake,fake2,fake3" + crash, kWithFake);
+    EXPECT_EQ(c.code, 1) << c.out << c.err;
+    EXPECT_NE(c.out.find("fake         runs"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("fake2        crashed"), std::string::npos) << c.out;
+    const std::string phase = at == "load" ? "loading" : "running";
+    EXPECT_NE(c.out.find("crashed (SIGSEGV while " + phase + " the model)"), std::string::npos)
+        << c.out;
+    EXPECT_NE(c.out.find("fake3        runs"), std::string::npos) << c.out;
+    EXPECT_EQ(c.err, "") << c.err;
+
+    const Result i = run("infer " + small + " --backend fake2" + crash, kWithFake);
+    EXPECT_EQ(i.code, 1) << i.err;
+    EXPECT_NE(i.err.find("fake2: crashed (SIGSEGV while " + phase + " the model)"),
+              std::string::npos)
+        << i.err;
+    EXPECT_EQ(std::count(i.err.begin(), i.err.end(), '\n'), 1) << i.err;
+  }
+  const Result hang =
+      run("check " + small + " --backends fake,fake2 --set fake2.fail=hang --timeout 1", kWithFake);
+  EXPECT_EQ(hang.code, 1) << hang.out << hang.err;
+  EXPECT_NE(hang.out.find("fake2        timeout"), std::string::npos) << hang.out;
+  EXPECT_NE(hang.out.find("timed out after 1 s while running the model"), std::string::npos)
+      << hang.out;
+
+  // accuracy: the reference, the crashed framework and the one after it, each a line.
+  const fs::path dir = fs::temp_directory_path() / ("infermark_crash_" + std::to_string(getpid()));
+  fs::create_directories(dir / "photos");
+  const std::string make =
+      "/usr/bin/python3 -c \"from PIL import Image; "
+      "[Image.new('RGB', (64, 64), (i * 40, 90, 200 - i * 30)).save('" +
+      (dir / "photos").string() + "/' + str(i) + '.png') for i in range(3)]\"";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  const std::string out = (dir / "accuracy.jsonl").string();
+  const Result a = run("accuracy " + small + " --images " + (dir / "photos").string() +
+                           " --preprocess resize=64,crop=64 --reference fake "
+                           "--backends fake2,fake3 --set fake2.fail=crash --batch 2 --out " +
+                           out,
+                       kWithFake);
+  EXPECT_EQ(a.code, 1) << a.out << a.err;
+  const std::vector<nlohmann::json> rows = result_lines(out);
+  ASSERT_EQ(rows.size(), 3u) << a.out;
+  EXPECT_EQ(rows[0]["backend"], "fake");
+  EXPECT_EQ(rows[0]["status"], "ok");
+  EXPECT_EQ(rows[1]["backend"], "fake2");
+  EXPECT_EQ(rows[1]["status"], "crash");
+  EXPECT_NE(rows[1]["message"].get<std::string>().find("SIGSEGV"), std::string::npos);
+  EXPECT_NE(rows[1]["output_tail"].get<std::string>().find("FAKE-FRAMEWORK-LOG"), std::string::npos)
+      << rows[1].dump();
+  EXPECT_EQ(rows[2]["backend"], "fake3");
+  EXPECT_EQ(rows[2]["status"], "ok");
+  EXPECT_EQ(rows[2]["top1_agreement"], 1.0);
+  fs::remove_all(dir);
+}
+
 TEST(Cli, BackendsJson) {
   const Result r = run("backends --json");
   ASSERT_EQ(r.code, 0) << r.err;

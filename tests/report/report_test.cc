@@ -428,7 +428,9 @@ TEST(Report, SpeedAgainstAccuracy) {
             {"top1_agreement", 1.0},
             {"max_rel_diff", 1e-6},
             {"disagreements", json::array()}});
-  const Table t = speed_accuracy_table(typed(rows), {a, b, c, d});
+  std::vector<AccuracyRow> typed_acc;
+  for (const auto& j : {a, b, c, d}) typed_acc.push_back(accuracy_row_from_json(j));
+  const Table t = speed_accuracy_table(typed(rows), typed_acc);
   ASSERT_EQ(t.rows.size(), 4u);
   EXPECT_EQ(t.rows[0][0], "resnet50");
   EXPECT_EQ(t.rows[0][3], "19.00 (batch 8)");  // the best of batch 1 and 8
@@ -460,7 +462,7 @@ TEST(Report, SpeedAgainstAccuracy) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.jsonl' line 2"), std::string::npos) << e.what();
   }
-  const fs::path index = write_report(typed(rows), dir / "report", {a, b, c, d});
+  const fs::path index = write_report(typed(rows), dir / "report", typed_acc);
   EXPECT_TRUE(fs::exists(dir / "report" / "speed_accuracy.md"));
   EXPECT_TRUE(fs::exists(dir / "report" / "fig_speed_accuracy.svg"));
   std::ifstream dat(dir / "report" / "fig_speed_accuracy.dat");

@@ -1,0 +1,101 @@
+#include "core/accuracy_row.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/jsonl.h"
+
+namespace infermark {
+using nlohmann::json;
+
+json to_json(const AccuracyRow& r) {
+  json j = {{"schema", r.schema},           {"model", r.model},           {"images", r.images},
+            {"image_files", r.image_files}, {"preprocess", r.preprocess}, {"backend", r.backend},
+            {"precision", r.precision},     {"reference", r.reference},   {"status", r.status}};
+  if (!r.message.empty()) j["message"] = r.message;
+  if (!r.output_tail.empty()) j["output_tail"] = r.output_tail;
+  if (!r.prepared.empty()) j["prepared"] = r.prepared;
+  if (!r.ok()) return j;
+  j["precision_in_effect"] =
+      r.precision_in_effect.empty() ? json(nullptr) : json(r.precision_in_effect);
+  j["top5_predictions"] = r.top5_predictions;
+  if (r.top1_agreement) j["top1_agreement"] = *r.top1_agreement;
+  if (r.max_rel_diff) j["max_rel_diff"] = *r.max_rel_diff;
+  j["disagreements"] = r.disagreements;
+  if (r.top1_accuracy) j["top1_accuracy"] = *r.top1_accuracy;
+  if (r.top5_accuracy) j["top5_accuracy"] = *r.top5_accuracy;
+  return j;
+}
+
+AccuracyRow accuracy_row_from_json(const json& j) {
+  if (!j.is_object() || j.value("schema", "").rfind("infermark-accuracy/", 0) != 0)
+    throw Error("not an infermark accuracy line");
+  for (const char* key : {"backend", "precision", "status"})
+    if (!j.contains(key) || !j[key].is_string())
+      throw Error(std::string("no '") + key + "' string");
+  AccuracyRow r;
+  try {
+    r.schema = j["schema"].get<std::string>();
+    r.model = j.value("model", "");
+    r.images = j.value("images", int64_t{0});
+    r.image_files = j.value("image_files", std::vector<std::string>{});
+    r.preprocess = j.value("preprocess", "");
+    r.backend = j["backend"].get<std::string>();
+    r.precision = j["precision"].get<std::string>();
+    r.reference = j.value("reference", "");
+    r.status = j["status"].get<std::string>();
+    r.message = j.value("message", "");
+    r.output_tail = j.value("output_tail", "");
+    r.prepared = j.value("prepared", json::object());
+    if (j.contains("precision_in_effect") && j["precision_in_effect"].is_string())
+      r.precision_in_effect = j["precision_in_effect"].get<std::string>();
+    r.top5_predictions = j.value("top5_predictions", std::vector<std::vector<int64_t>>{});
+    const auto number = [&](const char* key) -> std::optional<double> {
+      if (j.contains(key) && j[key].is_number()) return j[key].get<double>();
+      return std::nullopt;
+    };
+    r.top1_agreement = number("top1_agreement");
+    r.max_rel_diff = number("max_rel_diff");
+    r.top1_accuracy = number("top1_accuracy");
+    r.top5_accuracy = number("top5_accuracy");
+    r.disagreements = j.value("disagreements", std::vector<std::string>{});
+  } catch (const json::exception& e) {
+    throw Error(std::string("a field of the wrong type (") + e.what() + ")");
+  }
+  return r;
+}
+
+bool is_accuracy_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) {
+      const json j = json::parse(line, nullptr, false);
+      return j.is_object() && j.value("schema", "").rfind("infermark-accuracy/", 0) == 0;
+    }
+  return false;
+}
+
+std::vector<AccuracyRow> read_accuracy(const std::vector<std::filesystem::path>& files) {
+  std::vector<AccuracyRow> rows;
+  for (const auto& f : files) {
+    if (!std::ifstream(f)) throw Error("accuracy file '" + f.string() + "' cannot be read");
+    const JsonLines file = read_json_lines(f);
+    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
+    int n = 0;
+    for (const std::string& line : file.lines) {
+      ++n;
+      if (line.empty()) continue;
+      try {
+        rows.push_back(accuracy_row_from_json(json::parse(line, nullptr, false)));
+      } catch (const Error& e) {
+        throw Error("accuracy file '" + f.string() + "' line " + std::to_string(n) +
+                    " is not a line of infermark accuracy: " + e.what());
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace infermark

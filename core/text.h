@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace infermark {
+
+// Text from outside (paths, a framework's messages and output) as valid UTF-8: each byte that
+// does not start or continue a well-formed sequence becomes U+FFFD, so that the text can enter
+// a JSON result without the writer throwing.
+std::string valid_utf8(std::string_view text);
+
+// The last `max_bytes` bytes of `text` at most, starting on a character boundary (and on a
+// line boundary where there is one), valid UTF-8.
+std::string utf8_tail(std::string_view text, size_t max_bytes);
+
+// A signal's name: "SIGSEGV", or "signal 42" for one without a name.
+std::string signal_name(int signal);
+
+}  // namespace infermark

@@ -1,0 +1,149 @@
+#include "verify/check.h"
+
+#include <algorithm>
+
+#include "backends/registry.h"
+#include "backends/settings.h"
+#include "core/error.h"
+#include "prepare/prepare.h"
+#include "verify/compare.h"
+#include "verify/isolated.h"
+
+namespace infermark {
+
+bool CheckReport::all_run() const {
+  return !interrupted && std::all_of(rows.begin(), rows.end(),
+                                     [](const CheckRow& r) { return r.verdict == "runs"; });
+}
+
+namespace {
+
+// The verdict of a framework that did not answer, from its process's outcome.
+std::string verdict_of(const IsolatedOutcome& o) {
+  if (o.status == "unsupported") return "refused";
+  if (o.status == "crash") return "crashed";
+  return o.status;  // error, timeout, oom, interrupted
+}
+
+}  // namespace
+
+CheckReport run_check(BackendRegistry& registry, const CheckOptions& a, const Tensor& input) {
+  const bool against_file = !a.expected_label.empty();
+  if (a.backends.size() < (against_file ? 1u : 2u))
+    throw Error(std::string("--backends needs at least ") +
+                (against_file ? "one backend" : "two backends (or --expected FILE)"));
+  CheckReport report;
+  report.reference =
+      against_file ? "expected" : (a.reference.empty() ? a.backends.front() : a.reference);
+  if (!against_file &&
+      std::find(a.backends.begin(), a.backends.end(), report.reference) == a.backends.end())
+    throw Error("--reference '" + report.reference + "' is not one of --backends");
+  if (against_file && (a.expected.shape.empty() || a.expected.shape[0] != input.shape[0]))
+    throw Error("expected outputs '" + a.expected_label + "' have shape " +
+                shape_string(a.expected.shape) + ", not one row per input image (" +
+                std::to_string(input.shape[0]) + ")");
+  PrepareOptions prepare = preparation_options(a.prepare);
+  check_precision_name(a.precision);
+  report.batch = input.shape[0];
+
+  std::map<std::string, Tensor> outputs;
+  if (against_file) outputs["expected"] = a.expected;
+  for (const auto& name : a.backends) {
+    CheckRow row;
+    row.backend = name;
+    row.reference = name == report.reference;
+    const std::string precision = row.reference ? "fp32" : a.precision;
+    row.tolerance =
+        a.tolerance >= 0 ? a.tolerance : (precision == "fp32" ? kToleranceF32 : kToleranceReduced);
+    if (report.interrupted) {
+      row.verdict = "interrupted";
+      row.reason = "not run: interrupted";
+      report.rows.push_back(row);
+      continue;
+    }
+    try {
+      const BackendInfo& info = registry.info(name);
+      prepare.opset_at_least = info.capabilities.min_opset;
+      prepare_for_precision(prepare, precision);
+      check_capabilities(info, precision, 1);  // before quantizing for it
+      const PreparedModel p = prepare_model(a.model, prepare);
+      for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
+      IsolatedJob job;
+      job.backend = name;
+      job.load = {p.file, a.settings.at(name), a.threads, input.shape[0], 1, precision};
+      job.timeout_s = a.timeout_s;
+      const IsolatedOutcome o = run_isolated(job, input);
+      if (o.ok()) {
+        outputs[name] = o.output;
+        row.load_ms = o.load_ms;
+      } else {
+        row.verdict = verdict_of(o);
+        row.reason = o.reason;
+        row.output_tail = o.output_tail;
+        report.interrupted = o.status == "interrupted";
+      }
+    } catch (const Unsupported& e) {
+      row.verdict = "refused";
+      row.reason = e.what();
+    } catch (const Error& e) {
+      row.verdict = "error";
+      row.reason = e.what();
+    }
+    report.rows.push_back(row);
+  }
+
+  const auto ref = outputs.find(report.reference);
+  for (auto& row : report.rows) {
+    if (!row.verdict.empty()) continue;
+    if (row.reference) {
+      row.verdict = "runs";
+      row.top1 = 1;
+      continue;
+    }
+    if (ref == outputs.end()) {
+      row.verdict = "unchecked";
+      row.reason = "ran; the reference " + report.reference + " did not";
+      continue;
+    }
+    const OutputDifference d = compare_outputs(outputs[row.backend], ref->second);
+    row.max_abs = d.max_abs;
+    row.max_rel = d.max_rel;
+    row.top1 = d.top1_agreement;
+    if (!d.same_shape) {
+      row.verdict = "wrong";
+      row.reason = d.shape_note;
+    } else if (d.max_rel <= row.tolerance) {
+      row.verdict = "runs";
+    } else {
+      row.verdict = "wrong";
+      row.reason = d.non_finite > 0 ? std::to_string(d.non_finite) + " outputs NaN or infinite"
+                                    : "beyond tolerance";
+    }
+  }
+  return report;
+}
+
+void print_check(const CheckOptions& a, const CheckReport& report, std::FILE* out) {
+  const bool against_file = !a.expected_label.empty();
+  std::fprintf(out, "check %s, batch %lld, precision %s, reference %s%s, preparation %s\n",
+               a.model_label.c_str(), static_cast<long long>(report.batch), a.precision.c_str(),
+               report.reference.c_str(),
+               against_file ? (" (" + a.expected_label + ")").c_str() : "", a.prepare.c_str());
+  std::fprintf(out, "%-12s %-11s %11s %11s %6s %9s %10s  %s\n", "backend", "verdict", "max_abs",
+               "max_rel", "top1", "tolerance", "load_ms", "why / what preparation did");
+  for (const auto& row : report.rows) {
+    const bool compared = row.verdict == "runs" || row.verdict == "wrong";
+    std::string note = row.reference && compared ? "reference" : row.reason;
+    if (compared && !row.prepared.empty()) note += (note.empty() ? "" : "; ") + row.prepared;
+    if (!compared) {
+      std::fprintf(out, "%-12s %-11s %11s %11s %6s %9.0e %10s  %s\n", row.backend.c_str(),
+                   row.verdict.c_str(), "-", "-", "-", row.tolerance, "-", note.c_str());
+      continue;
+    }
+    std::fprintf(out, "%-12s %-11s %11.3e %11.3e %6.2f %9.0e %10.1f  %s\n", row.backend.c_str(),
+                 row.verdict.c_str(), row.max_abs, row.max_rel, row.top1, row.tolerance,
+                 row.load_ms, note.c_str());
+  }
+}
+
+}  // namespace infermark
