@@ -4,36 +4,28 @@
 // against every framework's defaults in interleaved rounds. Every cell is a result line of the
 // tuning run's file, labelled by its phase (arm "tune:screen", ...), so that a rerun continues
 // where a killed one stopped and `report` and `compare` read a tuning run like any study.
+// This file holds the search, its budget and the checks of the options; the accuracy gate is in
+// tune_agreement.cc, the printed answer and the study file in tune_answer.cc, the figure in
+// tune_figure.cc (the Tuner class: sweep/tune_internal.h).
 #include "sweep/tune.h"
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <set>
-#include <sstream>
 
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
 #include "core/machine.h"
-#include "report/figures_plot.h"
 #include "sweep/study.h"
+#include "sweep/tune_internal.h"
 
 namespace infermark {
 namespace fs = std::filesystem;
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-const char* const kScreen = "tune:screen";
-const char* const kExplore = "tune:explore";
-const char* const kRung = "tune:rung";
-const char* const kConfirm = "tune:confirm";
+namespace tune_internal {
 
 std::string fixed(double v, int digits) {
   char buf[64];
@@ -69,79 +61,7 @@ RunLimits long_limits(double seconds) {
   return l;
 }
 
-// What a candidate is, apart from how it is measured.
-struct Candidate {
-  std::string backend;
-  Settings settings;  // only what differs from the framework's defaults (and --fix)
-  std::string precision = "fp32";
-  int64_t batch = 1;
-  int concurrency = 1;
-  int64_t max_batch = 1;  // server
-  double delay_ms = 0;    // server
-};
-
-class Tuner {
- public:
-  explicit Tuner(const TuneOptions& o)
-      : o_(o), objective_(objective_for(o.objective, o.scenario)) {}
-
-  int run();
-
- private:
-  // Cells and results.
-  CellSpec cell(const Candidate& c, const std::string& arm, int round = 0) const;
-  void reload();
-  const ResultRow* find(const CellSpec& spec) const;
-  // The candidate's result in the phase, running it first when the budget allows; nullptr
-  // when it did not run.
-  const ResultRow* measure(const Candidate& c, const std::string& arm, int round = 0);
-  double value(const ResultRow* r) const {
-    return r && within(*r, o_.limits) ? objective_value(*r, objective_) : NAN;
-  }
-  bool better(double a, double b, double margin = 0) const {
-    if (std::isnan(a)) return false;
-    if (std::isnan(b)) return true;
-    return objective_.higher_is_better ? a > b * (1 + margin) : a < b * (1 - margin);
-  }
-
-  // Phases.
-  void screen();
-  bool agreement_ok(const std::string& backend, const std::string& precision);
-  void explore(Candidate best, double best_value);
-  std::vector<Candidate> halving();
-  void confirm(const std::vector<Candidate>& finalists);
-  void answer();
-  void write_study_file(const ResultRow& winner, const ResultRow* baseline);
-
-  // Budget.
-  double time_left() const {
-    return o_.budget_s - spent_before_ -
-           std::chrono::duration<double>(Clock::now() - start_).count();
-  }
-  double confirm_cost() const;
-  double cost_of(const Candidate& c) const;        // estimated seconds of its confirmation cell
-  std::string describe(const ResultRow& r) const;  // label with batch or batching
-  void progress(const std::string& phase, const std::string& what) const;
-
-  const TuneOptions& o_;
-  Objective objective_;
-  BackendRegistry registry_;
-  CellSpec template_;
-  std::vector<std::string> backends_;
-  std::map<std::string, ResultRow> by_key_;
-  std::vector<ResultRow> rows_;
-  double spent_before_ = 0;
-  Clock::time_point start_ = Clock::now();
-  bool interrupted_ = false;
-  bool out_of_budget_ = false;
-  std::vector<Candidate> defaults_;  // each framework's defaults that ran in the screen
-  std::vector<std::pair<Candidate, double>> families_;  // screened (backend, precision), ok
-  std::map<std::string, std::string> refused_;          // "backend precision" -> why
-  std::map<std::string, double> agreement_;             // "backend precision" -> top-1
-  std::vector<Candidate> tried_;
-  int cells_run_ = 0;
-  std::string baseline_;  // --baseline where it is tuned, else the first framework tuned
-};
+namespace {
 
 std::string name_of(const Candidate& c) {
   std::string s = c.backend + " " + c.precision;
@@ -152,6 +72,8 @@ std::string name_of(const Candidate& c) {
   for (const auto& [k, v] : c.settings) s += " " + k + "=" + v;
   return s;
 }
+
+}  // namespace
 
 CellSpec Tuner::cell(const Candidate& c, const std::string& arm, int round) const {
   CellSpec s = template_;
@@ -282,45 +204,6 @@ const ResultRow* Tuner::measure(const Candidate& c, const std::string& arm, int 
   if (code == 130) interrupted_ = true;
   reload();
   return find(spec);
-}
-
-bool Tuner::agreement_ok(const std::string& backend, const std::string& precision) {
-  if (precision == "fp32" || o_.limits.min_top1_agreement <= 0) return true;
-  const std::string key = backend + " " + precision;
-  const fs::path file = fs::path(o_.out).replace_extension(".accuracy.jsonl");
-  auto read = [&]() -> bool {
-    std::ifstream in(file);
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || j.value("backend", "") != backend ||
-          j.value("precision", "") != precision || j.value("model", "") != template_.model.path)
-        continue;
-      if (j.value("status", "") == "ok")
-        agreement_[key] = j.value("top1_agreement", 0.0);
-      else
-        refused_[key] = "agreement not measured: " + j.value("message", std::string("failed"));
-      return true;
-    }
-    return false;
-  };
-  if (!read()) {
-    const fs::path program = fs::read_symlink("/proc/self/exe");
-    std::string cmd = "'" + program.string() + "' accuracy --model '" + template_.model.path +
-                      "' --images '" + o_.images + "' --backends " + backend + " --precision " +
-                      precision + " --reference " + baseline_ + " --threads " +
-                      std::to_string(o_.threads) + " --out '" + file.string() + "' >&2";
-    progress("agreement", key + " against " + baseline_ + " fp32 on " + o_.images);
-    [[maybe_unused]] const int code = std::system(cmd.c_str());
-    if (!read()) refused_[key] = "agreement could not be measured (infermark accuracy failed)";
-  }
-  if (!agreement_.count(key)) return false;
-  if (agreement_[key] < o_.limits.min_top1_agreement) {
-    refused_[key] = "top-1 agreement " + fixed(agreement_[key], 3) + " with " + baseline_ +
-                    " fp32 is below --min-top1-agreement " + fixed(o_.limits.min_top1_agreement, 3);
-    return false;
-  }
-  return true;
 }
 
 void Tuner::screen() {
@@ -497,223 +380,6 @@ void Tuner::confirm(const std::vector<Candidate>& finalists) {
   }
 }
 
-void Tuner::write_study_file(const ResultRow& w, const ResultRow* base) {
-  const fs::path file =
-      o_.study_file.empty() ? fs::path(o_.out).replace_extension(".toml") : o_.study_file;
-  std::ofstream f(file);
-  if (!f) throw Error("cannot write the study file '" + file.string() + "'");
-  auto list = [](const std::vector<std::string>& v, bool quoted) {
-    std::string s = "[";
-    for (size_t i = 0; i < v.size(); ++i)
-      s += (i ? ", " : "") + (quoted ? "\"" + v[i] + "\"" : v[i]);
-    return s + "]";
-  };
-  auto both = [](const std::string& a, const std::string& b) {
-    return a == b ? std::vector<std::string>{a} : std::vector<std::string>{a, b};
-  };
-  const CellSpec& a = w.cell;
-  const CellSpec b = base ? base->cell : w.cell;
-  // A setting of the winner's that differs from its framework's default sweeps both values.
-  std::vector<std::string> sets;
-  const BackendInfo& info = registry_.info(a.backend);
-  for (const auto& [k, v] : a.settings) {
-    std::string def = v;
-    const bool held = o_.fixed.count(a.backend) && o_.fixed.at(a.backend).count(k);
-    for (const auto& s : info.settings)
-      if (s.key == k && !held) def = s.default_value;
-    sets.push_back(a.backend + "." + k + "=" + v + (def != v ? "," + def : ""));
-  }
-  f << "# The winner of `infermark tune` and " << (base ? base->cell.backend : a.backend)
-    << "'s defaults side by side, in interleaved rounds:\n"
-    << "#   infermark --config " << file.filename().string() << " bench\n"
-    << "# The matrix crosses the dimensions in which the two differ, so it holds other\n"
-    << "# combinations of them too.\n"
-    << "# winner: " << w.label() << "\n[bench]\n"
-    << "models = " << list({o_.model}, true) << "\n"
-    << "backends = " << list(both(a.backend, b.backend), true) << "\n"
-    << "scenario = " << list({o_.scenario}, true) << "\n"
-    << "precision = " << list(both(a.precision, b.precision), true) << "\n";
-  if (o_.scenario == "offline") {
-    f << "batches = " << list(both(std::to_string(a.batch), std::to_string(b.batch)), false) << "\n"
-      << "concurrency = "
-      << list(both(std::to_string(a.concurrency), std::to_string(b.concurrency)), false) << "\n";
-  }
-  if (o_.scenario == "server" && a.server) {
-    f << "find-peak = true\nslo-p99-ms = " << *a.peak_slo_p99_ms << "\n"
-      << "max-batch = " << a.server->max_batch << "\n"
-      << "max-queue-delay-ms = " << a.server->max_queue_delay_ms << "\n";
-  }
-  if (!sets.empty()) f << "set = " << list(sets, true) << "\n";
-  if (o_.threads > 0) f << "threads = " << o_.threads << "\n";
-  f << "input-size = " << o_.zoo.input_size << "\nwidth = " << o_.zoo.width
-    << "\nseed = " << o_.zoo.seed << "\nrounds = " << o_.confirm_rounds
-    << "\nwarmup = " << long_limits(o_.cell_seconds).warmup_s
-    << "\nmin-duration = " << long_limits(o_.cell_seconds).min_duration_s << "\nout = \""
-    << fs::path(o_.out).replace_extension("").string() << "-rerun.jsonl\"\n";
-  std::printf("study file: %s (infermark --config %s bench)\n", file.c_str(), file.c_str());
-}
-
-void Tuner::answer() {
-  const std::vector<Standing> confirmed = rank(rows_, objective_, o_.limits, {kConfirm});
-  std::printf("\n== tune: %s, %s, objective %s%s ==\n", template_.model.name.c_str(),
-              o_.scenario.c_str(), objective_.name.c_str(),
-              o_.scenario == "server"
-                  ? (" (p99 <= " + fixed(*template_.peak_slo_p99_ms, 1) + " ms)").c_str()
-                  : "");
-  double spent = 0;
-  for (const auto& r : rows_) spent += r.wall_s;
-  std::printf("%zu cells (%d run now), %s of cells in all; budget %s\n", rows_.size(), cells_run_,
-              minutes(spent).c_str(), minutes(o_.budget_s).c_str());
-  if (confirmed.empty()) {
-    std::printf("no configuration was confirmed%s\n",
-                out_of_budget_ ? ": the budget ran out before the confirmation rounds (give more "
-                                 "--budget; a rerun continues)"
-                               : "");
-  }
-  // The winner: the best configuration confirmed in at least 2 rounds (an interval), else the
-  // best confirmed at all, said to be unconfirmed.
-  const Standing* winner = confirmed.empty() ? nullptr : &confirmed.front();
-  for (const auto& s : confirmed)
-    if (s.value.n >= 2) {
-      winner = &s;
-      break;
-    }
-  auto defaults_of = [&](const std::string& backend) -> const Standing* {
-    for (const auto& s : confirmed)
-      if (s.row.cell.backend == backend && s.row.cell.precision == "fp32" &&
-          s.row.cell.batch == 1 && s.row.cell.concurrency == 1 &&
-          (!s.row.cell.server || s.row.cell.server->max_batch == 1)) {
-        const CellSpec d = [&] {
-          Candidate c;
-          c.backend = backend;
-          return cell(c, kConfirm);
-        }();
-        if (identity(s.row.cell, {"arm"}) == identity(d, {"arm"})) return &s;
-      }
-    return nullptr;
-  };
-  auto oriented = [&](const Standing& a, const Standing& b) {
-    Ratio r = ratio_of(a, b);
-    if (!objective_.higher_is_better) r = {1 / r.ratio, 1 / r.high, 1 / r.low, r.pairs};
-    return r;
-  };
-  if (winner) {
-    const ResultRow& w = winner->row;
-    std::string what = w.label();
-    if (o_.scenario == "offline") what += ", batch " + std::to_string(w.cell.batch);
-    if (w.cell.precision != "fp32" && what.find(w.cell.precision) == std::string::npos)
-      what += ", " + w.cell.precision;
-    if (w.cell.server)
-      what += w.cell.server->max_batch > 1
-                  ? ", dynamic batching up to " + std::to_string(w.cell.server->max_batch) +
-                        " within " + fixed(w.cell.server->max_queue_delay_ms, 0) + " ms"
-                  : ", no batching";
-    if (winner->value.n < 2)
-      std::printf(
-          "(not confirmed: the budget ran out after one round; rerun with more --budget "
-          "to continue)\n");
-    std::printf("winner: %s: %s%s, median of %d rounds\n", what.c_str(),
-                value_text(winner->value.median, objective_).c_str(),
-                winner->value.has_interval() ? (" [" + fixed(winner->value.low, 2) + ", " +
-                                                fixed(winner->value.high, 2) + "]")
-                                                   .c_str()
-                                             : "",
-                winner->value.n);
-    if (!w.precision_in_effect.empty() && w.precision_in_effect != w.cell.precision)
-      std::printf("  (precision in effect: %s)\n", w.precision_in_effect.c_str());
-    if (w.cell.precision != "fp32") {
-      const std::string key = w.cell.backend + " " + w.cell.precision;
-      if (agreement_.count(key))
-        std::printf("  top-1 agreement with %s fp32 on %s: %s\n", baseline_.c_str(),
-                    o_.images.c_str(), fixed(agreement_[key], 3).c_str());
-      else
-        std::printf("  top-1 agreement not measured (give --images and --min-top1-agreement)\n");
-    }
-    std::printf(
-        "against each framework's defaults (%s, fp32, %s; ratio above 1 favours the "
-        "winner, 95%% interval over paired rounds):\n",
-        objective_.name.c_str(), o_.scenario == "server" ? "no batching" : "batch 1");
-    for (const auto& b : backends_) {
-      const Standing* d = defaults_of(b);
-      if (!d) continue;
-      std::printf("  %-12s %-22s winner / defaults %s%s\n", b.c_str(),
-                  value_text(d->value.median, objective_).c_str(),
-                  ratio_text(oriented(*d, *winner)).c_str(),
-                  b == baseline_ ? "   <- baseline" : "");
-    }
-    std::printf("confirmed configurations (median over the rounds, lowest to highest):\n");
-    for (const auto& s : confirmed) {
-      double lo = INFINITY, hi = -INFINITY;
-      for (const auto& [source, round, v] : s.rounds) {
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-      const std::string name = describe(s.row);
-      std::printf("  %-60s %s (%s to %s)\n", name.c_str(),
-                  value_text(s.value.median, objective_).c_str(), fixed(lo, 2).c_str(),
-                  fixed(hi, 2).c_str());
-    }
-    const Standing* base = defaults_of(baseline_);
-    write_study_file(w, base ? &base->row : nullptr);
-  }
-
-  // The Pareto front over every configuration measured (all phases).
-  const std::vector<Standing> all = rank(rows_, objective_, o_.limits);
-  const std::vector<Standing> front = pareto_front(all, objective_);
-  std::printf("Pareto front (%s, p99 latency, peak memory; %zu of %zu configurations):\n",
-              objective_.name.c_str(), front.size(), all.size());
-  for (const auto& s : front)
-    std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n", describe(s.row).c_str(),
-                value_text(s.value.median, objective_).c_str(), s.row.latency("p99"),
-                s.row.metric("child_peak_rss_bytes") / (1 << 20));
-  if (!all.empty()) {
-    using namespace figures;
-    Plot p;
-    p.name = fs::path(o_.out).stem().string() + "_pareto";
-    p.title = "tune: " + template_.model.name + " " + o_.scenario;
-    p.xlabel = "p99 latency (ms)";
-    // The objective with its unit, as value_text writes it ("412 images/s" -> "images/s").
-    const std::string unit = value_text(1, objective_);
-    p.ylabel = objective_.name + " (" + unit.substr(unit.find(' ') + 1) + ")";
-    p.settings = {"set key outside right", "set grid", "set logscale x"};
-    int b = p.block("every configuration");
-    for (const auto& s : all)
-      if (std::isfinite(s.row.latency("p99")))
-        p.data << fmt(s.row.latency("p99")) << " " << fmt(s.value.median) << "\n";
-    p.element(p.source(b) + " using 1:2 with points pt 6 lc rgb '#999999' title 'measured'");
-    b = p.block("front");
-    for (const auto& s : front)
-      if (std::isfinite(s.row.latency("p99")))
-        p.data << fmt(s.row.latency("p99")) << " " << fmt(s.value.median) << "\n";
-    p.element(p.source(b) +
-              " using 1:2 with points pt 7 ps 1.5 lc rgb '#c0392b' title 'Pareto front'");
-    try {
-      render(fs::absolute(o_.out).parent_path(), p);
-      std::printf("figure: %s.png\n", (fs::absolute(o_.out).parent_path() / p.name).c_str());
-    } catch (const Error& e) {
-      std::printf("no figure: %s\n", e.what());
-    }
-  }
-
-  // Why the others lost.
-  std::printf("why the others lost:%s\n",
-              refused_.empty() && all.size() < 2 ? " nothing else ran" : "");
-  for (const auto& [key, why] : refused_) std::printf("  %-22s %s\n", key.c_str(), why.c_str());
-  if (winner) {
-    std::map<std::string, const Standing*> best_of;  // framework -> its best configuration
-    for (const auto& s : all)
-      if (!best_of.count(s.row.cell.backend)) best_of[s.row.cell.backend] = &s;
-    for (const auto& [backend, s] : best_of) {
-      if (backend == winner->row.cell.backend) continue;
-      const double r = objective_.higher_is_better ? winner->value.median / s->value.median
-                                                   : s->value.median / winner->value.median;
-      std::printf("  %-22s best %s (%s): the winner is %sx better%s\n", backend.c_str(),
-                  value_text(s->value.median, objective_).c_str(), describe(s->row).c_str(),
-                  fixed(r, 2).c_str(), s->value.n > 1 ? "" : " (short cells)");
-    }
-  }
-}
-
 int Tuner::run() {
   o_.validate();
   for (const auto& b : o_.backends.empty() ? registry_.known() : o_.backends) {
@@ -798,7 +464,7 @@ int Tuner::run() {
   return 0;
 }
 
-}  // namespace
+}  // namespace tune_internal
 
 void TuneOptions::validate() const {
   if (model.empty()) throw Error("--model is required");
@@ -835,7 +501,7 @@ int run_tune(const TuneOptions& options) {
     for (int n = 1; n <= std::min(cores, 4); ++n) o.concurrencies.push_back(n);
   }
   std::sort(o.batches.begin(), o.batches.end());
-  Tuner t(o);
+  tune_internal::Tuner t(o);
   return t.run();
 }
 
