@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build run test format format-check test-sanitize fuzz lint clean
+.PHONY: deps configure build run test format format-check test-sanitize fuzz lint clean conformance
 
 deps:
 	@scripts/bootstrap.sh
@@ -40,6 +40,18 @@ run: build
 
 test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The conformance matrix (docs/conformance.md): torchvision's classification families (the
+# smallest member of each, random weights) exported by PyTorch at its default opset (14) and at
+# 17, each on every framework in a process of its own. Resumable: run it again to go on. Hours
+# on 2 cores (the compilers' builds of the larger models dominate).
+CONFORMANCE_DIR ?= reports/conformance
+conformance: build
+	@/usr/bin/python3 scripts/conformance/export_torchvision.py --out $(CONFORMANCE_DIR)/models-opset14
+	@/usr/bin/python3 scripts/conformance/export_torchvision.py --opset 17 --out $(CONFORMANCE_DIR)/models-opset17
+	@$(BUILD_DIR)/infermark conformance --models $(CONFORMANCE_DIR)/models-opset14,$(CONFORMANCE_DIR)/models-opset17 \
+	  --backends all --out $(CONFORMANCE_DIR)/conformance.jsonl
+	@$(BUILD_DIR)/infermark report $(CONFORMANCE_DIR)/conformance.jsonl --out $(CONFORMANCE_DIR)/report
 
 # Our C++ sources in the style of .clang-format (clang-format as Debian ships it): the tracked
 # ones and the new ones git does not ignore, so that a file not yet added is checked too.

@@ -13,6 +13,7 @@ void add_zoo_command(CLI::App& app);
 void add_backends_command(CLI::App& app);
 void add_infer_command(CLI::App& app);
 void add_check_command(CLI::App& app);
+void add_conformance_command(CLI::App& app);
 void add_accuracy_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_report_commands(CLI::App& app);  // report, compare

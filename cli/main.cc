@@ -23,6 +23,7 @@ int run(int argc, char** argv) {
   infermark::cli::add_backends_command(app);
   infermark::cli::add_infer_command(app);
   infermark::cli::add_check_command(app);
+  infermark::cli::add_conformance_command(app);
   infermark::cli::add_accuracy_command(app);
   infermark::cli::add_bench_command(app);
   infermark::cli::add_report_commands(app);

@@ -12,18 +12,30 @@ void add_report_commands(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
   auto out = std::make_shared<std::string>("report");
   report
-      ->add_option("results", *files,
-                   "Result files (.jsonl), and the files of infermark accuracy (recognized by "
-                   "their lines) for speed against accuracy")
+      ->add_option(
+          "results", *files,
+          "Result files (.jsonl), the files of infermark accuracy (speed against "
+          "accuracy) and of infermark conformance (the matrix), each recognized by its lines")
       ->required();
   report->add_option("--out", *out, "Report folder (default ./report)");
   report->callback([files, out] {
-    std::vector<std::filesystem::path> results, accuracy;
-    for (const auto& f : *files) (is_accuracy_file(f) ? accuracy : results).emplace_back(f);
+    std::vector<std::filesystem::path> results, accuracy, conformance;
+    for (const auto& f : *files) {
+      if (is_accuracy_file(f)) {
+        accuracy.emplace_back(f);
+      } else if (is_conformance_file(f)) {
+        conformance.emplace_back(f);
+      } else {
+        results.emplace_back(f);
+      }
+    }
     const auto rows = read_results(results);
-    const auto index = write_report(rows, *out, read_accuracy(accuracy));
-    std::printf("report of %zu cells%s: %s\n", rows.size(),
-                accuracy.empty() ? "" : " and their accuracy", index.c_str());
+    const auto conf = read_conformance(conformance);
+    const auto index = write_report(rows, *out, read_accuracy(accuracy), conf);
+    std::printf(
+        "report of %zu cells%s%s: %s\n", rows.size(), accuracy.empty() ? "" : " and their accuracy",
+        conf.empty() ? "" : (" and " + std::to_string(conf.size()) + " conformance pairs").c_str(),
+        index.c_str());
   });
 
   auto* cmp = app.add_subcommand("compare",

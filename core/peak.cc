@@ -24,6 +24,7 @@
 #include "core/cache_dir.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/text.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -336,15 +337,6 @@ std::optional<Peak> read_cache(const fs::path& file, const nlohmann::json& key) 
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // Temporary file and rename, so that a reader never sees half a file. Failures are ignored:

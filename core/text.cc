@@ -2,6 +2,8 @@
 
 #include <string.h>  // sigabbrev_np (glibc 2.32)
 
+#include <ctime>
+
 namespace infermark {
 namespace {
 
@@ -70,6 +72,15 @@ std::string utf8_tail(std::string_view text, size_t max_bytes) {
 std::string signal_name(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace infermark

@@ -17,4 +17,7 @@ std::string utf8_tail(std::string_view text, size_t max_bytes);
 // A signal's name: "SIGSEGV", or "signal 42" for one without a name.
 std::string signal_name(int signal);
 
+// The time now as ISO 8601 UTC, "2026-12-07T17:15:20Z": result rows' time_utc.
+std::string utc_now();
+
 }  // namespace infermark

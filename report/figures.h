@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/accuracy_row.h"
+#include "core/conformance_row.h"
 #include "core/result.h"
 
 namespace infermark {
@@ -51,5 +52,9 @@ struct PowerLawFit {
   int points = 0;
 };
 PowerLawFit fit_power_law(const std::vector<double>& x, const std::vector<double>& y);
+
+// The conformance matrix as squares coloured by verdict (report/conformance.cc).
+std::optional<Figure> conformance_figure(const std::vector<ConformanceRow>& rows,
+                                         const std::filesystem::path& dir);
 
 }  // namespace infermark

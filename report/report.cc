@@ -488,12 +488,14 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
 }
 
 fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
-                      const std::vector<AccuracyRow>& accuracy) {
+                      const std::vector<AccuracyRow>& accuracy,
+                      const std::vector<ConformanceRow>& conformance) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create report folder '" + dir.string() + "': " + ec.message());
   std::vector<Table> tables = make_tables(rows);
   if (!accuracy.empty()) tables.push_back(speed_accuracy_table(rows, accuracy));
+  for (auto& t : conformance_tables(conformance)) tables.push_back(std::move(t));
   for (const auto& t : tables) {
     std::ofstream(dir / (t.name + ".md")) << to_markdown(t);
     std::ofstream(dir / (t.name + ".csv")) << to_csv(t);
@@ -501,6 +503,7 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
   std::vector<Figure> figures = draw_figures(rows, dir);
   if (!accuracy.empty())
     if (auto f = speed_accuracy_figure(rows, accuracy, dir)) figures.push_back(*f);
+  if (auto f = conformance_figure(conformance, dir)) figures.push_back(*f);
 
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>infermark report</title>\n"

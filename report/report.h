@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/accuracy_row.h"
+#include "core/conformance_row.h"
 #include "core/result.h"
 
 namespace infermark {
@@ -32,7 +33,12 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows);
 // lines of `infermark accuracy`, also speed against accuracy (a table and a figure).
 std::filesystem::path write_report(const std::vector<ResultRow>& rows,
                                    const std::filesystem::path& dir,
-                                   const std::vector<AccuracyRow>& accuracy = {});
+                                   const std::vector<AccuracyRow>& accuracy = {},
+                                   const std::vector<ConformanceRow>& conformance = {});
+
+// The conformance matrix (models x frameworks, the verdict of each pair) and the reasons of the
+// pairs that do not run; none without rows.
+std::vector<Table> conformance_tables(const std::vector<ConformanceRow>& rows);
 
 // Per framework and precision: the best offline throughput the result rows measured for the
 // same model, agreement with the fp32 reference, accuracy against labels, the changed images.

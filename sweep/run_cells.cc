@@ -1,7 +1,7 @@
 // The cell loop (run_cells, sweep/study.h): each cell in its own child process, how the child
 // ended classified into a result row (classify), each row appended to the result file at once,
 // resume from the cells already there (finished_keys), progress on stderr, the closing summary
-// table, and SIGINT/SIGTERM stopping the loop between cells.
+// table, and SIGINT/SIGTERM/SIGHUP stopping the loop between cells.
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +17,7 @@
 
 #include "core/child_process.h"
 #include "core/error.h"
+#include "core/jsonl.h"
 #include "core/machine.h"
 #include "sweep/study.h"
 
@@ -24,7 +25,7 @@ namespace infermark {
 namespace fs = std::filesystem;
 namespace {
 
-std::atomic<bool> g_interrupted{false};  // set by SIGINT/SIGTERM only
+std::atomic<bool> g_interrupted{false};  // set by SIGINT/SIGTERM/SIGHUP only
 void on_signal(int) { g_interrupted = true; }
 
 // A result row of a cell that did not run (or whose child left no result).
@@ -135,32 +136,21 @@ void print_summary(const std::vector<ResultRow>& rows) {
 }  // namespace
 
 void append_result(const fs::path& file, const ResultRow& row) {
-  const std::string line = to_json(row).dump() + "\n";
-  FILE* f = std::fopen(file.c_str(), "a");
-  if (!f)
-    throw Error("cannot append to result file '" + file.string() + "': " + std::strerror(errno));
-  const bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size() &&
-                  std::fflush(f) == 0 && fsync(fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok) throw Error("cannot write result file '" + file.string() + "': " + std::strerror(errno));
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
+  // One write under the file's lock (core/jsonl.h); text from outside is already valid UTF-8,
+  // and anything that is not becomes U+FFFD rather than an exception that loses the row.
+  append_line(file, to_json(row).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 bool counts_as_run(const std::string& status) { return status.rfind("slurm_", 0) != 0; }
 
 std::set<std::string> finished_keys(const fs::path& file) {
   std::set<std::string> keys;
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line)) {
+  if (!fs::exists(file)) return keys;
+  // A line torn by a crash is cut off: its cell runs again, and the next row starts a line.
+  cut_torn_line(file);
+  for (const std::string& line : read_json_lines(file).lines) {
     const auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.contains("cell_key") &&
+    if (!j.is_discarded() && j.contains("cell_key") && j["cell_key"].is_string() &&
         counts_as_run(j.value("status", std::string())))
       keys.insert(j["cell_key"].get<std::string>());
   }
@@ -176,13 +166,19 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
   const int threads = study.threads > 0 ? study.threads : machine.cores_used;
   const double peak = machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
   const fs::path program = fs::read_symlink("/proc/self/exe");
-  const fs::path work = fs::temp_directory_path() / ("infermark-sweep-" + std::to_string(getpid()));
-  fs::create_directories(work);
+  // The cells' spec, result and compiled-library caches: a folder of our own (0700, a name no
+  // one else can take first), since a cell loads code from it.
+  std::string work_name = (fs::temp_directory_path() / "infermark-sweep-XXXXXX").string();
+  if (!mkdtemp(work_name.data())) throw Error("cannot create a folder in " + work_name);
+  const fs::path work = work_name;
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // A closed terminal stops the study as Ctrl-C does: the running cell is killed and the rows
+  // so far are kept, rather than the cells running on without their timeout.
+  sigaction(SIGHUP, &sa, nullptr);
 
   const bool tty = isatty(STDERR_FILENO);
   size_t todo = 0;

@@ -52,7 +52,14 @@ void Study::validate() const {
   if (models.empty()) throw Error("--models is empty: name at least one zoo model or ONNX file");
   if (backends.empty()) throw Error("--backends is empty: name at least one framework");
   // A typo stops the study here; a file that exists but is no model becomes error cells.
-  for (const auto& m : models) zoo::check_model_source(m);
+  for (const auto& m : models) {
+    // Result rows are UTF-8 JSON: a path that is not cannot be recorded as it is.
+    if (valid_utf8(m) != m)
+      throw Error("model path '" + valid_utf8(m) +
+                  "' is not valid UTF-8 (\uFFFD marks the bytes): result files are UTF-8 JSON, "
+                  "rename the file");
+    zoo::check_model_source(m);
+  }
   for (int64_t b : batches)
     if (b < 1 || b > 4096) throw Error("batch " + std::to_string(b) + " is invalid (1 to 4096)");
   for (const auto& s : scenarios)

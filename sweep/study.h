@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/text.h"  // utc_now, for the files that include this one
 #include "sweep/cell.h"
 #include "zoo/zoo.h"
 
@@ -98,8 +99,6 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& runner);
 // Whether a result row's status means the cell ran (ok or a failure of its own); a cell that
 // Slurm stopped from outside ("slurm_cancelled", ...) did not, and --resume runs it again.
 bool counts_as_run(const std::string& status);
-// Now as "2026-12-03T04:05:06Z", the time_utc of result rows.
-std::string utc_now();
 // The cell keys of the rows of a result file whose cells ran (counts_as_run).
 std::set<std::string> finished_keys(const std::filesystem::path& file);
 

@@ -27,6 +27,61 @@ std::string verdict_of(const IsolatedOutcome& o) {
 
 }  // namespace
 
+CheckRow run_framework(BackendRegistry& registry, const FrameworkRun& run, const Tensor& input,
+                       Tensor& output) {
+  CheckRow row;
+  row.backend = run.backend;
+  row.tolerance = run.tolerance >= 0
+                      ? run.tolerance
+                      : (run.precision == "fp32" ? kToleranceF32 : kToleranceReduced);
+  try {
+    const BackendInfo& info = registry.info(run.backend);
+    PrepareOptions prepare = preparation_options(run.prepare);
+    prepare.opset_at_least = info.capabilities.min_opset;
+    prepare_for_precision(prepare, run.precision);
+    check_capabilities(info, run.precision, 1);  // before quantizing for it
+    const PreparedModel p = prepare_model(run.model, prepare);
+    for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
+    IsolatedJob job;
+    job.backend = run.backend;
+    job.load = {p.file, run.settings, run.threads, input.shape[0], 1, run.precision};
+    job.timeout_s = run.timeout_s;
+    IsolatedOutcome o = run_isolated(job, input);
+    row.load_ms = o.load_ms;
+    if (o.ok()) {
+      output = std::move(o.output);
+    } else {
+      row.verdict = verdict_of(o);
+      row.reason = o.reason;
+      row.output_tail = o.output_tail;
+    }
+  } catch (const Unsupported& e) {
+    row.verdict = "refused";
+    row.reason = e.what();
+  } catch (const Error& e) {
+    row.verdict = "error";
+    row.reason = e.what();
+  }
+  return row;
+}
+
+void judge(CheckRow& row, const Tensor& output, const Tensor& reference) {
+  const OutputDifference d = compare_outputs(output, reference);
+  row.max_abs = d.max_abs;
+  row.max_rel = d.max_rel;
+  row.top1 = d.top1_agreement;
+  if (!d.same_shape) {
+    row.verdict = "wrong";
+    row.reason = d.shape_note;
+  } else if (d.max_rel <= row.tolerance) {
+    row.verdict = "runs";
+  } else {
+    row.verdict = "wrong";
+    row.reason = d.non_finite > 0 ? std::to_string(d.non_finite) + " outputs NaN or infinite"
+                                  : "beyond tolerance";
+  }
+}
+
 CheckReport run_check(BackendRegistry& registry, const CheckOptions& a, const Tensor& input) {
   const bool against_file = !a.expected_label.empty();
   if (a.backends.size() < (against_file ? 1u : 2u))
@@ -42,53 +97,28 @@ CheckReport run_check(BackendRegistry& registry, const CheckOptions& a, const Te
     throw Error("expected outputs '" + a.expected_label + "' have shape " +
                 shape_string(a.expected.shape) + ", not one row per input image (" +
                 std::to_string(input.shape[0]) + ")");
-  PrepareOptions prepare = preparation_options(a.prepare);
+  preparation_options(a.prepare);  // a bad --prepare is refused before anything runs
   check_precision_name(a.precision);
   report.batch = input.shape[0];
 
   std::map<std::string, Tensor> outputs;
   if (against_file) outputs["expected"] = a.expected;
   for (const auto& name : a.backends) {
+    const bool reference = name == report.reference;
+    FrameworkRun run{
+        a.model,   name,        a.settings.at(name), a.prepare, reference ? "fp32" : a.precision,
+        a.threads, a.timeout_s, a.tolerance};
     CheckRow row;
-    row.backend = name;
-    row.reference = name == report.reference;
-    const std::string precision = row.reference ? "fp32" : a.precision;
-    row.tolerance =
-        a.tolerance >= 0 ? a.tolerance : (precision == "fp32" ? kToleranceF32 : kToleranceReduced);
     if (report.interrupted) {
+      row.backend = name;
       row.verdict = "interrupted";
       row.reason = "not run: interrupted";
-      report.rows.push_back(row);
-      continue;
+    } else {
+      row = run_framework(registry, run, input, outputs[name]);
+      if (!row.verdict.empty()) outputs.erase(name);
+      report.interrupted = row.verdict == "interrupted";
     }
-    try {
-      const BackendInfo& info = registry.info(name);
-      prepare.opset_at_least = info.capabilities.min_opset;
-      prepare_for_precision(prepare, precision);
-      check_capabilities(info, precision, 1);  // before quantizing for it
-      const PreparedModel p = prepare_model(a.model, prepare);
-      for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
-      IsolatedJob job;
-      job.backend = name;
-      job.load = {p.file, a.settings.at(name), a.threads, input.shape[0], 1, precision};
-      job.timeout_s = a.timeout_s;
-      const IsolatedOutcome o = run_isolated(job, input);
-      if (o.ok()) {
-        outputs[name] = o.output;
-        row.load_ms = o.load_ms;
-      } else {
-        row.verdict = verdict_of(o);
-        row.reason = o.reason;
-        row.output_tail = o.output_tail;
-        report.interrupted = o.status == "interrupted";
-      }
-    } catch (const Unsupported& e) {
-      row.verdict = "refused";
-      row.reason = e.what();
-    } catch (const Error& e) {
-      row.verdict = "error";
-      row.reason = e.what();
-    }
+    row.reference = reference;
     report.rows.push_back(row);
   }
 
@@ -98,26 +128,11 @@ CheckReport run_check(BackendRegistry& registry, const CheckOptions& a, const Te
     if (row.reference) {
       row.verdict = "runs";
       row.top1 = 1;
-      continue;
-    }
-    if (ref == outputs.end()) {
+    } else if (ref == outputs.end()) {
       row.verdict = "unchecked";
       row.reason = "ran; the reference " + report.reference + " did not";
-      continue;
-    }
-    const OutputDifference d = compare_outputs(outputs[row.backend], ref->second);
-    row.max_abs = d.max_abs;
-    row.max_rel = d.max_rel;
-    row.top1 = d.top1_agreement;
-    if (!d.same_shape) {
-      row.verdict = "wrong";
-      row.reason = d.shape_note;
-    } else if (d.max_rel <= row.tolerance) {
-      row.verdict = "runs";
     } else {
-      row.verdict = "wrong";
-      row.reason = d.non_finite > 0 ? std::to_string(d.non_finite) + " outputs NaN or infinite"
-                                    : "beyond tolerance";
+      judge(row, outputs[row.backend], ref->second);
     }
   }
   return report;

@@ -59,6 +59,23 @@ struct CheckReport {
   bool all_run() const;
 };
 
+// One framework on one input, in a process of its own.
+struct FrameworkRun {
+  std::filesystem::path model;  // the ONNX file as given (prepared for the framework here)
+  std::string backend;
+  Settings settings;  // validated
+  std::string prepare = "simplify";
+  std::string precision = "fp32";
+  int threads = 0;
+  double timeout_s = 0;
+  double tolerance = -1;  // < 0: the default for the precision
+};
+// Its row (the verdict left empty when it ran: judge() gives it) and, when it ran, its outputs.
+CheckRow run_framework(BackendRegistry& registry, const FrameworkRun& run, const Tensor& input,
+                       Tensor& output);
+// The verdict of a framework that ran, against the reference's outputs.
+void judge(CheckRow& row, const Tensor& output, const Tensor& reference);
+
 // Throws Error for what the options get wrong (before anything loads); a framework's failure,
 // the reference's included, is a row.
 CheckReport run_check(BackendRegistry& registry, const CheckOptions& options, const Tensor& input);
