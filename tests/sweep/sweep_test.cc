@@ -18,6 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 
 using BenchRun = infermark::CommandRun;
+using infermark::CommandRun;
 using infermark::result_lines;
 
 BenchRun bench(const std::string& args) {
@@ -285,6 +286,52 @@ TEST_F(Sweep, ResumeSkipsFinishedCellsAndRefusesToOverwrite) {
   const auto ls = result_lines(dir_ / "r.jsonl");
   ASSERT_EQ(ls.size(), 3u);
   EXPECT_EQ(ls[2]["batch"], 4);
+}
+
+// A result file whose last line a crash cut in half: report reads the rest with a warning
+// naming the file and line, --resume cuts the fragment off and runs that cell again, and the
+// file is whole again for every command.
+TEST_F(Sweep, ATornLastLineIsSkippedThenRerunByResume) {
+  ASSERT_EQ(bench(small() + " --backends fake --batches 1,2").code, 0);
+  const fs::path file = dir_ / "r.jsonl";
+  std::string text;
+  {
+    std::ifstream in(file);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t second = text.find('\n') + 1;
+  const size_t cut = second + (text.size() - second) / 2;  // half of the second line
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << text.substr(0, cut);
+  }
+  const CommandRun rep =
+      infermark::run_command(std::string(INFERMARK_BINARY) + " report " + file.string() +
+                             " --out " + (dir_ / "report").string() + " 2>&1");
+  EXPECT_EQ(rep.code, 0) << rep.output;
+  EXPECT_NE(rep.output.find("r.jsonl' line 2 was cut short"), std::string::npos) << rep.output;
+  EXPECT_NE(rep.output.find("report of 1 cells"), std::string::npos) << rep.output;
+
+  const BenchRun more = bench(small() + " --backends fake --batches 1,2 --resume");
+  ASSERT_EQ(more.code, 0) << more.output;
+  EXPECT_NE(more.output.find("line 2 was cut short"), std::string::npos) << more.output;
+  const auto ls = result_lines(file);  // throws on a line that is not JSON
+  ASSERT_EQ(ls.size(), 2u);
+  EXPECT_EQ(ls[0]["batch"], 1);
+  EXPECT_EQ(ls[1]["batch"], 2);
+}
+
+// A model path that is not UTF-8 cannot enter a result row as it is: one clear line, no cell.
+TEST_F(Sweep, AModelPathThatIsNotUtf8IsOneClearLine) {
+  const fs::path bad = dir_ / "model\xff\xfe.onnx";
+  std::ofstream(bad) << "not a model";
+  const BenchRun r =
+      bench("--models '" + bad.string() + "' --backends fake --min-duration 0.05 --out " +
+            (dir_ / "r.jsonl").string());
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("is not valid UTF-8"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir_ / "r.jsonl"));
 }
 
 // Ctrl-C (SIGINT to the sweep) stops it cleanly: finished cells stay, the interrupted one
