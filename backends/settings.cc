@@ -5,6 +5,7 @@
 
 #include "backends/cache.h"
 #include "core/error.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
@@ -13,11 +14,6 @@ std::string join(const std::vector<std::string>& xs) {
   std::string out;
   for (const auto& x : xs) out += (out.empty() ? "" : ", ") + x;
   return out;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 }  // namespace

@@ -13,15 +13,11 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
 namespace fs = std::filesystem;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
 
 std::string three(const std::array<float, 3>& v) {
   char buf[96];

@@ -65,7 +65,7 @@ struct ModelRef {
   std::vector<int64_t> input_shape;  // C, H, W
   int64_t parameters = 0;
   double flops_per_image = 0;
-  nlohmann::json stats;           // Table 1 statistics (core/stats.h to_json), or null
+  nlohmann::json stats;           // Table 1 statistics (core/model_stats.h to_json), or null
   std::vector<ModelRef> members;  // an ensemble's models
   std::string error;              // why it cannot be read
 

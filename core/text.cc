@@ -2,6 +2,7 @@
 
 #include <string.h>  // sigabbrev_np (glibc 2.32)
 
+#include <cstdio>
 #include <ctime>
 
 namespace infermark {
@@ -72,6 +73,24 @@ std::string utf8_tail(std::string_view text, size_t max_bytes) {
 std::string signal_name(int signal) {
   const char* abbrev = sigabbrev_np(signal);
   return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(signal);
+}
+
+std::string fixed(double v, int digits) {
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  if (n < static_cast<int>(sizeof buf)) return n < 0 ? "" : buf;
+  std::string out(static_cast<size_t>(n), '\0');  // a figure longer than the buffer: whole
+  std::snprintf(out.data(), out.size() + 1, "%.*f", digits, v);
+  return out;
+}
+
+std::string formatted(double v, const char* format) {
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, format, v);
+  if (n < static_cast<int>(sizeof buf)) return n < 0 ? "" : buf;
+  std::string out(static_cast<size_t>(n), '\0');
+  std::snprintf(out.data(), out.size() + 1, format, v);
+  return out;
 }
 
 std::string utc_now() {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,21 @@ std::string utf8_tail(std::string_view text, size_t max_bytes);
 
 // A signal's name: "SIGSEGV", or "signal 42" for one without a name.
 std::string signal_name(int signal);
+
+// ASCII letters in lower case, other bytes as they are: "ReLU.ONNX" -> "relu.onnx". Inline,
+// so that a framework's plugin, which links no infermark library, uses it too.
+inline std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// `v` with `digits` decimals (printf's "%.*f"): fixed(3.14159, 2) == "3.14".
+std::string fixed(double v, int digits);
+
+// `v` through a printf format for one double, where a figure is not fixed-point:
+// formatted(0.000123, "%.2e") == "1.23e-04", formatted(12.34, "%.4g") == "12.34".
+std::string formatted(double v, const char* format);
 
 // The time now as ISO 8601 UTC, "2026-12-07T17:15:20Z": result rows' time_utc.
 std::string utc_now();

@@ -6,17 +6,9 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/statistics.h"  // mean, percentile...: for the files that include this one
 
 namespace infermark {
-
-// Small named statistics, each a pure function (unit-tested against known values).
-double mean(const std::vector<double>& x);
-double sample_stddev(const std::vector<double>& x);  // n - 1 in the denominator; 0 for n < 2
-// Linear interpolation between order statistics (numpy's default, "linear"); q in [0, 1].
-// `sorted` must be sorted ascending and non-empty.
-double percentile(const std::vector<double>& sorted, double q);
-// Two-sided Student t quantile for a 95% interval with `dof` degrees of freedom.
-double t_quantile_95(int64_t dof);
 
 // Raw samples (one per timed iteration, e.g. milliseconds) summarized, with the summary's
 // own validity: a cell is unstable when its coefficient of variation exceeds the threshold,

@@ -1,7 +1,6 @@
 // Speed against accuracy: the lines of `infermark accuracy` beside the result rows of the
 // same model (report/report.h).
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -9,6 +8,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "report/figures.h"
 #include "report/figures_plot.h"
 #include "report/report.h"
@@ -21,12 +21,6 @@ using nlohmann::json;
 std::string model_name(const std::string& model) {
   const fs::path p(model);
   return p.has_extension() ? p.stem().string() : model;
-}
-
-std::string fixed(double v, const char* f) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 // The best offline throughput of (model, backend, precision): the highest median over rounds
@@ -76,19 +70,19 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows,
     std::vector<std::string> row = {model, a.backend, a.precision};
     const auto it = best.find({model, a.backend, a.precision});
     row.push_back(it == best.end() ? "not measured"
-                                   : fixed(it->second.ips, "%.2f") + " (" + it->second.where + ")");
+                                   : fixed(it->second.ips, 2) + " (" + it->second.where + ")");
     if (!a.ok()) {
       row.insert(row.end(), {a.status, "", "", "", a.message});
       t.rows.push_back(row);
       continue;
     }
     auto share = [&](const std::optional<double>& v) {
-      return v ? fixed(*v * 100, "%.1f%%") : std::string("-");
+      return v ? formatted(*v * 100, "%.1f%%") : std::string("-");
     };
     row.push_back(share(a.top1_agreement));
     row.push_back(share(a.top1_accuracy));
     row.push_back(share(a.top5_accuracy));
-    row.push_back(a.max_rel_diff ? fixed(*a.max_rel_diff, "%.2e") : std::string("-"));
+    row.push_back(a.max_rel_diff ? formatted(*a.max_rel_diff, "%.2e") : std::string("-"));
     std::string changed;
     for (const auto& d : a.disagreements) changed += (changed.empty() ? "" : "; ") + d;
     row.push_back(changed.empty() ? "none of " + std::to_string(a.images) : changed);

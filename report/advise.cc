@@ -9,15 +9,11 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/statistics.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 // Whether a is better than b under the objective.
 bool better(double a, double b, const Objective& o) { return o.higher_is_better ? a > b : a < b; }
@@ -198,13 +194,10 @@ Ratio ratio_of(const Standing& a, const Standing& b) {
     if (auto it = in_a.find({source, round}); it != in_a.end()) pairs.emplace_back(it->second, v);
   if (pairs.size() >= 2 && pairs.size() * 2 >= std::min(a.rounds.size(), b.rounds.size()))
     return paired_ratio(pairs);
+  if (a.rows == 1 && b.rows == 1)
+    return within_cell_ratio(a.value.median, a.rel_half_ci, b.value.median, b.rel_half_ci);
   Ratio r;
   r.ratio = r.low = r.high = b.value.median / a.value.median;
-  if (a.rows == 1 && b.rows == 1 && a.rel_half_ci > 0 && b.rel_half_ci > 0) {
-    const double rel = std::sqrt(a.rel_half_ci * a.rel_half_ci + b.rel_half_ci * b.rel_half_ci);
-    r.low = r.ratio * (1 - rel);
-    r.high = r.ratio * (1 + rel);
-  }
   return r;
 }
 

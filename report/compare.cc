@@ -7,7 +7,7 @@
 #include <tuple>
 
 #include "core/error.h"
-#include "meters/summary.h"
+#include "core/statistics.h"
 #include "report/report.h"
 
 namespace infermark {
@@ -39,30 +39,17 @@ std::string verdict(const Comparison& c) {
   return b_better ? "faster" : "slower";
 }
 
-// The sample variance (n - 1), from meters/summary.h's standard deviation.
-double variance_of(const std::vector<double>& v) {
-  const double sd = sample_stddev(v);
-  return sd * sd;
-}
-
-std::vector<double> logs(const std::vector<double>& v) {
-  std::vector<double> out;
-  out.reserve(v.size());
-  for (double x : v) out.push_back(std::log(x));
-  return out;
+// The comparison's ratio and interval.
+void set_ratio(Comparison& c, const Ratio& r) {
+  c.pairs = r.pairs;
+  c.ratio = r.ratio;
+  c.ratio_low = r.low;
+  c.ratio_high = r.high;
 }
 
 // Within-cell intervals of one value each, combined on the log ratio (delta method).
 void from_cell_intervals(Comparison& c) {
-  const double rel =
-      std::sqrt(c.a.rel_half_ci * c.a.rel_half_ci + c.b.rel_half_ci * c.b.rel_half_ci);
-  c.ratio = c.b.value / c.a.value;
-  if (c.a.rel_half_ci > 0 && c.b.rel_half_ci > 0) {
-    c.ratio_low = c.ratio * (1 - rel);
-    c.ratio_high = c.ratio * (1 + rel);
-  } else {
-    c.ratio_low = c.ratio_high = c.ratio;  // no interval
-  }
+  set_ratio(c, within_cell_ratio(c.a.value, c.a.rel_half_ci, c.b.value, c.b.rel_half_ci));
 }
 
 // A headline of the median of several rows' values.
@@ -113,52 +100,6 @@ Headline headline(const ResultRow& r) {
   return h;
 }
 
-std::optional<Aggregate> aggregate(const std::vector<double>& values) {
-  std::vector<double> v;
-  for (double x : values)
-    if (std::isfinite(x)) v.push_back(x);
-  if (v.empty()) return std::nullopt;
-  std::sort(v.begin(), v.end());
-  Aggregate a;
-  a.n = static_cast<int>(v.size());
-  const size_t n = v.size();
-  a.median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  a.low = a.high = a.median;
-  // The largest k with P(Binomial(n, 1/2) < k) <= 2.5%: [x_(k), x_(n+1-k)] covers the
-  // median with at least 95% whatever the distribution.
-  double cdf = 0, term = std::pow(0.5, static_cast<double>(n));  // P(X = 0)
-  size_t k = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (cdf + term > 0.025) break;
-    cdf += term;
-    k = i + 1;
-    term *= static_cast<double>(n - i) / static_cast<double>(i + 1);
-  }
-  if (k >= 1) {
-    a.low = v[k - 1];
-    a.high = v[n - k];
-  }
-  return a;
-}
-
-Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b) {
-  Ratio r;
-  std::vector<double> log_ratios;
-  log_ratios.reserve(a_b.size());
-  for (const auto& [a, b] : a_b) log_ratios.push_back(std::log(b / a));
-  r.pairs = static_cast<int>(log_ratios.size());
-  if (log_ratios.empty()) return r;
-  const double m = mean(log_ratios);
-  r.ratio = r.low = r.high = std::exp(m);
-  if (log_ratios.size() >= 2) {
-    const double se = std::sqrt(variance_of(log_ratios) / static_cast<double>(log_ratios.size()));
-    const double t = t_quantile_95(static_cast<int64_t>(log_ratios.size()) - 1);
-    r.low = std::exp(m - t * se);
-    r.high = std::exp(m + t * se);
-  }
-  return r;
-}
-
 std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vector<ResultRow>& b) {
   // identity -> the headlines of its rows (all statuses), in file order
   auto by_identity = [](const std::vector<ResultRow>& rows, std::vector<std::string>* order) {
@@ -200,18 +141,7 @@ std::vector<Comparison> compare(const std::vector<ResultRow>& a, const std::vect
       std::vector<double> va, vb;
       for (const auto& h : ha) va.push_back(h.value);
       for (const auto& h : hb) vb.push_back(h.value);
-      const auto la = logs(va), lb = logs(vb);
-      const double na = static_cast<double>(la.size()), nb = static_cast<double>(lb.size());
-      const double sa = variance_of(la) / na, sb = variance_of(lb) / nb;
-      const double d = mean(lb) - mean(la);
-      const double se = std::sqrt(sa + sb);
-      // Welch-Satterthwaite degrees of freedom.
-      const double dof =
-          se > 0 ? (sa + sb) * (sa + sb) / (sa * sa / (na - 1) + sb * sb / (nb - 1)) : na + nb - 2;
-      const double t = t_quantile_95(static_cast<int64_t>(std::max(1.0, std::floor(dof))));
-      c.ratio = std::exp(d);
-      c.ratio_low = std::exp(d - t * se);
-      c.ratio_high = std::exp(d + t * se);
+      set_ratio(c, unpaired_ratio(va, vb));
     } else if (ha.size() == 1 && hb.size() == 1) {
       from_cell_intervals(c);
     } else {
@@ -304,11 +234,7 @@ std::vector<Comparison> compare_within(const std::vector<ResultRow>& rows, const
     c.a = median_headline(ha);
     c.b = median_headline(hb);
     if (pairs.size() >= 2) {
-      const Ratio r = paired_ratio(pairs);
-      c.pairs = r.pairs;
-      c.ratio = r.ratio;
-      c.ratio_low = r.low;
-      c.ratio_high = r.high;
+      set_ratio(c, paired_ratio(pairs));
     } else {
       c.a = ha.front();
       c.b = hb.front();

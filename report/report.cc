@@ -11,6 +11,8 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/statistics.h"
+#include "core/text.h"
 #include "report/figures.h"
 
 namespace infermark {
@@ -24,17 +26,8 @@ std::string label(const ResultRow& r) { return r.label(); }
 double metric(const ResultRow& r, const char* key) { return r.metric(key); }
 double latency(const ResultRow& r, const char* key) { return r.latency(key); }
 
-std::string fmt(double v, int digits = 2) {
-  if (std::isnan(v)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
-double median(const std::vector<double>& v) {
-  const auto a = aggregate(v);
-  return a ? a->median : NAN;
-}
+// A figure with `digits` decimals; empty for NaN (no figure).
+std::string fmt(double v, int digits = 2) { return std::isnan(v) ? "" : fixed(v, digits); }
 
 using Group = std::vector<const ResultRow*>;
 using Value = std::function<double(const ResultRow&)>;
@@ -66,8 +59,7 @@ double median_of(const Group& g, const Value& f) {
   std::vector<double> v;
   for (const ResultRow* r : g)
     if (r->ok()) v.push_back(f(*r));
-  const auto a = aggregate(v);
-  return a ? a->median : NAN;
+  return median(v);
 }
 
 Table table1(const std::vector<ResultRow>& rows) {

@@ -8,6 +8,7 @@
 #include "core/accuracy_row.h"
 #include "core/conformance_row.h"
 #include "core/result.h"
+#include "core/statistics.h"  // Aggregate, Ratio: for the files that include this one
 
 namespace infermark {
 
@@ -57,24 +58,6 @@ struct Headline {
   bool ok = false;
 };
 Headline headline(const ResultRow& row);
-
-// A figure over the rounds (or repeats) of one configuration: the median with a 95%
-// distribution-free interval of the median (order statistics; needs at least 6 values,
-// docs/statistics.md), or the cell's own interval when there is one value.
-struct Aggregate {
-  double median = 0, low = 0, high = 0;  // low == high == median: no interval
-  int n = 0;
-  bool has_interval() const { return high > low; }
-};
-std::optional<Aggregate> aggregate(const std::vector<double>& values);
-
-// The geometric mean of b/a over paired values (a, b), with its 95% interval: Student's t on
-// the per-pair log ratios. Fewer than 2 pairs: no interval (low == high == ratio).
-struct Ratio {
-  double ratio = 0, low = 0, high = 0;
-  int pairs = 0;
-};
-Ratio paired_ratio(const std::vector<std::pair<double, double>>& a_b);
 
 // A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <new>
@@ -13,10 +12,10 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/npy.h"
+#include "core/statistics.h"
 #include "load/load.h"
 #include "meters/energy.h"
 #include "meters/memory.h"
-#include "meters/summary.h"
 #include "prepare/prepare.h"
 #include "scenarios/scenario.h"
 #include "serve/grpc.h"
@@ -83,11 +82,10 @@ nlohmann::json paired_overhead(Engine& engine, const Tensor& one, load::Client& 
     direct_all.insert(direct_all.end(), direct.begin(), direct.end());
     transport_all.insert(transport_all.end(), transport.begin(), transport.end());
   }
-  const double m = mean(differences);
-  const double half = t_quantile_95(kPairs - 1) * sample_stddev(differences) / std::sqrt(kPairs);
-  return {{"mean", m},
-          {"ci95_low", m - half},
-          {"ci95_high", m + half},
+  const MeanInterval d = mean_interval_95(differences);
+  return {{"mean", d.mean},
+          {"ci95_low", d.low},
+          {"ci95_high", d.high},
           {"pairs", kPairs},
           {"block", kBlock},
           {"in_process_p50_ms", block_median(direct_all)},

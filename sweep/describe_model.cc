@@ -9,8 +9,8 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/model_stats.h"
 #include "core/onnx_io.h"
-#include "core/stats.h"
 #include "prepare/prepare.h"
 #include "sweep/study_internal.h"
 

@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/result.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace fs = std::filesystem;
@@ -227,12 +228,6 @@ std::pair<std::string, std::string> key_and_status(const std::string& line) {
   const json j = json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return {"", ""};
   return {j.value("cell_key", std::string()), j.value("status", std::string())};
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // One pass: task states, the merge into the result file, progress on stderr. Returns whether

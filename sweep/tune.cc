@@ -27,12 +27,6 @@ namespace infermark {
 namespace fs = std::filesystem;
 namespace tune_internal {
 
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
-
 std::string minutes(double s) {
   char buf[32];
   if (s < 0) s = 0;

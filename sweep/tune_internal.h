@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/registry.h"
+#include "core/text.h"  // fixed, for the files that include this one
 #include "report/advise.h"
 #include "sweep/tune.h"
 
@@ -25,8 +26,7 @@ const char* const kExplore = "tune:explore";
 const char* const kRung = "tune:rung";
 const char* const kConfirm = "tune:confirm";
 
-std::string fixed(double v, int digits);  // v with `digits` decimals
-std::string minutes(double s);            // "4m05s"; negative: "0m00s"
+std::string minutes(double s);  // "4m05s"; negative: "0m00s"
 
 // How long each phase measures a cell: screening and exploring cells take 0.4 of
 // `seconds`, the halving rung and the confirmation `seconds`.

@@ -41,6 +41,7 @@
 #include "backends/opencv/importer_forms.h"
 #include "backends/opencv/onnx_reader.h"
 #include "backends/plugin.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
@@ -60,12 +61,6 @@ using opencv_detail::target_name;
 using opencv_detail::ValueInfo;
 
 // ---------------------------------------------------------------- small helpers
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 std::string join(const std::vector<std::string>& items) {
   std::string s;

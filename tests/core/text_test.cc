@@ -47,5 +47,28 @@ TEST(Text, SignalNames) {
   EXPECT_EQ(signal_name(SIGFPE), "SIGFPE");
 }
 
+TEST(Text, LowerTouchesOnlyAsciiLetters) {
+  EXPECT_EQ(lower("ReLU.ONNX"), "relu.onnx");
+  EXPECT_EQ(lower("RUNNING_1"), "running_1");
+  EXPECT_EQ(lower("\xC3\x89T\xC3\x89"), "\xC3\x89t\xC3\x89");  // U+00C9 kept as its bytes
+  EXPECT_EQ(lower(""), "");
+}
+
+TEST(Text, FixedAndFormattedNumbers) {
+  EXPECT_EQ(fixed(3.14159, 2), "3.14");
+  EXPECT_EQ(fixed(1234.5678, 1), "1234.6");
+  EXPECT_EQ(fixed(0.4, 0), "0");
+  EXPECT_EQ(fixed(-2.25, 3), "-2.250");
+  // Longer than any buffer: the whole figure (71 digits of 1e70, then the decimals).
+  const std::string big = fixed(1e70, 2);
+  EXPECT_EQ(big.size(), 74u);
+  EXPECT_EQ(big.substr(0, 2), "10");
+  EXPECT_EQ(big.substr(71), ".00");
+  EXPECT_EQ(formatted(0.000123, "%.2e"), "1.23e-04");
+  EXPECT_EQ(formatted(12.34567, "%.4g"), "12.35");
+  EXPECT_EQ(formatted(97.26, "%.1f%%"), "97.3%");
+  EXPECT_EQ(formatted(2.5, "%.2f"), fixed(2.5, 2));
+}
+
 }  // namespace
 }  // namespace infermark

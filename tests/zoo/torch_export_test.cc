@@ -8,8 +8,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/model_stats.h"
 #include "core/onnx_io.h"
-#include "core/stats.h"
 #include "zoo/zoo.h"
 
 namespace infermark {

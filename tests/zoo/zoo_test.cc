@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/model_stats.h"
 #include "core/onnx_io.h"
-#include "core/stats.h"
 
 namespace infermark {
 namespace {

@@ -1,4 +1,4 @@
-#include "core/stats.h"
+#include "core/model_stats.h"
 
 #include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
@@ -121,11 +122,6 @@ int64_t numel(const std::vector<int64_t>& dims) {
 
 std::vector<int64_t> dims_of(const onnx::TensorProto& t) {
   return {t.dims().begin(), t.dims().end()};
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
 }
 
 // A copy of the graph's structure for shape inference: initializers keep their type and

@@ -1,4 +1,4 @@
-#include "core/stats.h"
+#include "core/model_stats.h"
 
 #include <gtest/gtest.h>
 
