@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: deps configure build run test format format-check test-sanitize fuzz lint clean conformance
+.PHONY: deps configure build run test test-fast format format-check test-sanitize fuzz lint clean conformance
 
 deps:
 	@scripts/bootstrap.sh
@@ -40,6 +40,13 @@ run: build
 
 test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+
+# The inner loop: every test but those that build with the ahead-of-time compilers and
+# converters (TVM, IREE, TensorFlow's conversion), the pretrained models and the conformance
+# suite; `make test` runs them all.
+SLOW_TESTS = ^(Tvm|Iree|TensorFlow|Conformance|Pretrained)|/(tvm|iree|tensorflow)$$
+test-fast: build
+	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -E '$(SLOW_TESTS)'
 
 # The conformance matrix (docs/conformance.md): torchvision's classification families (the
 # smallest member of each, random weights) exported by PyTorch at its default opset (14) and at

@@ -206,7 +206,7 @@ inline ThreadChoice resolve_threads(int64_t framework_setting, int harness_threa
 }  // namespace infermark
 
 // Bumped whenever core/backend.h changes shape; the loader refuses other versions.
-#define INFERMARK_PLUGIN_ABI 8
+#define INFERMARK_PLUGIN_ABI 9
 
 extern "C" {
 typedef int (*infermark_plugin_abi_fn)();

@@ -9,6 +9,7 @@
 #include "core/machine.h"
 #include "core/npy.h"
 #include "core/result.h"
+#include "core/text.h"
 #include "load/client.h"
 #include "load/load.h"
 #include "sweep/study.h"
@@ -17,12 +18,6 @@ namespace infermark::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string fixed(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
 
 struct LoadArgs {
   std::string url, model;
@@ -201,13 +196,14 @@ void run(const LoadArgs& a) {
           "ms, p99 %.2f ms%s\n",
           row.cell.arm.c_str(), a.model.c_str(),
           a.concurrency > 0 ? ("x" + std::to_string(a.concurrency)).c_str()
-                            : (fixed(one.config.rate_qps) + "/s").c_str(),
+                            : (formatted(one.config.rate_qps, "%.4g") + "/s").c_str(),
           static_cast<long long>(row.metrics["queries"].get<int64_t>()),
           static_cast<long long>(row.metrics["ok"].get<int64_t>()),
           static_cast<long long>(row.metrics["rejected"].get<int64_t>()),
           static_cast<long long>(row.metrics["failed"].get<int64_t>()), row.metric("achieved_qps"),
           row.latency("p50"), row.latency("p99"),
-          a.find_peak ? (", peak " + fixed(row.metric("peak_qps")) + "/s").c_str() : "");
+          a.find_peak ? (", peak " + formatted(row.metric("peak_qps"), "%.4g") + "/s").c_str()
+                      : "");
     else
       std::printf("%s %s: %s\n", row.cell.arm.c_str(), a.model.c_str(), row.message.c_str());
     std::fflush(stdout);

@@ -5,7 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/onnx_io.h"
-#include "core/stats.h"
+#include "core/model_stats.h"
 #include "zoo/zoo.h"
 
 namespace infermark::cli {

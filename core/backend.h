@@ -54,6 +54,10 @@ struct Capabilities {
   // The oldest opset of the default ONNX domain it imports; the model preparation raises an
   // older file's to it (0: any).
   int min_opset = 0;
+  // Where one batch is run (check, infer, accuracy, conformance), the preparation fixes it in
+  // the file, so that shape arithmetic on the batch folds away before the framework sees it;
+  // false for a framework that handles a free batch itself and is worse with a fixed one.
+  bool fixed_batch_helps = true;
 };
 
 // What a backend can tell about itself without loading a model.

@@ -1,12 +1,16 @@
 #pragma once
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <string_view>
+
+#include "core/cache_dir.h"
 
 namespace infermark {
 
@@ -23,13 +27,43 @@ inline std::string hex64(uint64_t v) {
   return buf;
 }
 
-// A model file's size and modification time, part of every cache key ("" when it cannot be
-// read): a model rewritten in place never reuses an entry of its old contents.
+// A file's fingerprint for cache keys: FNV-1a of its contents and its size ("" when it cannot
+// be read), so that a model replaced by another of the same size and time (cp -p, rsync -t,
+// an archive) never reuses an entry of its old contents, and the same contents at another
+// path find it. Reading a large file at every load would cost the load time measured: the
+// fingerprint is remembered in the cache folder under the file's identity (device, inode,
+// size, modification and change times; the change time cannot be set back by a user), and
+// read again only when one of them moved.
 inline std::string file_stamp(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
   struct stat st {};
   if (::stat(p.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_size) + "@" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
+  const std::string identity =
+      std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+      std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+      std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_ctim.tv_sec) + "." +
+      std::to_string(st.st_ctim.tv_nsec);
+  const fs::path memo = cache_root() / "fingerprints" / hex64(fnv1a(identity));
+  if (std::ifstream in{memo}; in) {
+    std::string known, line;
+    std::getline(in, known);
+    std::getline(in, line);
+    if (known == identity && !line.empty()) return line;
+  }
+  std::ifstream in(p, std::ios::binary);
+  if (!in) return "";
+  uint64_t h = 0xcbf29ce484222325ULL;
+  std::string buf(1 << 20, '\0');
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0)
+    h = fnv1a(std::string_view(buf.data(), static_cast<size_t>(in.gcount())), h);
+  const std::string stamp = "fnv1a64:" + hex64(h) + ":" + std::to_string(st.st_size);
+  // Written whole or not at all (a temporary file renamed); a failure only costs a reread.
+  std::error_code ec;
+  fs::create_directories(memo.parent_path(), ec);
+  const fs::path tmp = memo.string() + ".tmp" + std::to_string(::getpid());
+  if (std::ofstream(tmp) << identity << "\n" << stamp << "\n") fs::rename(tmp, memo, ec);
+  fs::remove(tmp, ec);
+  return stamp;
 }
 
 }  // namespace infermark

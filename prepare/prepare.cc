@@ -161,16 +161,15 @@ PreparedModel prepare_model(const fs::path& model, const PrepareOptions& o) {
     throw Error("model preparation needs " + python.string() +
                 ": run scripts/deps/prepare.sh (make does), or run with --prepare none");
   const fs::path source = fs::canonical(model, ec);
-  std::string key = source.string() + "\n" + file_stamp(source) + "\n";
+  // By content (core/hash.h): the same file at another path finds its preparation.
+  std::string key = file_stamp(source) + "\n";
   key += std::to_string(o.simplify) + "," + std::to_string(o.height) + "," +
          std::to_string(o.width) + "," + std::to_string(o.batch) + "," +
          std::to_string(o.opset_at_least) + "\n";
   if (!o.quantize.empty()) {
     key += "quantize " + o.quantize + "," + std::to_string(o.calibration_images) + "," +
            std::to_string(o.calibration_seed) + "," + std::to_string(o.reduce_range) + "\n";
-    if (!o.calibration_npy.empty())
-      key +=
-          "calibration " + o.calibration_npy.string() + " " + file_stamp(o.calibration_npy) + "\n";
+    if (!o.calibration_npy.empty()) key += "calibration " + file_stamp(o.calibration_npy) + "\n";
   }
   key += read_text(script) + read_text(INFERMARK_PREPARE_PINS);
   const fs::path dir =

@@ -39,6 +39,9 @@ CheckRow run_framework(BackendRegistry& registry, const FrameworkRun& run, const
     PrepareOptions prepare = preparation_options(run.prepare);
     prepare.opset_at_least = info.capabilities.min_opset;
     prepare_for_precision(prepare, run.precision);
+    // The batch is known: fixed in the prepared file, so that shape arithmetic on it folds
+    // away (a flatten written against the dynamic batch, x.view(x.size(0), -1)).
+    if (info.capabilities.fixed_batch_helps) prepare.batch = input.shape[0];
     check_capabilities(info, run.precision, 1);  // before quantizing for it
     const PreparedModel p = prepare_model(run.model, prepare);
     for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;

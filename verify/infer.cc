@@ -12,6 +12,8 @@ InferReport run_infer(BackendRegistry& registry, const InferOptions& a, const Te
   PrepareOptions prepare = preparation_options(a.prepare);
   prepare.opset_at_least = info.capabilities.min_opset;
   prepare_for_precision(prepare, a.precision);
+  // Known: fixed, so that shape arithmetic on it folds away (where that helps the framework).
+  if (info.capabilities.fixed_batch_helps) prepare.batch = input.shape[0];
   check_capabilities(info, a.precision, 1);  // before quantizing for it
   const PreparedModel prepared = prepare_model(a.model, prepare);
   IsolatedJob job;

@@ -385,9 +385,8 @@ class IreeBackend : public Backend {
     std::string settings_text = "batch " + std::to_string(request.batch);
     if (opt.conv_preprocessing == "auto") settings_text += " conv_preprocessing=auto";
     for (const auto& f : flags) settings_text += " " + f;
-    const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_text + "\n" +
-                            kVersion + "\n" + compiler_stamp() + "\n" + helper_hash() + "\n" +
-                            cpu_identity();
+    const std::string key = stamp + "\n" + settings_text + "\n" + kVersion + "\n" +
+                            compiler_stamp() + "\n" + helper_hash() + "\n" + cpu_identity();
     // One folder per model, batch and settings.
     CacheEntry cache = find_cache_entry(
         setting(s, "cache_dir"), abs_model, settings_text, key, "", [](const fs::path& e) {

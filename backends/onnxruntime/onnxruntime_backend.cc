@@ -448,8 +448,8 @@ class OnnxRuntimeBackend : public Backend {
     if (stamp.empty()) {
       throw Error("onnxruntime: cannot load '" + model.string() + "': cannot stat file");
     }
-    const std::string key = abs_model.string() + "\n" + stamp + "\n" + level_name + "\n" +
-                            ort_version() + "\n" + cpu_identity();
+    const std::string key =
+        stamp + "\n" + level_name + "\n" + ort_version() + "\n" + cpu_identity();
     // One optimized .onnx file per model and level; nothing to cache without optimization.
     CacheEntry cache = find_cache_entry(
         level == ORT_DISABLE_ALL ? kCacheOff : setting(s, "cache_dir"), abs_model, level_name, key,

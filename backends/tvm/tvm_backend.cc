@@ -376,8 +376,8 @@ class TvmBackend : public Backend {
         (trials > 0 ? " threads=" + std::to_string(threads) + " tuning_cost_model=" + cost_model +
                           " weight_prepack=" + (prepack ? "true" : "false")
                     : "");
-    const std::string key = abs_model.string() + "\n" + stamp + "\n" + settings_key + "\n" +
-                            kVersion + "\n" + cpu_identity() + "\n" +
+    const std::string key = stamp + "\n" + settings_key + "\n" + kVersion + "\n" + cpu_identity() +
+                            "\n" +
                             hash_hex(read_file(INFERMARK_TVM_COMPILE_SCRIPT));  // new schedule
     // One library (and its .json) per model and settings.
     CacheEntry cache = find_cache_entry(

@@ -20,6 +20,12 @@
 
 #include "backends/plugin.h"
 
+// The plugin's name (tests/CMakeLists.txt builds it as fake, fake2 and fake3): the registry
+// names a plugin by its file, and the plugin's messages must begin with that name.
+#ifndef FAKE_NAME
+#define FAKE_NAME "fake"
+#endif
+
 namespace infermark {
 namespace {
 
@@ -37,15 +43,17 @@ namespace {
 std::vector<int64_t> read_model(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   onnx::ModelProto m;
-  if (!in || !m.ParseFromIstream(&in)) throw Error("fake: cannot read '" + file.string() + "'");
+  if (!in || !m.ParseFromIstream(&in))
+    throw Error(std::string(FAKE_NAME) + ": cannot read '" + file.string() + "'");
   int64_t opset = 1;
   for (const auto& o : m.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
   for (const auto& n : m.graph().node()) {
     if (!onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset), n.domain()))
-      throw Unsupported("fake: operator " + n.op_type() + " is not supported");
+      throw Unsupported(std::string(FAKE_NAME) + ": operator " + n.op_type() + " is not supported");
   }
-  if (m.graph().input_size() < 1) throw Error("fake: '" + file.string() + "' has no input");
+  if (m.graph().input_size() < 1)
+    throw Error(std::string(FAKE_NAME) + ": '" + file.string() + "' has no input");
   std::vector<int64_t> dims;
   for (const auto& d : m.graph().input(0).type().tensor_type().shape().dim())
     dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
@@ -65,7 +73,7 @@ class FakeEngine final : public Engine {
     if (setting(s, "fail_at") == "run") fail_ = setting(s, "fail");
   }
   void run(const TensorView& input, Tensor& output) override {
-    check_input("fake", input, dims_, {}, "input", "the model's");
+    check_input(FAKE_NAME, input, dims_, {}, "input", "the model's");
     fail(fail_);
     const int64_t n = input.shape[0];
     if (output.shape.size() != 2 || output.shape[0] != n) output.resize({n, 10});
@@ -99,8 +107,9 @@ class FakeEngine final : public Engine {
         blocks.push_back(b);
       }
     }
-    if (how == "error") throw Error("fake: the framework failed as asked");
-    if (how == "unsupported") throw Unsupported("fake: operator FancyOp is not supported");
+    if (how == "error") throw Error(std::string(FAKE_NAME) + ": the framework failed as asked");
+    if (how == "unsupported")
+      throw Unsupported(std::string(FAKE_NAME) + ": operator FancyOp is not supported");
     // The cell protocol's out-of-memory exit code with no result written, as when the
     // child cannot write its result file.
     if (how == "exit_oom") std::_Exit(12);
@@ -123,7 +132,7 @@ class FakeBackend final : public Backend {
     using T = SettingSpec::Type;
     const std::vector<std::string> failures = {"none",  "crash",       "hang",    "oom",
                                                "error", "unsupported", "exit_oom"};
-    return {"fake",
+    return {FAKE_NAME,
             true,
             "",
             "0.0",
