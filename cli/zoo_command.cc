@@ -4,8 +4,8 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "core/onnx_io.h"
 #include "core/model_stats.h"
+#include "core/onnx_io.h"
 #include "zoo/zoo.h"
 
 namespace infermark::cli {
