@@ -67,35 +67,11 @@ AccuracyRow accuracy_row_from_json(const json& j) {
 }
 
 bool is_accuracy_file(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) {
-      const json j = json::parse(line, nullptr, false);
-      return j.is_object() && j.value("schema", "").rfind("infermark-accuracy/", 0) == 0;
-    }
-  return false;
+  return first_line_has_schema(file, "infermark-accuracy/");
 }
 
 std::vector<AccuracyRow> read_accuracy(const std::vector<std::filesystem::path>& files) {
-  std::vector<AccuracyRow> rows;
-  for (const auto& f : files) {
-    if (!std::ifstream(f)) throw Error("accuracy file '" + f.string() + "' cannot be read");
-    const JsonLines file = read_json_lines(f);
-    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
-    int n = 0;
-    for (const std::string& line : file.lines) {
-      ++n;
-      if (line.empty()) continue;
-      try {
-        rows.push_back(accuracy_row_from_json(json::parse(line, nullptr, false)));
-      } catch (const Error& e) {
-        throw Error("accuracy file '" + f.string() + "' line " + std::to_string(n) +
-                    " is not a line of infermark accuracy: " + e.what());
-      }
-    }
-  }
-  return rows;
+  return read_rows<AccuracyRow>(files, "accuracy", accuracy_row_from_json);
 }
 
 }  // namespace infermark

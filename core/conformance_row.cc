@@ -47,34 +47,11 @@ ConformanceRow conformance_row_from_json(const json& j) {
 }
 
 bool is_conformance_file(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) {
-      const json j = json::parse(line, nullptr, false);
-      return j.is_object() && j.value("schema", "").rfind("infermark-conformance/", 0) == 0;
-    }
-  return false;
+  return first_line_has_schema(file, "infermark-conformance/");
 }
 
 std::vector<ConformanceRow> read_conformance(const std::vector<std::filesystem::path>& files) {
-  std::vector<ConformanceRow> rows;
-  for (const auto& f : files) {
-    const JsonLines file = read_json_lines(f);
-    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
-    int n = 0;
-    for (const std::string& line : file.lines) {
-      ++n;
-      if (line.empty()) continue;
-      try {
-        rows.push_back(conformance_row_from_json(json::parse(line, nullptr, false)));
-      } catch (const Error& e) {
-        throw Error("conformance file '" + f.string() + "' line " + std::to_string(n) +
-                    " is not a line of infermark conformance: " + e.what());
-      }
-    }
-  }
-  return rows;
+  return read_rows<ConformanceRow>(files, "conformance", conformance_row_from_json);
 }
 
 }  // namespace infermark

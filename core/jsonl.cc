@@ -131,6 +131,17 @@ JsonLines read_json_lines(const fs::path& file) {
   return out;
 }
 
+bool first_line_has_schema(const fs::path& file, const std::string& prefix) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      return j.is_object() && j.value("schema", "").rfind(prefix, 0) == 0;
+    }
+  return false;
+}
+
 int cut_torn_line(const fs::path& file) {
   if (!fs::exists(file)) return 0;
   const LockedFile f(file, O_RDWR);

@@ -1,8 +1,12 @@
 #pragma once
 
+#include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "core/error.h"
 
 namespace infermark {
 
@@ -26,5 +30,36 @@ JsonLines read_json_lines(const std::filesystem::path& file);
 
 // Cuts a torn last line off the file (under the lock); returns its number, 0 when none.
 int cut_torn_line(const std::filesystem::path& file);
+
+// Whether the file's first non-empty line is a JSON object whose "schema" starts with `prefix`
+// ("infermark-accuracy/"): how a command tells the kinds of file it is given apart.
+bool first_line_has_schema(const std::filesystem::path& file, const std::string& prefix);
+
+// Every complete line of the files through `parse(json) -> Row` (Error when it is not a row),
+// a torn last line left out with its warning on stderr. Throws Error naming the file and line
+// that is not a row: "<kind> file 'F' line N is not a line of infermark <kind>: why".
+template <class Row, class Parse>
+std::vector<Row> read_rows(const std::vector<std::filesystem::path>& files, const std::string& kind,
+                           Parse&& parse) {
+  std::vector<Row> rows;
+  for (const auto& f : files) {
+    const JsonLines file = read_json_lines(f);
+    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
+    int n = 0;
+    for (const std::string& line : file.lines) {
+      ++n;
+      if (line.empty()) continue;
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+      try {
+        if (j.is_discarded()) throw Error("not JSON");
+        rows.push_back(parse(j));
+      } catch (const Error& e) {
+        throw Error(kind + " file '" + f.string() + "' line " + std::to_string(n) +
+                    " is not a line of infermark " + kind + ": " + e.what());
+      }
+    }
+  }
+  return rows;
+}
 
 }  // namespace infermark

@@ -332,22 +332,10 @@ std::string this_node() {
 std::vector<ResultRow> read_results(const std::vector<std::filesystem::path>& files) {
   std::vector<ResultRow> rows;
   for (const auto& f : files) {
-    const JsonLines file = read_json_lines(f);
-    if (!file.warning.empty()) std::fprintf(stderr, "%s\n", file.warning.c_str());
-    int n = 0;
-    for (const std::string& line : file.lines) {
-      ++n;
-      if (line.empty()) continue;
-      const json j = json::parse(line, nullptr, false);
-      try {
-        if (j.is_discarded()) throw Error("not JSON");
-        rows.push_back(row_from_json(j));
-        rows.back().source = f.string();
-      } catch (const Error& e) {
-        throw Error("result file '" + f.string() + "' line " + std::to_string(n) +
-                    " is not a result line: " + e.what());
-      }
-    }
+    std::vector<ResultRow> of_file = read_rows<ResultRow>({f}, "result", row_from_json);
+    for (auto& r : of_file) r.source = f.string();
+    rows.insert(rows.end(), std::make_move_iterator(of_file.begin()),
+                std::make_move_iterator(of_file.end()));
   }
   mark_machines(rows);
   return rows;

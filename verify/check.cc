@@ -27,6 +27,19 @@ std::string verdict_of(const IsolatedOutcome& o) {
 
 }  // namespace
 
+PreparedModel prepare_for_one_batch(const BackendInfo& info, const std::filesystem::path& model,
+                                    const std::string& preparation, const std::string& precision,
+                                    int64_t batch) {
+  PrepareOptions prepare = preparation_options(preparation);
+  prepare.opset_at_least = info.capabilities.min_opset;
+  prepare_for_precision(prepare, precision);
+  // The batch is known: fixed in the prepared file, so that shape arithmetic on it folds away
+  // (a flatten written against the dynamic batch, x.view(x.size(0), -1)).
+  if (info.capabilities.fixed_batch_helps) prepare.batch = batch;
+  check_capabilities(info, precision, 1);  // before quantizing for it
+  return prepare_model(model, prepare);
+}
+
 CheckRow run_framework(BackendRegistry& registry, const FrameworkRun& run, const Tensor& input,
                        Tensor& output) {
   CheckRow row;
@@ -35,15 +48,8 @@ CheckRow run_framework(BackendRegistry& registry, const FrameworkRun& run, const
                       ? run.tolerance
                       : (run.precision == "fp32" ? kToleranceF32 : kToleranceReduced);
   try {
-    const BackendInfo& info = registry.info(run.backend);
-    PrepareOptions prepare = preparation_options(run.prepare);
-    prepare.opset_at_least = info.capabilities.min_opset;
-    prepare_for_precision(prepare, run.precision);
-    // The batch is known: fixed in the prepared file, so that shape arithmetic on it folds
-    // away (a flatten written against the dynamic batch, x.view(x.size(0), -1)).
-    if (info.capabilities.fixed_batch_helps) prepare.batch = input.shape[0];
-    check_capabilities(info, run.precision, 1);  // before quantizing for it
-    const PreparedModel p = prepare_model(run.model, prepare);
+    const PreparedModel p = prepare_for_one_batch(registry.info(run.backend), run.model,
+                                                  run.prepare, run.precision, input.shape[0]);
     for (const auto& step : p.steps) row.prepared += (row.prepared.empty() ? "" : "; ") + step;
     IsolatedJob job;
     job.backend = run.backend;

@@ -8,6 +8,7 @@
 
 #include "core/backend.h"
 #include "core/tensor.h"
+#include "prepare/prepare.h"
 
 namespace infermark {
 
@@ -58,6 +59,13 @@ struct CheckReport {
   bool interrupted = false;
   bool all_run() const;
 };
+
+// The model prepared for one framework that runs one batch, in one precision: its opset
+// raised to what the framework reads, quantized for int8, the batch fixed where that helps the
+// framework. Throws Unsupported when the framework does not offer the precision here.
+PreparedModel prepare_for_one_batch(const BackendInfo& info, const std::filesystem::path& model,
+                                    const std::string& preparation, const std::string& precision,
+                                    int64_t batch);
 
 // One framework on one input, in a process of its own.
 struct FrameworkRun {
