@@ -15,8 +15,9 @@
 namespace infermark::figures {
 
 // A figure over the rounds (rows) of one cell: its median and how it spread. With 6 or more
-// values the spread is the 95% distribution-free interval of the median (report.h aggregate());
-// with 2 to 5, too few for that interval, it is the range min-max; with one there is none.
+// values the spread is the 95% distribution-free interval of the median (core/statistics.h
+// aggregate()); with 2 to 5, too few for that interval, it is the range min-max; with one there is
+// none.
 struct Spread {
   enum class Kind { kNone = 0, kInterval = 1, kRange = 2 };
   double median = 0, low = 0, high = 0;
