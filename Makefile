@@ -44,7 +44,7 @@ test: build format-check
 # The inner loop: every test but those that build with the ahead-of-time compilers and
 # converters (TVM, IREE, TensorFlow's conversion), the pretrained models and the conformance
 # suite; `make test` runs them all.
-SLOW_TESTS = ^(Tvm|Iree|TensorFlow|Conformance|Pretrained)|/(tvm|iree|tensorflow)$$
+SLOW_TESTS = ^(Tvm|Iree|TensorFlow|Conformance|Pretrained)|/(tvm|iree|tensorflow)( |$$)
 test-fast: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -E '$(SLOW_TESTS)'
 
