@@ -81,7 +81,7 @@ TEST_F(Prepare, SimplifyFusesNothing) {
   EXPECT_EQ(is["Identity"], 0);
 }
 
-TEST_F(Prepare, ASecondPreparationIsACacheHitUntilTheFileChanges) {
+TEST_F(Prepare, ASecondPreparationIsACacheHitUntilTheContentsChange) {
   const fs::path model = dir_ / "copy.onnx";
   fs::copy_file(dir_ / "same_pad.onnx", model, fs::copy_options::overwrite_existing);
   const PreparedModel first = prepare_model(model, PrepareOptions{});
@@ -91,8 +91,16 @@ TEST_F(Prepare, ASecondPreparationIsACacheHitUntilTheFileChanges) {
   EXPECT_TRUE(second.cache_hit);
   EXPECT_EQ(second.file, first.file);
   EXPECT_EQ(second.steps, first.steps);
+  // Keyed by the contents: a touch is still the same preparation; other contents with the
+  // modification time set back (cp -p, rsync -t, an archive) are not.
   fs::last_write_time(model, fs::last_write_time(model) + std::chrono::seconds(5));
-  EXPECT_FALSE(prepare_model(model, PrepareOptions{}).cache_hit);
+  EXPECT_TRUE(prepare_model(model, PrepareOptions{}).cache_hit);
+  const auto when = fs::last_write_time(model);
+  fs::copy_file(dir_ / "mobilenet_v2.onnx", model, fs::copy_options::overwrite_existing);
+  fs::last_write_time(model, when);
+  const PreparedModel other = prepare_model(model, PrepareOptions{});
+  EXPECT_FALSE(other.cache_hit);
+  EXPECT_NE(other.file, first.file);
 }
 
 // What a framework declares it needs (Capabilities::min_opset) is done even without folding.
