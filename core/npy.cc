@@ -1,6 +1,8 @@
 #include "core/npy.h"
 
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
@@ -10,11 +12,75 @@
 
 namespace infermark {
 namespace fs = std::filesystem;
+namespace {
+
+// What the header of an .npy file promises, checked against the file's size before anything
+// is allocated: a truncated file, or a header claiming more data than the file holds, is refused
+// rather than read into uninitialised or unbounded memory. Only the shape is read here; the
+// dtype and order are xtensor's to check. Returns "" when the file keeps its promise.
+std::string broken_promise(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[8] = {};
+  if (!in.read(magic, 8) || std::string(magic, 6) != "\x93NUMPY") return "";  // xtensor says
+  const int major = static_cast<unsigned char>(magic[6]);
+  uint64_t header_len = 0, prefix = 0;
+  unsigned char len[4] = {};
+  if (major == 1) {
+    if (!in.read(reinterpret_cast<char*>(len), 2)) return "is cut short in its header";
+    header_len = len[0] | (len[1] << 8);
+    prefix = 10;
+  } else {
+    if (!in.read(reinterpret_cast<char*>(len), 4)) return "is cut short in its header";
+    header_len = len[0] | (len[1] << 8) | (len[2] << 16) | (uint64_t{len[3]} << 24);
+    prefix = 12;
+  }
+  if (header_len > (1u << 20)) return "has a header of " + std::to_string(header_len) + " bytes";
+  std::string header(header_len, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(header_len)))
+    return "is cut short in its header";
+  const size_t at = header.find("'shape'");
+  const size_t open = header.find('(', at), close = header.find(')', open);
+  if (at == std::string::npos || open == std::string::npos || close == std::string::npos)
+    return "";  // not ours to judge: xtensor refuses it in its words
+  uint64_t elements = 1;
+  for (size_t i = open + 1; i < close;) {
+    if (!std::isdigit(static_cast<unsigned char>(header[i]))) {
+      ++i;
+      continue;
+    }
+    uint64_t d = 0;
+    while (i < close && std::isdigit(static_cast<unsigned char>(header[i]))) {
+      d = d * 10 + static_cast<uint64_t>(header[i++] - '0');
+      if (d > (uint64_t{1} << 40)) return "claims a dimension too large to be a tensor";
+    }
+    if (d != 0 && elements > (uint64_t{1} << 40) / d)
+      return "claims more elements than any tensor here";
+    elements *= d;
+  }
+  const size_t descr = header.find("'descr'");
+  const size_t quote =
+      descr == std::string::npos ? std::string::npos : header.find('\'', descr + 7);
+  uint64_t item = 4;
+  if (quote != std::string::npos && quote + 3 < header.size() &&
+      std::isdigit(static_cast<unsigned char>(header[quote + 3])))
+    item = static_cast<uint64_t>(std::atoi(header.c_str() + quote + 3));
+  const uint64_t want = prefix + header_len + elements * item;
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (!ec && size < want)
+    return "is cut short: its header promises " + std::to_string(want) + " bytes, the file has " +
+           std::to_string(size);
+  return "";
+}
+
+}  // namespace
 
 Tensor load_npy(const fs::path& path) {
   if (!fs::exists(path)) throw Error("tensor file '" + path.string() + "' does not exist");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open tensor file '" + path.string() + "'");
+  if (const std::string why = broken_promise(path); !why.empty())
+    throw Error("tensor file '" + path.string() + "' " + why);
   try {
     auto file = xt::detail::load_npy_file(in);
     auto array = file.cast<float, xt::layout_type::row_major>();
