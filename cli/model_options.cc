@@ -78,7 +78,8 @@ int64_t parse_memory_limit(const std::string& text) {
     scale = 1024.0 * 1024 * 1024;
   else if (!unit.empty())
     used = 0;
-  if (used == 0 || v < 0)
+  // inf, nan and sizes past what a machine holds (1 PiB) would overflow the byte count.
+  if (used == 0 || !(v >= 0) || !(v * scale < 1125899906842624.0))
     throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
   return static_cast<int64_t>(v * scale);
 }

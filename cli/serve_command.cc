@@ -14,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/model_options.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "prepare/prepare.h"
 #include "serve/grpc.h"
 #include "serve/http.h"
@@ -141,6 +142,10 @@ void serve_models(const ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (a.release_idle_s < 0) throw Error("--release-idle-s must be >= 0");
+  // gRPC takes its message limit as an int: 2 GiB is past what it can hold.
+  if (!(a.max_body_mib > 0) || !(a.max_body_mib < 2048))
+    throw Error("--max-body-mib " + formatted(a.max_body_mib, "%g") +
+                " is out of range: more than 0 and less than 2048");
   // As many malloc arenas as cores, not glibc's eight per core. Each connection's thread
   // allocates its request's body (600 KB for a 224 px image) in an arena, and what an arena
   // holds after a flood (the threads' cached chunks, fragments) stays: fewer arenas, less
@@ -239,7 +244,6 @@ void serve_models(const ServeArgs& a) {
                 p.policy.max_queue_delay_ms, static_cast<long long>(p.policy.max_queue));
   }
 
-  if (!(a.max_body_mib > 0)) throw Error("--max-body-mib must be > 0");
   const auto max_body = static_cast<size_t>(a.max_body_mib * 1024 * 1024);
   serve::HttpOptions http{a.host, a.http_port, max_body, a.http_threads, 5};
   serve::GrpcOptions grpc{a.host, a.grpc_port, max_body, a.http_threads};

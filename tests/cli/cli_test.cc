@@ -193,6 +193,10 @@ TEST(Cli, BadInputGetsOneClearLine) {
   expect_clear_error("zoo build resnet50", "--out");
   expect_clear_error("frobnicate", "frobnicate");
   expect_clear_error("serve --models resnet50 --release-idle-s -1", "--release-idle-s");
+  expect_clear_error("serve --models resnet50 --max-body-mib 4096", "--max-body-mib 4096");
+  expect_clear_error("bench --models resnet50 --backends onnxruntime --memory-limit inf --out " +
+                         tmp + "_inf.jsonl",
+                     "--memory-limit 'inf'");
   expect_clear_error("paper --quick --backends onnxruntime,tensorrtx --out " + tmp + "_paper",
                      "unknown framework 'tensorrtx'");
   EXPECT_FALSE(fs::exists(tmp + "_paper/results.jsonl"));
