@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "core/text.h"
 #include "report/figures.h"
 #include "report/figures_plot.h"
 #include "report/report.h"
@@ -27,11 +28,7 @@ std::string model_label(const ConformanceRow& r, bool with_opset) {
 }
 
 std::string cell_text(const ConformanceRow& r) {
-  char buf[64];
-  if (r.verdict == "runs" && r.max_rel) {
-    std::snprintf(buf, sizeof buf, "runs (%.0e)", *r.max_rel);
-    return buf;
-  }
+  if (r.verdict == "runs" && r.max_rel) return formatted(*r.max_rel, "runs (%.0e)");
   if (r.verdict == "crashed") {  // "crashed (SIGSEGV while loading the model)" -> its signal
     const auto open = r.reason.find('('), space = r.reason.find(' ', open);
     if (open != std::string::npos && space != std::string::npos)

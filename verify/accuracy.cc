@@ -7,6 +7,7 @@
 #include "backends/registry.h"
 #include "backends/settings.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "prepare/prepare.h"
 #include "verify/compare.h"
 #include "verify/isolated.h"
@@ -135,9 +136,7 @@ void print_row(const AccuracyRow& row, std::FILE* out) {
     return;
   }
   const auto figure = [](const std::optional<double>& v, const char* format) {
-    char buf[32] = "-";
-    if (v) std::snprintf(buf, sizeof buf, format, *v);
-    return std::string(buf);
+    return v ? formatted(*v, format) : std::string("-");
   };
   std::string note;
   for (const auto& d : row.disagreements) note += (note.empty() ? "" : "; ") + d;
