@@ -31,6 +31,7 @@ struct LoadArgs {
   int64_t batch = 1;
   bool binary = false;
   std::string token_env = "INFERMARK_TOKEN";
+  std::string tls_ca;
   double timeout_s = 60;
   std::string arm;
   int round = 0;
@@ -123,6 +124,9 @@ void run(const LoadArgs& a) {
   const load::Endpoint endpoint = load::parse_url(a.url);
   load::ClientOptions options;
   if (const char* t = std::getenv(a.token_env.c_str())) options.token = t;
+  options.tls_ca = a.tls_ca;
+  if (!a.tls_ca.empty() && !endpoint.tls)
+    throw Error("--tls-ca goes with an https:// or grpcs:// --url, not " + a.url);
   options.binary = a.binary;
   options.timeout_s = a.timeout_s;
   if (a.binary && endpoint.scheme == "grpc")
@@ -220,7 +224,12 @@ void add_load_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "load", "Send requests to a KServe v2 server (ours or another) and measure its latency");
   auto a = std::make_shared<LoadArgs>();
-  cmd->add_option("--url", a->url, "http://HOST:PORT or grpc://HOST:PORT")->required();
+  cmd->add_option("--url", a->url,
+                  "http://HOST:PORT or grpc://HOST:PORT; https:// or grpcs:// over TLS")
+      ->required();
+  cmd->add_option("--tls-ca", a->tls_ca,
+                  "PEM certificate of the authority that signed the server's (https:// and "
+                  "grpcs://; default: the system's)");
   cmd->add_option("--model", a->model, "The model's name on the server")->required();
   cmd->add_option("--rate", a->rates, "Open loop: offered rates, requests/s, comma-separated")
       ->delimiter(',');

@@ -41,6 +41,10 @@ struct ServeArgs {
   std::string host = "127.0.0.1";
   int http_port = 8000, grpc_port = 8001;
   int http_threads = 128;
+  int max_connections = 1024;
+  double request_timeout_s = 5;
+  std::string tls_cert, tls_key;
+  bool insecure = false;
   double release_idle_s = 5;
   std::string token_env = "INFERMARK_TOKEN";
   std::string port_file;
@@ -153,6 +157,22 @@ void serve_models(const ServeArgs& a) {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr)
     mallopt(M_ARENA_MAX, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
+  // Refused before any model is loaded: what would expose the server.
+  std::string token;
+  if (const char* t = std::getenv(a.token_env.c_str())) token = t;
+  if (!serve::loopback_host(a.host) && token.empty() && !a.insecure)
+    throw Error("--host " + a.host +
+                " serves beyond this machine, and no bearer token is set: put one in $" +
+                a.token_env +
+                " (--token-env), or pass --insecure to serve anyone who can reach it");
+  if (a.tls_cert.empty() != a.tls_key.empty()) throw Error("--tls-cert and --tls-key go together");
+  for (const std::string& f : {a.tls_cert, a.tls_key})
+    if (!f.empty() && !std::ifstream(f)) throw Error(f + ": cannot be read");
+  if (!(a.request_timeout_s > 0 && a.request_timeout_s <= 86400))
+    throw Error("--request-timeout " + formatted(a.request_timeout_s, "%g") +
+                " is out of range: more than 0, at most 86400 seconds");
+  if (a.max_connections < 1) throw Error("--max-connections must be >= 1");
+
   if (a.models.empty() == a.repository.empty())
     throw Error("give the models to serve: --models or --model-repository (one of them)");
   std::vector<ModelPlan> plans;
@@ -182,8 +202,6 @@ void serve_models(const ServeArgs& a) {
   // the batcher's batches are split (as the in-process server scenario does).
   const int64_t load_batch = info.capabilities.dynamic_batch ? 0 : 1;
 
-  std::string token;
-  if (const char* t = std::getenv(a.token_env.c_str())) token = t;
   serve::ModelServer server(token);
   for (const ModelPlan& p : plans) {
     std::vector<std::unique_ptr<Engine>> engines;
@@ -245,8 +263,10 @@ void serve_models(const ServeArgs& a) {
   }
 
   const auto max_body = static_cast<size_t>(a.max_body_mib * 1024 * 1024);
-  serve::HttpOptions http{a.host, a.http_port, max_body, a.http_threads, 5};
-  serve::GrpcOptions grpc{a.host, a.grpc_port, max_body, a.http_threads};
+  serve::HttpOptions http{
+      a.host,     a.http_port, max_body, a.http_threads, a.request_timeout_s, a.max_connections,
+      a.tls_cert, a.tls_key};
+  serve::GrpcOptions grpc{a.host, a.grpc_port, max_body, a.http_threads, a.tls_cert, a.tls_key};
   serve::HttpServer http_server(server, http);
   serve::GrpcServer grpc_server(server, grpc);
   if (!a.port_file.empty()) {
@@ -256,8 +276,9 @@ void serve_models(const ServeArgs& a) {
         << "\n";
     fs::rename(tmp, a.port_file);
   }
-  std::printf("serving on http://%s:%d and grpc://%s:%d%s; SIGTERM or Ctrl-C stops\n",
-              a.host.c_str(), http_server.port(), a.host.c_str(), grpc_server.port(),
+  std::printf("serving on %s://%s:%d and grpc://%s:%d%s%s; SIGTERM or Ctrl-C stops\n",
+              a.tls_cert.empty() ? "http" : "https", a.host.c_str(), http_server.port(),
+              a.host.c_str(), grpc_server.port(), a.tls_cert.empty() ? "" : " (TLS)",
               token.empty() ? "" : " (bearer token required)");
   std::fflush(stdout);
 
@@ -347,7 +368,19 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--http-port", a->http_port, "HTTP port (default 8000; 0: any free one)");
   cmd->add_option("--grpc-port", a->grpc_port, "gRPC port (default 8001; 0: any free one)");
   cmd->add_option("--http-threads", a->http_threads,
-                  "Connections (HTTP) and RPCs (gRPC) served at once (default 128)");
+                  "HTTP requests handled and gRPC RPCs served at once (default 128); reading "
+                  "and writing HTTP holds no thread");
+  cmd->add_option("--max-connections", a->max_connections,
+                  "HTTP connections open at once; one more is closed when accepted (default "
+                  "1024)");
+  cmd->add_option("--request-timeout", a->request_timeout_s,
+                  "Seconds an HTTP request has to arrive whole, headers and body, and its "
+                  "answer to be taken; an idle connection is closed after as long (default 5)");
+  cmd->add_option("--tls-cert", a->tls_cert,
+                  "PEM certificate chain: HTTPS and gRPC over TLS (with --tls-key)");
+  cmd->add_option("--tls-key", a->tls_key, "PEM private key of --tls-cert");
+  cmd->add_flag("--insecure", a->insecure,
+                "Allow a --host beyond this machine without a bearer token");
   cmd->add_option("--release-idle-s", a->release_idle_s,
                   "After this many seconds without a request, the frameworks give back the "
                   "memory a burst made them keep (ONNX Runtime's arena); the next request "

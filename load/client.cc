@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "core/error.h"
 #include "serve/grpc_convert.h"
@@ -62,10 +64,26 @@ std::string error_message(const std::string& body) {
   return body.substr(0, 200);
 }
 
+// A certificate authority's PEM file whole; throws Error naming it.
+std::string read_pem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && !in) throw Error("--tls-ca " + path + ": cannot be read");
+  if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+    throw Error("--tls-ca " + path + ": no PEM certificate in it");
+  return text;
+}
+
 class HttpClient final : public Client {
  public:
   HttpClient(const Endpoint& e, const ClientOptions& o)
-      : endpoint_(e), options_(o), http_(e.host, e.port) {
+      : endpoint_(e),
+        options_(o),
+        http_((e.tls ? "https://" : "http://") + e.host + ":" + std::to_string(e.port)) {
+    if (e.tls) {
+      if (!o.tls_ca.empty()) http_.set_ca_cert_path(o.tls_ca.c_str());
+      http_.enable_server_certificate_verification(true);
+    }
     http_.set_keep_alive(true);
     http_.set_tcp_nodelay(true);  // as the server: no Nagle delay between headers and body
     const auto us = static_cast<long long>(std::llround(o.timeout_s * 1e6));
@@ -140,8 +158,14 @@ class GrpcClient final : public Client {
     args.SetMaxSendMessageSize(256 << 20);
     // A connection of its own per client, as each HTTP client has (not one shared subchannel).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    stub_ = inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
-        e.host + ":" + std::to_string(e.port), grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (e.tls) {
+      grpc::SslCredentialsOptions tls;
+      if (!o.tls_ca.empty()) tls.pem_root_certs = read_pem(o.tls_ca);
+      credentials = grpc::SslCredentials(tls);
+    }
+    stub_ = inference::GRPCInferenceService::NewStub(
+        grpc::CreateCustomChannel(e.host + ":" + std::to_string(e.port), credentials, args));
   }
   bool live() override {
     inference::ServerLiveRequest in;
@@ -227,9 +251,13 @@ Endpoint parse_url(const std::string& url) {
     throw Error("--url '" + url + "' is not http://HOST:PORT or grpc://HOST:PORT");
   Endpoint e;
   e.scheme = url.substr(0, sep);
+  if (e.scheme == "https" || e.scheme == "grpcs") {
+    e.scheme.pop_back();
+    e.tls = true;
+  }
   if (e.scheme != "http" && e.scheme != "grpc")
-    throw Error("--url '" + url + "': scheme '" + e.scheme +
-                "' is neither http nor grpc (https is not offered)");
+    throw Error("--url '" + url + "': scheme '" + url.substr(0, sep) +
+                "' is none of http, https, grpc, grpcs");
   std::string rest = url.substr(sep + 3);
   while (!rest.empty() && rest.back() == '/') rest.pop_back();
   const auto colon = rest.rfind(':');

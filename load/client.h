@@ -11,12 +11,16 @@
 
 namespace infermark::load {
 
-// http://HOST:PORT or grpc://HOST:PORT (the transport is the scheme).
+// http://HOST:PORT or grpc://HOST:PORT (the transport is the scheme); https:// and grpcs://
+// for the same over TLS.
 struct Endpoint {
-  std::string scheme;
+  std::string scheme;  // http or grpc
   std::string host;
   int port = 0;
-  std::string text() const { return scheme + "://" + host + ":" + std::to_string(port); }
+  bool tls = false;
+  std::string text() const {
+    return scheme + (tls ? "s" : "") + "://" + host + ":" + std::to_string(port);
+  }
 };
 // Throws Error naming the URL and what is wrong with it.
 Endpoint parse_url(const std::string& url);
@@ -25,6 +29,9 @@ struct ClientOptions {
   std::string token;      // sent as "Authorization: Bearer TOKEN" when not empty
   double timeout_s = 60;  // per request
   bool binary = false;    // HTTP: binary tensor data extension (gRPC always sends raw bytes)
+  // TLS: the PEM file of the certificate authority the server's certificate is checked
+  // against (empty: the system's).
+  std::string tls_ca;
 };
 
 // "http-json", "http-binary" or "grpc": how a request travels, as results name it.

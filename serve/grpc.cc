@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "infermark/version.h"
 #include "serve/grpc_convert.h"
@@ -31,6 +32,19 @@ grpc::StatusCode grpc_code(Code code) {
 }
 
 grpc::Status status_of(const ServeError& e) { return {grpc_code(e.code()), e.what()}; }
+
+// A PEM file whole (a certificate or key: small); throws Error naming it.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot be read");
+  std::string text;
+  char buffer[4096];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > (size_t{1} << 20)) throw Error(path + ": larger than 1 MiB, not a PEM file");
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -133,7 +147,15 @@ GrpcServer::GrpcServer(ModelServer& server, const GrpcOptions& options)
   // Without SO_REUSEPORT (gRPC's default on Linux): a port another server listens on is
   // refused, not shared with it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+    if (options.tls_cert.empty() || options.tls_key.empty())
+      throw Error("--tls-cert and --tls-key go together");
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back({read_file(options.tls_key), read_file(options.tls_cert)});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+  builder.AddListeningPort(address, credentials, &port_);
   builder.RegisterService(service_.get());
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));

@@ -20,6 +20,8 @@ struct GrpcOptions {
   int port = 8001;  // 0: any free port (port() says which)
   size_t max_message_bytes = size_t{64} << 20;
   int threads = 128;  // RPCs served at once
+  // PEM files: TLS when both are given.
+  std::string tls_cert, tls_key;
 };
 
 class GrpcServer {

@@ -12,19 +12,188 @@ using nlohmann::json;
 
 ServeError bad(const std::string& message) { return {Code::kInvalidArgument, message}; }
 
-// Parses JSON refusing nesting deeper than kMaxJsonDepth (the parser would otherwise build
-// any depth a client sends).
-json parse_json(std::string_view text, const char* what) {
-  try {
-    return json::parse(text.begin(), text.end(), [](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxJsonDepth)
-        throw ServeError(Code::kInvalidArgument,
-                         "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+// The values of one tensor's "data", read straight into floats while the JSON is parsed:
+// a DOM of a large tensor costs 16 bytes a number and a node per nested array, and a client
+// chooses how many.
+struct Captured {
+  // In chunks, so that growing never holds a copy of all of it and twice its capacity: the
+  // peak is the values twice (chunks, then take()'s vector), not three times.
+  static constexpr size_t kChunk = size_t{1} << 16;
+  std::vector<std::vector<float>> chunks;
+  size_t size = 0;
+  void push(float v) {
+    if (chunks.empty() || chunks.back().size() == kChunk) {
+      chunks.emplace_back();
+      chunks.back().reserve(kChunk);
+    }
+    chunks.back().push_back(v);
+    ++size;
+  }
+  std::vector<float> take() {
+    std::vector<float> out;
+    out.reserve(size);
+    for (auto& c : chunks) {
+      out.insert(out.end(), c.begin(), c.end());
+      c = std::vector<float>();
+    }
+    return out;
+  }
+  bool not_a_number = false;  // a string, boolean, null or object among the values
+  bool out_of_range = false;  // a number outside the FP32 range
+};
+
+// The JSON of a request or a response, parsed by SAX events in one linear pass with bounded
+// memory: a DOM of everything but the tensors' data (at most kMaxJsonValues values, nested at
+// most kMaxJsonDepth levels), and the data of inputs[i] and outputs[i] as floats (its DOM
+// member "data" holds the index into `captured`). Refuses as soon as a bound is passed.
+// (nlohmann's parse with a callback, used before, does work quadratic in an array's length
+// when the array holds objects: a 4 MiB body of empty objects took minutes.)
+class RequestJson {
+ public:
+  explicit RequestJson(const char* what) : what_(what) {}
+
+  json root;
+  std::vector<Captured> captured;
+
+  // SAX events, as nlohmann::json::sax_parse calls them.
+  bool null() { return scalar(nullptr); }
+  bool boolean(bool v) { return scalar(v); }
+  bool number_integer(json::number_integer_t v) { return number(static_cast<double>(v), v); }
+  bool number_unsigned(json::number_unsigned_t v) { return number(static_cast<double>(v), v); }
+  bool number_float(json::number_float_t v, const json::string_t&) { return number(v, v); }
+  bool string(json::string_t& v) { return scalar(std::move(v)); }
+  bool binary(json::binary_t&) { return scalar(nullptr); }
+  bool start_object(std::size_t) { return open(json::value_t::object); }
+  bool start_array(std::size_t) { return open(json::value_t::array); }
+  bool key(json::string_t& k) {
+    if (capture_depth_ > 0) return true;
+    Level& top = levels_.back();
+    top.key = k;
+    slot_ = &(*top.node)[k];  // a repeated key: the last one counts, as in nlohmann's parse
+    capture_next_ = top.kind == Kind::kTensor && k == "data";
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) {
+    throw bad(std::string("malformed JSON in the ") + what_ + ": " + e.what());
+  }
+
+ private:
+  // What an open container is, for finding the tensors' data.
+  enum class Kind { kRoot, kTensorList, kTensor, kOther };
+  struct Level {
+    json* node = nullptr;  // nullptr inside captured data
+    Kind kind = Kind::kOther;
+    std::string key;  // the member being read (objects)
+  };
+
+  void enter() {
+    if (++depth_ > kMaxJsonDepth)
+      throw bad("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  void count() {
+    if (++values_ > kMaxJsonValues)
+      throw bad(std::string("the ") + what_ + " holds more than " + std::to_string(kMaxJsonValues) +
+                " JSON values outside tensor data");
+  }
+  // Where the next value goes in the DOM.
+  json* place(json&& v) {
+    count();
+    if (levels_.empty()) {
+      root = std::move(v);
+      return &root;
+    }
+    json& top = *levels_.back().node;
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    *slot_ = std::move(v);
+    return slot_;
+  }
+  template <typename V>
+  bool scalar(V&& v) {
+    if (capture_depth_ > 0 || capture_next_) {
+      begin_capture();
+      captured.back().not_a_number = true;
       return true;
-    });
+    }
+    place(json(std::forward<V>(v)));
+    return true;
+  }
+  template <typename V>
+  bool number(double d, V v) {
+    if (capture_depth_ > 0 || capture_next_) {
+      begin_capture();
+      Captured& c = captured.back();
+      if (!(std::fabs(d) <= std::numeric_limits<float>::max()))
+        c.out_of_range = true;
+      else
+        c.push(static_cast<float>(d));
+      return true;
+    }
+    place(json(v));
+    return true;
+  }
+  bool open(json::value_t type) {
+    enter();
+    if (capture_depth_ > 0 || capture_next_) {
+      begin_capture();
+      if (type == json::value_t::object) captured.back().not_a_number = true;
+      ++capture_depth_;
+      return true;
+    }
+    Kind kind = Kind::kOther;
+    if (levels_.empty()) {
+      kind = type == json::value_t::object ? Kind::kRoot : Kind::kOther;
+    } else {
+      const Level& parent = levels_.back();
+      if (parent.kind == Kind::kRoot && type == json::value_t::array &&
+          (parent.key == "inputs" || parent.key == "outputs"))
+        kind = Kind::kTensorList;
+      else if (parent.kind == Kind::kTensorList && type == json::value_t::object)
+        kind = Kind::kTensor;
+    }
+    json* node = place(json(type));
+    levels_.push_back({node, kind, {}});
+    return true;
+  }
+  bool close() {
+    --depth_;
+    if (capture_depth_ > 0) {
+      --capture_depth_;
+      return true;
+    }
+    levels_.pop_back();
+    return true;
+  }
+  void begin_capture() {
+    if (!capture_next_) return;
+    capture_next_ = false;
+    captured.emplace_back();
+    // The DOM's "data" member says where its values are.
+    *slot_ = json(captured.size() - 1);
+    count();
+  }
+
+  const char* what_;
+  std::vector<Level> levels_;
+  json* slot_ = nullptr;  // the object member the next value fills
+  int depth_ = 0;
+  int capture_depth_ = 0;  // > 0: inside a tensor's data
+  bool capture_next_ = false;
+  size_t values_ = 0;
+};
+
+RequestJson parse_json(std::string_view text, const char* what) {
+  RequestJson doc(what);
+  try {
+    json::sax_parse(text.begin(), text.end(), &doc);
   } catch (const json::exception& e) {
     throw bad(std::string("malformed JSON in the ") + what + ": " + e.what());
   }
+  return doc;
 }
 
 // A member's value; nullptr when absent or null (servers write "parameters": null).
@@ -75,24 +244,11 @@ bool bool_parameter(const json& t, const char* key, const std::string& where) {
   return v->get<bool>();
 }
 
-// Flattens nested arrays of numbers (row-major) into out; the depth is bounded by the parse.
-void flatten(const json& v, std::vector<float>& out, size_t limit, const std::string& where) {
-  if (v.is_array()) {
-    for (const json& e : v) flatten(e, out, limit, where);
-    return;
-  }
-  if (!v.is_number()) throw bad(where + " \"data\" holds a value that is not a number");
-  if (out.size() >= limit) throw bad(where + " \"data\" has more values than its shape");
-  const auto d = v.get<double>();
-  if (!(std::fabs(d) <= std::numeric_limits<float>::max()))
-    throw bad(where + " \"data\" holds a value outside the FP32 range");
-  out.push_back(static_cast<float>(d));
-}
-
 // Reads the tensors of "inputs" or "outputs", their data from JSON or from the binary part
 // (consumed in order from *binary).
-std::vector<WireTensor> read_tensors(const json& doc, const char* key, std::string_view& binary,
+std::vector<WireTensor> read_tensors(RequestJson& parsed, const char* key, std::string_view& binary,
                                      bool required) {
+  const json& doc = parsed.root;
   const json* list = member(doc, key);
   if (list == nullptr) {
     if (required) throw bad(std::string("the request has no \"") + key + "\"");
@@ -133,12 +289,16 @@ std::vector<WireTensor> read_tensors(const json& doc, const char* key, std::stri
       }
       binary.remove_prefix(bytes);
     } else if (data != nullptr) {
+      // The values were read as the JSON was parsed (RequestJson): the member holds their index.
+      Captured& values = parsed.captured.at(data->get<size_t>());
       if (w.datatype == "FP32") {
-        // No reserve from the claimed shape: a client could claim a huge one with no data.
-        flatten(*data, w.data, static_cast<size_t>(n), where);
-        if (static_cast<int64_t>(w.data.size()) != n)
-          throw bad(where + " \"data\" has " + std::to_string(w.data.size()) + " values; shape " +
+        if (values.not_a_number) throw bad(where + " \"data\" holds a value that is not a number");
+        if (values.out_of_range)
+          throw bad(where + " \"data\" holds a value outside the FP32 range");
+        if (static_cast<int64_t>(values.size) != n)
+          throw bad(where + " \"data\" has " + std::to_string(values.size) + " values; shape " +
                     shape_string(w.shape) + " needs " + std::to_string(n));
+        w.data = values.take();
       }
     } else {
       throw bad(where + " has neither \"data\" nor binary_data_size");
@@ -242,13 +402,14 @@ InferRequest parse_infer_request(std::string_view body, std::optional<size_t> js
                                  const std::string& model) {
   std::string_view text, binary;
   split_body(body, json_length, text, binary);
-  const json doc = parse_json(text, "request");
+  RequestJson parsed = parse_json(text, "request");
+  const json& doc = parsed.root;
   if (!doc.is_object()) throw bad("the request must be a JSON object");
   InferRequest r;
   r.model = model;
   r.id = string_field(doc, "id", "the request", false);
   r.binary_output = bool_parameter(doc, "binary_data_output", "the request");
-  r.inputs = read_tensors(doc, "inputs", binary, true);
+  r.inputs = read_tensors(parsed, "inputs", binary, true);
   if (!binary.empty())
     throw bad(std::to_string(binary.size()) +
               " bytes of binary data in the body belong to no input's binary_data_size");
@@ -342,7 +503,8 @@ HttpBody write_infer_response(const InferResponse& response, bool binary) {
 InferResponse parse_infer_response(std::string_view body, std::optional<size_t> json_length) {
   std::string_view text, binary;
   split_body(body, json_length, text, binary);
-  const json doc = parse_json(text, "response");
+  RequestJson parsed = parse_json(text, "response");
+  const json& doc = parsed.root;
   if (!doc.is_object()) throw bad("the response must be a JSON object");
   if (const json* e = member(doc, "error"))
     throw ServeError(Code::kInternal, "the server answered an error: " +
@@ -351,7 +513,7 @@ InferResponse parse_infer_response(std::string_view body, std::optional<size_t> 
   r.model = string_field(doc, "model_name", "the response", false);
   r.version = string_field(doc, "model_version", "the response", false);
   r.id = string_field(doc, "id", "the response", false);
-  r.outputs = read_tensors(doc, "outputs", binary, true);
+  r.outputs = read_tensors(parsed, "outputs", binary, true);
   return r;
 }
 

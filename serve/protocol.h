@@ -76,6 +76,8 @@ struct HttpBody {
 
 // Limits of what a parser accepts, beyond the body size the HTTP layer bounds.
 inline constexpr int kMaxJsonDepth = 16;
+// JSON values outside the tensors' data (names, shapes, parameters): a request needs tens.
+inline constexpr size_t kMaxJsonValues = 10000;
 inline constexpr size_t kMaxTensors = 16;
 inline constexpr size_t kMaxRank = 8;
 inline constexpr int64_t kMaxElements = int64_t{1} << 30;

@@ -134,10 +134,14 @@ ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Te
   std::unique_ptr<serve::HttpServer> http;
   std::unique_ptr<serve::GrpcServer> grpc;
   if (endpoint.scheme == "grpc") {
-    grpc = std::make_unique<serve::GrpcServer>(server, serve::GrpcOptions{"127.0.0.1", 0});
+    serve::GrpcOptions options;
+    options.port = 0;
+    grpc = std::make_unique<serve::GrpcServer>(server, options);
     endpoint.port = grpc->port();
   } else {
-    http = std::make_unique<serve::HttpServer>(server, serve::HttpOptions{"127.0.0.1", 0});
+    serve::HttpOptions options;
+    options.port = 0;
+    http = std::make_unique<serve::HttpServer>(server, options);
     endpoint.port = http->port();
   }
   serve::InferRequest request;

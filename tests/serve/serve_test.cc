@@ -632,7 +632,7 @@ TEST(Serve, PortInUseIsRefused) {
 
 TEST(Serve, StalledClientIsDisconnectedWhileOthersAreServed) {
   serve::HttpOptions o;
-  o.read_timeout_s = 1;
+  o.request_timeout_s = 1;
   Stack s(fake(0), policy(8, 1, 64), "", o);
   // Headers promising 100000 bytes, then 10 of them, then nothing.
   RawSocket stalled(s.http->port());
