@@ -1,5 +1,6 @@
 #include "serve/http.h"
 
+#include <array>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -411,8 +412,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         beast::get_lowest_layer(self->stream_).close();
       });
     } else {
+      // A lingering close: the answer is sent and the sending side shut, then what the client
+      // still sends (the rest of a body refused 413) is read and dropped for a moment. Closing
+      // with unread bytes would reset the connection, and the reset can destroy the answer
+      // before the client reads it.
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      stream_.close();
+      stream_.expires_after(std::chrono::seconds(1));
+      linger();
+    }
+  }
+  void linger() {
+    if constexpr (!kTls) {
+      if (lingered_ > server_.options.max_body_bytes) return stream_.close();
+      if (!scratch_) scratch_ = std::make_unique<std::array<char, 16384>>();
+      stream_.async_read_some(net::buffer(*scratch_),
+                              [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                                self->lingered_ += n;
+                                if (ec) return self->stream_.close();
+                                self->linger();
+                              });
     }
   }
 
@@ -428,6 +446,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool keep_alive_ = true;
   bool expect_continue_ = false;
   std::string model_, json_length_;
+  std::unique_ptr<std::array<char, 16384>> scratch_;  // a lingering close's reads
+  size_t lingered_ = 0;
 };
 
 }  // namespace
