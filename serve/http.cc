@@ -126,16 +126,14 @@ class SessionBase {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(ModelServer& s, const HttpOptions& o)
-      : server(s), options(o), acceptor(ioc), workers(static_cast<size_t>(o.threads)) {}
+  Impl(ModelServer& s, const HttpOptions& o) : server(s), options(o), acceptor(ioc) {}
 
   ModelServer& server;
   HttpOptions options;
   net::io_context ioc;
   std::optional<net::ssl::context> tls;
   tcp::acceptor acceptor;
-  net::thread_pool workers;  // request handlers
-  std::vector<std::thread> io;
+  std::vector<std::thread> io;  // run the I/O and the handlers
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
   std::atomic<bool> stopping{false};
   bool stopped = false;
@@ -184,7 +182,7 @@ struct HttpServer::Impl {
     return error_answer(Code::kInternal, "no answer for this route");
   }
 
-  // The infer request read whole; runs on a handler thread (waits for its batch).
+  // The infer request read whole; waits for its batch.
   Answer infer(const std::string& model, const std::string& body,
                const std::string& json_length_header) {
     InferRequest request;
@@ -355,15 +353,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void on_body(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     state_ = State::kHandling;
-    auto body = std::make_shared<std::string>(std::move(body_->get().body()));
+    const std::string body = std::move(body_->get().body());
     body_.reset();
-    // The guard keeps the I/O threads running until the answer is posted back to them.
-    auto guard = net::make_work_guard(stream_.get_executor());
-    net::post(server_.workers, [self = this->shared_from_this(), body, guard] {
-      Answer a = self->server_.infer(self->model_, *body, self->json_length_);
-      net::post(self->stream_.get_executor(),
-                [self, a = std::move(a)]() mutable { self->write(std::move(a), false); });
-    });
+    // Handled on this thread, which waits here for the request's batch: the other threads
+    // go on reading and writing every other connection. No hand-off to a handler thread and
+    // back, which would cost two thread wake-ups per request.
+    write(server_.infer(model_, body, json_length_), false);
   }
 
   // Reads the body, if any, without keeping it, then answers.
@@ -547,9 +542,11 @@ HttpServer::HttpServer(ModelServer& server, const HttpOptions& options) {
 
   s.work.emplace(s.ioc.get_executor());
   s.accept();
-  // Reading and writing need little CPU: two threads, so that one long TLS handshake or a
-  // large response does not delay every other connection.
-  for (int i = 0; i < 2; ++i) s.io.emplace_back([&s] { s.ioc.run(); });
+  // `threads` threads take turns waiting for the sockets (Asio's leader/followers): the one
+  // woken reads, handles and writes, and while it waits in a handler (infer waits for its
+  // batch) the others serve every other connection. A slow client holds none of them: its
+  // bytes are read as they come.
+  for (int i = 0; i < std::max(2, options.threads); ++i) s.io.emplace_back([&s] { s.ioc.run(); });
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -577,7 +574,6 @@ void HttpServer::stop() {
   s.work.reset();
   for (std::thread& t : s.io) t.join();
   s.io.clear();
-  s.workers.join();
 }
 
 }  // namespace infermark::serve

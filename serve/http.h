@@ -5,9 +5,9 @@
 // extension, and Prometheus /metrics, in front of a ModelServer; HTTPS when given a
 // certificate.
 //
-// Reading and writing are event-driven on a few I/O threads, so that a slow or stalled client
-// holds no thread: only a request read whole is handed to one of `threads` handler threads
-// (where infer waits for its batch). Every bound holds whatever a client sends: the body limit
+// Reading and writing are event-driven, so that a slow or stalled client holds no thread: one
+// of `threads` threads is held only while a request read whole is handled (infer waits there
+// for its batch). Every bound holds whatever a client sends: the body limit
 // for every transfer encoding (413 as soon as it is passed), a deadline for the whole request,
 // a bound on open connections, and a request parser linear in the body (serve/protocol.h).
 
@@ -22,8 +22,9 @@ struct HttpOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port (port() says which)
   size_t max_body_bytes = size_t{64} << 20;
-  // Requests handled at once (infer holds its thread while it waits for its batch): more than
-  // a model's queue, so that overload is answered 429 by the queue instead of waiting here.
+  // Requests handled at once (infer holds its thread while it waits for its batch), and the
+  // threads that read and write every connection between: more than a model's queue, so that
+  // overload is answered 429 by the queue instead of waiting for a thread.
   int threads = 128;
   // A request must arrive whole (headers and body) within this many seconds of the server
   // starting to wait for it, and its response must be taken within as long; past it the
