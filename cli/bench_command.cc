@@ -93,8 +93,10 @@ void add_bench_command(CLI::App& app) {
                   "Server: p99 latency target for --find-peak (default 100)");
   cmd->add_option("--cell-timeout", s.cell_timeout_s,
                   "Seconds before a cell is stopped as timeout (default 600)");
-  cmd->add_option("--memory-limit", a->memory_limit,
-                  "Stop a cell as oom past this resident memory (e.g. 4G)");
+  cmd->add_option(
+      "--memory-limit", a->memory_limit,
+      "Stop a cell as oom past this resident memory of its process group, polled every 10 ms "
+      "(e.g. 4G)");
   cmd->add_option("--repeat", s.repeat, "Run each cell this many times in a row (default 1)");
   cmd->add_option(
       "--rounds", s.rounds,

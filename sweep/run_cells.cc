@@ -92,7 +92,7 @@ ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::pa
     case K::kMemoryExceeded:
       r.status = "oom";
       r.message = "resident memory passed --memory-limit (" +
-                  std::to_string(study.memory_limit_bytes >> 20) + " MiB)";
+                  std::to_string(study.memory_limit_bytes >> 20) + " MiB, polled every 10 ms)";
       break;
     case K::kSignaled:
       if (child.signal == SIGKILL) {
