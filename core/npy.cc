@@ -2,10 +2,10 @@
 
 #include <cctype>
 #include <cmath>
-#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <stdexcept>
 #include <xtensor/xadapt.hpp>
-#include <xtensor/xarray.hpp>
 #include <xtensor/xnpy.hpp>
 
 #include "core/error.h"
@@ -14,63 +14,145 @@ namespace infermark {
 namespace fs = std::filesystem;
 namespace {
 
-// What the header of an .npy file promises, checked against the file's size before anything
-// is allocated: a truncated file, or a header claiming more data than the file holds, is refused
-// rather than read into uninitialised or unbounded memory. Only the shape is read here; the
-// dtype and order are xtensor's to check. Returns "" when the file keeps its promise.
-std::string broken_promise(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
+// The header of an .npy file (NumPy's format 1.0, 2.0 or 3.0): "\x93NUMPY", the version, the
+// header's length, then a Python dict literal ending in a newline, as numpy writes it:
+// {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+// Parsed here, strictly, rather than by xtensor's reader, which trusts the header (an empty
+// one, a negative or huge dimension) into undefined behaviour or an unbounded allocation.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+  uint64_t data_offset = 0;  // where the values start
+};
+
+// A reader of the dict: its keys and values, no more of Python than numpy writes.
+class DictReader {
+ public:
+  explicit DictReader(const std::string& text) : s_(text) {}
+
+  // Throws a short reason, which the caller puts in the file's error.
+  NpyHeader read() {
+    NpyHeader h;
+    bool descr = false, order = false, shape = false;
+    expect('{');
+    while (!peek('}')) {
+      const std::string key = quoted();
+      expect(':');
+      if (key == "descr") {
+        if (!peek('\'')) throw std::runtime_error("a dtype other than a simple one");
+        h.descr = quoted();
+        descr = true;
+      } else if (key == "fortran_order") {
+        h.fortran_order = word("True", "False");
+        order = true;
+      } else if (key == "shape") {
+        h.shape = tuple();
+        shape = true;
+      } else {
+        throw std::runtime_error("an unknown key '" + key + "' in its header");
+      }
+      if (!peek('}')) expect(',');
+    }
+    expect('}');
+    skip_spaces();
+    if (at_ != s_.size()) throw std::runtime_error("text after its header's dict");
+    if (!descr || !order || !shape)
+      throw std::runtime_error("a header without 'descr', 'fortran_order' and 'shape'");
+    return h;
+  }
+
+ private:
+  void skip_spaces() {
+    while (at_ < s_.size() && (s_[at_] == ' ' || s_[at_] == '\n')) ++at_;
+  }
+  bool peek(char c) {
+    skip_spaces();
+    return at_ < s_.size() && s_[at_] == c;
+  }
+  void expect(char c) {
+    if (!peek(c))
+      throw std::runtime_error(std::string("a header that is not a dict (no '") + c +
+                               "' where expected)");
+    ++at_;
+  }
+  std::string quoted() {
+    expect('\'');
+    const size_t end = s_.find('\'', at_);
+    if (end == std::string::npos) throw std::runtime_error("an unterminated string in its header");
+    std::string v = s_.substr(at_, end - at_);
+    at_ = end + 1;
+    return v;
+  }
+  bool word(const char* yes, const char* no) {
+    skip_spaces();
+    for (const char* w : {yes, no})
+      if (s_.compare(at_, std::strlen(w), w) == 0) {
+        at_ += std::strlen(w);
+        return w == yes;
+      }
+    throw std::runtime_error("a 'fortran_order' other than True or False");
+  }
+  // (2, 3), (4,) or (): dimensions of at most 2^40, and at most 2^40 elements in all.
+  std::vector<int64_t> tuple() {
+    std::vector<int64_t> dims;
+    uint64_t elements = 1;
+    expect('(');
+    while (!peek(')')) {
+      if (at_ == s_.size() || !std::isdigit(static_cast<unsigned char>(s_[at_])))
+        throw std::runtime_error("a shape that is not a tuple of sizes");
+      uint64_t d = 0;
+      while (at_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[at_]))) {
+        d = d * 10 + static_cast<uint64_t>(s_[at_++] - '0');
+        if (d > kMaxElements) throw std::runtime_error("a dimension too large to be a tensor");
+      }
+      if (d != 0 && elements > kMaxElements / d)
+        throw std::runtime_error("more elements than any tensor here");
+      elements *= d;
+      dims.push_back(static_cast<int64_t>(d));
+      if (!peek(')')) expect(',');
+    }
+    expect(')');
+    return dims;
+  }
+
+  static constexpr uint64_t kMaxElements = uint64_t{1} << 40;
+  const std::string& s_;
+  size_t at_ = 0;
+};
+
+// Reads the header; throws Error naming the file.
+NpyHeader read_header(std::istream& in, const fs::path& path) {
+  auto fail = [&](const std::string& why) {
+    return Error("tensor file '" + path.string() + "' " + why);
+  };
   char magic[8] = {};
-  if (!in.read(magic, 8) || std::string(magic, 6) != "\x93NUMPY") return "";  // xtensor says
+  if (!in.read(magic, 8) || std::string(magic, 6) != "\x93NUMPY")
+    throw fail("is not a valid .npy file (no \\x93NUMPY magic)");
   const int major = static_cast<unsigned char>(magic[6]);
-  uint64_t header_len = 0, prefix = 0;
+  if (major < 1 || major > 3)
+    throw fail("is not a valid .npy file (format version " + std::to_string(major) + ")");
   unsigned char len[4] = {};
-  if (major == 1) {
-    if (!in.read(reinterpret_cast<char*>(len), 2)) return "is cut short in its header";
-    header_len = len[0] | (len[1] << 8);
-    prefix = 10;
-  } else {
-    if (!in.read(reinterpret_cast<char*>(len), 4)) return "is cut short in its header";
-    header_len = len[0] | (len[1] << 8) | (len[2] << 16) | (uint64_t{len[3]} << 24);
-    prefix = 12;
+  if (!in.read(reinterpret_cast<char*>(len), major == 1 ? 2 : 4))
+    throw fail("is cut short in its header");
+  const uint64_t header_len =
+      major == 1 ? len[0] | (len[1] << 8)
+                 : len[0] | (len[1] << 8) | (len[2] << 16) | (uint64_t{len[3]} << 24);
+  if (header_len > (1u << 20))
+    throw fail("has a header of " + std::to_string(header_len) + " bytes");
+  std::string text(header_len, '\0');
+  if (!in.read(text.data(), static_cast<std::streamsize>(header_len)))
+    throw fail("is cut short in its header");
+  if (text.empty() || text.back() != '\n')
+    throw fail("is not a valid .npy file (its header does not end with a newline)");
+  NpyHeader h;
+  try {
+    h = DictReader(text).read();
+  } catch (const std::runtime_error& e) {
+    throw fail(std::string("is not a valid .npy file (") + e.what() + ")");
   }
-  if (header_len > (1u << 20)) return "has a header of " + std::to_string(header_len) + " bytes";
-  std::string header(header_len, '\0');
-  if (!in.read(header.data(), static_cast<std::streamsize>(header_len)))
-    return "is cut short in its header";
-  const size_t at = header.find("'shape'");
-  const size_t open = header.find('(', at), close = header.find(')', open);
-  if (at == std::string::npos || open == std::string::npos || close == std::string::npos)
-    return "";  // not ours to judge: xtensor refuses it in its words
-  uint64_t elements = 1;
-  for (size_t i = open + 1; i < close;) {
-    if (!std::isdigit(static_cast<unsigned char>(header[i]))) {
-      ++i;
-      continue;
-    }
-    uint64_t d = 0;
-    while (i < close && std::isdigit(static_cast<unsigned char>(header[i]))) {
-      d = d * 10 + static_cast<uint64_t>(header[i++] - '0');
-      if (d > (uint64_t{1} << 40)) return "claims a dimension too large to be a tensor";
-    }
-    if (d != 0 && elements > (uint64_t{1} << 40) / d)
-      return "claims more elements than any tensor here";
-    elements *= d;
-  }
-  const size_t descr = header.find("'descr'");
-  const size_t quote =
-      descr == std::string::npos ? std::string::npos : header.find('\'', descr + 7);
-  uint64_t item = 4;
-  if (quote != std::string::npos && quote + 3 < header.size() &&
-      std::isdigit(static_cast<unsigned char>(header[quote + 3])))
-    item = static_cast<uint64_t>(std::atoi(header.c_str() + quote + 3));
-  const uint64_t want = prefix + header_len + elements * item;
-  std::error_code ec;
-  const uint64_t size = fs::file_size(path, ec);
-  if (!ec && size < want)
-    return "is cut short: its header promises " + std::to_string(want) + " bytes, the file has " +
-           std::to_string(size);
-  return "";
+  h.data_offset = (major == 1 ? 10 : 12) + header_len;
+  return h;
 }
 
 }  // namespace
@@ -79,26 +161,26 @@ Tensor load_npy(const fs::path& path) {
   if (!fs::exists(path)) throw Error("tensor file '" + path.string() + "' does not exist");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open tensor file '" + path.string() + "'");
-  if (const std::string why = broken_promise(path); !why.empty())
-    throw Error("tensor file '" + path.string() + "' " + why);
-  try {
-    auto file = xt::detail::load_npy_file(in);
-    auto array = file.cast<float, xt::layout_type::row_major>();
-    Tensor t;
-    for (size_t d : array.shape()) t.shape.push_back(static_cast<int64_t>(d));
-    t.data.assign(array.begin(), array.end());
-    return t;
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    if (why.find("formats not matching") != std::string::npos)
-      why = "holds another dtype (" + why.substr(why.find("matching") + 9) +
-            "); expected float32 (<f4)";
-    else if (why.find("layout") != std::string::npos)
-      why = "is in Fortran order; expected C order";
-    else
-      why = "is not a valid .npy file (" + why + ")";
-    throw Error("tensor file '" + path.string() + "' " + why);
-  }
+  const NpyHeader h = read_header(in, path);
+  if (h.descr != "<f4")
+    throw Error("tensor file '" + path.string() + "' holds another dtype (" + h.descr +
+                "); expected float32 (<f4)");
+  if (h.fortran_order)
+    throw Error("tensor file '" + path.string() + "' is in Fortran order; expected C order");
+  Tensor t;
+  t.shape = h.shape;
+  // What the header promises, checked against the file's size before anything is allocated.
+  const uint64_t bytes = static_cast<uint64_t>(t.numel()) * sizeof(float);
+  std::error_code ec;
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec || size < h.data_offset + bytes)
+    throw Error("tensor file '" + path.string() + "' is cut short: its header promises " +
+                std::to_string(h.data_offset + bytes) + " bytes, the file has " +
+                std::to_string(size));
+  t.data.resize(static_cast<size_t>(t.numel()));
+  if (!in.read(reinterpret_cast<char*>(t.data.data()), static_cast<std::streamsize>(bytes)))
+    throw Error("tensor file '" + path.string() + "' cannot be read");
+  return t;
 }
 
 void save_npy(const Tensor& tensor, const fs::path& path) {

@@ -56,5 +56,38 @@ TEST(Npy, AFileShorterThanItsHeaderPromisesIsRefused) {
   fs::remove_all(dir);
 }
 
+// The header is parsed strictly, in any key order: a header that is empty, not a dict, or
+// holds a dimension that is not a size is one clear error (the fuzzer found an empty header
+// read out of bounds by xtensor's parser, fuzz/corpus/npy/empty-header.npy).
+TEST(Npy, AHeaderThatIsNotNumpysIsOneError) {
+  const fs::path dir = fs::temp_directory_path() / ("infermark_npy_h_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto write = [&](const std::string& name, const std::string& header, const std::string& data) {
+    std::ofstream f(dir / name, std::ios::binary);
+    f << "\x93NUMPY" << char(1) << char(0) << char(header.size() & 0xff) << char(header.size() >> 8)
+      << header << data;
+    return dir / name;
+  };
+  const std::string values(8, '\0');  // two float zeros
+  const Tensor t = load_npy(
+      write("order.npy", "{'shape': (2,), 'fortran_order': False, 'descr': '<f4'}\n", values));
+  EXPECT_EQ(t.shape, std::vector<int64_t>{2});
+  EXPECT_EQ(t.data, std::vector<float>(2, 0.0F));
+  for (const auto& [name, header] : std::vector<std::pair<std::string, std::string>>{
+           {"empty.npy", ""},
+           {"no-newline.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"},
+           {"not-a-dict.npy", "descr <f4\n"},
+           {"negative.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (-5,), }\n"},
+           {"word.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (two,), }\n"},
+           {"missing.npy", "{'descr': '<f4', 'shape': (2,), }\n"},
+           {"unknown.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}\n"},
+           {"open.npy", "{'descr': '<f4\n"}}) {
+    const std::string why = error_of(write(name, header, values));
+    EXPECT_NE(why.find(name + "' is not a valid .npy file ("), std::string::npos) << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace infermark
