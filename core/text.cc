@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "core/error.h"
+
 namespace infermark {
 namespace {
 
@@ -100,6 +102,20 @@ std::string utc_now() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string toml_quoted(std::string_view value, const std::string& what) {
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7f)
+      throw Error(what + " '" + valid_utf8(value) +
+                  "' holds a control character: a study file cannot hold it");
+  // CLI11 2.1 reads a config line's value up to its first '#', quoted or not.
+  if (value.find('#') != std::string_view::npos)
+    throw Error(what + " '" + valid_utf8(value) + "' holds a '#': a study file cannot hold it");
+  if (value.find('"') == std::string_view::npos) return "\"" + std::string(value) + "\"";
+  if (value.find('\'') == std::string_view::npos) return "'" + std::string(value) + "'";
+  throw Error(what + " '" + valid_utf8(value) +
+              "' holds both quote characters: a study file cannot hold it");
 }
 
 }  // namespace infermark

@@ -37,4 +37,10 @@ std::string formatted(double v, const char* format);
 // The time now as ISO 8601 UTC, "2026-12-07T17:15:20Z": result rows' time_utc.
 std::string utc_now();
 
+// `value` as a quoted string of a study file (TOML) that CLI11 2.1's config reader gives back
+// unchanged (it reads no escapes): in double quotes, or in single quotes when it holds a
+// double quote. Throws Error naming `what` when neither can hold it: both quotes, a '#'
+// (where CLI11 cuts the line), a line break or another control character.
+std::string toml_quoted(std::string_view value, const std::string& what);
+
 }  // namespace infermark

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "sweep/tune_internal.h"
 
 namespace infermark::tune_internal {
@@ -21,7 +22,7 @@ void Tuner::write_study_file(const ResultRow& w, const ResultRow* base) {
   auto list = [](const std::vector<std::string>& v, bool quoted) {
     std::string s = "[";
     for (size_t i = 0; i < v.size(); ++i)
-      s += (i ? ", " : "") + (quoted ? "\"" + v[i] + "\"" : v[i]);
+      s += (i ? ", " : "") + (quoted ? toml_quoted(v[i], "the value") : v[i]);
     return s + "]";
   };
   auto both = [](const std::string& a, const std::string& b) {
@@ -64,8 +65,9 @@ void Tuner::write_study_file(const ResultRow& w, const ResultRow* base) {
   f << "input-size = " << o_.zoo.input_size << "\nwidth = " << o_.zoo.width
     << "\nseed = " << o_.zoo.seed << "\nrounds = " << o_.confirm_rounds
     << "\nwarmup = " << long_limits(o_.cell_seconds).warmup_s
-    << "\nmin-duration = " << long_limits(o_.cell_seconds).min_duration_s << "\nout = \""
-    << fs::path(o_.out).replace_extension("").string() << "-rerun.jsonl\"\n";
+    << "\nmin-duration = " << long_limits(o_.cell_seconds).min_duration_s << "\nout = "
+    << toml_quoted(fs::path(o_.out).replace_extension("").string() + "-rerun.jsonl", "--out")
+    << "\n";
   std::printf("study file: %s (infermark --config %s bench)\n", file.c_str(), file.c_str());
 }
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
+
 namespace infermark {
 namespace {
 
@@ -68,6 +70,21 @@ TEST(Text, FixedAndFormattedNumbers) {
   EXPECT_EQ(formatted(12.34567, "%.4g"), "12.35");
   EXPECT_EQ(formatted(97.26, "%.1f%%"), "97.3%");
   EXPECT_EQ(formatted(2.5, "%.2f"), fixed(2.5, 2));
+}
+
+TEST(Text, TomlQuotedGivesBackTheValueOrRefusesIt) {
+  EXPECT_EQ(toml_quoted("a/b c.onnx", "--model"), "\"a/b c.onnx\"");
+  EXPECT_EQ(toml_quoted("C:\\x", "--model"), "\"C:\\x\"");  // no escapes are read
+  EXPECT_EQ(toml_quoted("say \"hi\".onnx", "--model"), "'say \"hi\".onnx'");
+  EXPECT_EQ(toml_quoted("it's.onnx", "--model"), "\"it's.onnx\"");
+  for (const char* bad : {"a\"b'c", "a#b", "a\nb", "a\tb"}) {
+    try {
+      toml_quoted(bad, "--model");
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("--model"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
