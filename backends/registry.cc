@@ -6,51 +6,22 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
+#include <iterator>
 #include <optional>
 #include <sstream>
 
 #include "backends/plugin.h"
 #include "backends/settings.h"
 #include "core/error.h"
+// kKnownFrameworks, every framework of the study in report order: the entries of
+// backends/frameworks.cmake, the one list of frameworks, written here by CMake. A backend is its
+// folder under backends/, its install step under scripts/deps/ and one entry in that list.
+#include "infermark/frameworks.h"
 
 namespace infermark {
 namespace fs = std::filesystem;
 namespace {
-
-struct Known {
-  const char* name;
-  const char* framework;
-  const char* not_built;  // why a build may lack it
-};
-
-// Every framework of the study, in report order. A backend is one folder under backends/
-// and one line here.
-constexpr std::array<Known, 8> kKnown = {{
-    {"onnxruntime", "ONNX Runtime",
-     "the onnxruntime SDK was not found when the build was configured (make build installs it)"},
-    {"openvino", "OpenVINO",
-     "the OpenVINO SDK was not found when the build was configured (make build installs it)"},
-    {"opencv", "OpenCV DNN",
-     "OpenCV's dnn module (Debian's libopencv-dnn-dev) was not found when the build was "
-     "configured (make build installs it)"},
-    {"libtorch", "LibTorch",
-     "LibTorch (Debian's libtorch-dev) was not found when the build was configured (make build "
-     "installs it)"},
-    {"tvm", "Apache TVM",
-     "TVM (the apache-tvm wheel) was not found when the build was configured (make build "
-     "installs it)"},
-    {"iree", "IREE (MLIR)",
-     "IREE (the iree-base-compiler and iree-base-runtime wheels) was not found when the build "
-     "was configured (make build installs it)"},
-    {"tensorflow", "TensorFlow",
-     "TensorFlow (the tensorflow-cpu wheel) was not found when the build was configured (make "
-     "build installs it)"},
-    {"tensorrt", "TensorRT",
-     "no TensorRT SDK is reachable from this environment's package registries (Debian, "
-     "PyPI); there is no backends/tensorrt"},
-}};
 
 // While it lives, file descriptors 1 and 2 (C stdio, C++ streams and a framework's own
 // logging alike) write to an unlinked temporary file; take() puts them back and returns what
@@ -155,8 +126,8 @@ BackendRegistry::BackendRegistry(std::vector<fs::path> plugin_dirs,
       const std::string file = entry.path().filename().string();
       if (file.rfind(prefix, 0) != 0 || entry.path().extension() != ".so") continue;
       const std::string name = file.substr(prefix.size(), file.size() - prefix.size() - 3);
-      const bool known =
-          std::any_of(kKnown.begin(), kKnown.end(), [&](const Known& k) { return name == k.name; });
+      const bool known = std::any_of(std::begin(kKnownFrameworks), std::end(kKnownFrameworks),
+                                     [&](const KnownFramework& k) { return name == k.name; });
       if (!known && std::find(extra_.begin(), extra_.end(), name) == extra_.end())
         extra_.push_back(name);
     }
@@ -186,8 +157,8 @@ std::vector<fs::path> BackendRegistry::default_plugin_dirs() {
 
 std::vector<std::string> BackendRegistry::known() const {
   std::vector<std::string> names;
-  names.reserve(kKnown.size() + extra_.size());
-  for (const auto& k : kKnown) names.push_back(k.name);
+  names.reserve(std::size(kKnownFrameworks) + extra_.size());
+  for (const auto& k : kKnownFrameworks) names.push_back(k.name);
   names.insert(names.end(), extra_.begin(), extra_.end());
   return names;
 }
@@ -202,7 +173,7 @@ BackendRegistry::Plugin& BackendRegistry::plugin(const std::string& name) {
     throw Error("unknown backend '" + name + "' (known: " + list + ")");
   }
   std::string not_built = "its plugin is missing";
-  for (const auto& k : kKnown)
+  for (const auto& k : kKnownFrameworks)
     if (name == k.name) not_built = k.not_built;
   auto p = std::make_unique<Plugin>();
   p->name = name;
