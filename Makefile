@@ -3,6 +3,17 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
+# The frameworks, from backends/frameworks.cmake (the one list of them), read with awk from the
+# first line of each entry: field 2 the name, 3 its install step (- when it cannot be built
+# here), 4 its test suite that compiles ahead of time (- when its tests are quick).
+read_frameworks = $(shell awk -F'[^-_.a-zA-Z0-9]+' '$$1 == "infermark_framework" && $(1)' backends/frameworks.cmake)
+FRAMEWORKS := $(call read_frameworks,$$3 != "-" { print $$2 })
+SLOW_FRAMEWORKS := $(call read_frameworks,$$3 != "-" && $$4 != "-" { print $$2 })
+SLOW_SUITES := $(call read_frameworks,$$3 != "-" && $$4 != "-" { print $$4 })
+comma := ,
+space := $(subst ,, )
+joined = $(subst $(space),$(1),$(strip $(2)))
+
 .PHONY: deps configure build run test test-fast format format-check test-sanitize fuzz lint clean conformance
 
 deps:
@@ -23,8 +34,13 @@ build: configure
 #   compiles of all four models would take hours here (about 30 minutes: the first round
 #   compiles into the frameworks' caches, later rounds find what it compiled).
 # Rerunning continues where it stopped; `rm -rf reports/quick` starts anew.
-QUICK_BACKENDS ?= onnxruntime,openvino,opencv,libtorch
-ALL_BACKENDS ?= onnxruntime,openvino,tvm,iree,tensorflow,libtorch,opencv
+# QUICK_BACKENDS: the frameworks that load in seconds (no slow suite in the list). ALL_BACKENDS:
+# every framework, those of RUN_ORDER first and in its order (each round shuffles the cells from
+# it: the same order keeps the same sequence of cells), then any other of the list.
+RUN_ORDER = onnxruntime openvino tvm iree tensorflow libtorch opencv
+QUICK_BACKENDS ?= $(call joined,$(comma),$(filter-out $(SLOW_FRAMEWORKS),$(FRAMEWORKS)))
+ALL_BACKENDS ?= $(call joined,$(comma),$(foreach f,$(RUN_ORDER),$(filter $(f),$(FRAMEWORKS))) \
+  $(filter-out $(RUN_ORDER),$(FRAMEWORKS)))
 run: build
 	@$(BUILD_DIR)/infermark zoo stats vgg19 resnet50 densenet201 efficientnet_b0
 	@echo
@@ -42,9 +58,10 @@ test: build format-check
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 # The inner loop: every test but those that build with the ahead-of-time compilers and
-# converters (TVM, IREE, TensorFlow's conversion), the pretrained models and the conformance
-# suite; `make test` runs them all.
-SLOW_TESTS = ^(Tvm|Iree|TensorFlow|Conformance|Pretrained)|/(tvm|iree|tensorflow)( |$$)
+# converters (TVM, IREE, TensorFlow's conversion: the frameworks with a slow suite in
+# backends/frameworks.cmake, their own suites and their contract tests), the pretrained models
+# and the conformance suite; `make test` runs them all.
+SLOW_TESTS = ^($(call joined,|,$(SLOW_SUITES) Conformance Pretrained))|/($(call joined,|,$(SLOW_FRAMEWORKS)))( |$$)
 test-fast: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -E '$(SLOW_TESTS)'
 
@@ -74,7 +91,7 @@ format-check: deps
 # -Werror: GCC warns falsely inside the standard library when sanitizers instrument it
 # (maybe-uninitialized in std::function, as its manual says such builds may).
 SANITIZE_DIR ?= build-sanitize
-NO_FRAMEWORKS = $(foreach f,ONNXRUNTIME OPENVINO OPENCV LIBTORCH TVM IREE TENSORFLOW,-DINFERMARK_WITH_$(f)=OFF)
+NO_FRAMEWORKS = $(foreach f,$(shell echo $(FRAMEWORKS) | tr a-z A-Z),-DINFERMARK_WITH_$(f)=OFF)
 SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test|serve_test|verify_test
 # The command-line tests that run a real framework (built OFF here).
 NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine|RealImagesThroughInferCheckAndAccuracy)
