@@ -59,9 +59,10 @@ test: build format-check
 
 # The inner loop: every test but those that build with the ahead-of-time compilers and
 # converters (TVM, IREE, TensorFlow's conversion: the frameworks with a slow suite in
-# backends/frameworks.cmake, their own suites and their contract tests), the pretrained models
-# and the conformance suite; `make test` runs them all.
-SLOW_TESTS = ^($(call joined,|,$(SLOW_SUITES) Conformance Pretrained))|/($(call joined,|,$(SLOW_FRAMEWORKS)))( |$$)
+# backends/frameworks.cmake, their own suites and their contract tests), the pretrained models,
+# the conformance suite, the exporter-style models (`check --backends all`, every compiler
+# included) and the fuzz run (a clang build of its own); `make test` runs them all.
+SLOW_TESTS = ^($(call joined,|,$(SLOW_SUITES) Conformance Pretrained ExporterModels Fuzz))|/($(call joined,|,$(SLOW_FRAMEWORKS)))( |$$)
 test-fast: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -E '$(SLOW_TESTS)'
 
@@ -92,7 +93,7 @@ format-check: deps
 # (maybe-uninitialized in std::function, as its manual says such builds may).
 SANITIZE_DIR ?= build-sanitize
 NO_FRAMEWORKS = $(foreach f,$(shell echo $(FRAMEWORKS) | tr a-z A-Z),-DINFERMARK_WITH_$(f)=OFF)
-SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test|serve_test|verify_test
+SANITIZE_SUITES = core_test|zoo_test|meters_test|scenarios_test|report_test|prepare_test|sweep_test|child_process_test|cli_test|serve_test|load_test|verify_test
 # The command-line tests that run a real framework (built OFF here).
 NEEDS_FRAMEWORK = Cli\.(BackendsJson|InferWritesOutputsAndCheckAgrees|BackendErrorsGetOneClearLine|RealImagesThroughInferCheckAndAccuracy)
 test-sanitize: deps
