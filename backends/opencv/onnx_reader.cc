@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <set>
+#include <map>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -28,6 +28,12 @@ class ProtoReader {
     if (!in_ || ec) throw Error("cannot open the file");
   }
   uint64_t pos() const { return pos_; }
+  // One more node, name, initializer or dim read into memory (kMaxGraphEntries).
+  void count_entry() {
+    if (++entries_ > kMaxGraphEntries)
+      throw Error("more than " + std::to_string(kMaxGraphEntries) +
+                  " nodes, names and dims in the graph");
+  }
   uint64_t size() const { return size_; }
 
   uint64_t varint() {
@@ -85,7 +91,7 @@ class ProtoReader {
     return to;
   }
   std::ifstream in_;
-  uint64_t size_ = 0, pos_ = 0;
+  uint64_t size_ = 0, pos_ = 0, entries_ = 0;
 };
 
 // Calls field(number, wire) for each field up to end; field returns false to skip it.
@@ -136,6 +142,7 @@ ValueInfo read_value_info(ProtoReader& r, uint64_t end) {
             }
             return false;
           });
+          r.count_entry();
           v.dims.push_back(value);
           v.symbols.push_back(symbol);
           return true;
@@ -149,23 +156,86 @@ ValueInfo read_value_info(ProtoReader& r, uint64_t end) {
   return v;
 }
 
-// The name of a TensorProto (field 8), seeking over its data.
-std::string read_tensor_name(ProtoReader& r, uint64_t end) {
+// A TensorProto's name (field 8) and element count from its dims (field 1, packed or not),
+// seeking over its data.
+struct TensorHeader {
   std::string name;
+  int64_t elements = 1;
+};
+
+TensorHeader read_tensor_header(ProtoReader& r, uint64_t end) {
+  TensorHeader t;
+  auto dim = [&](uint64_t d) {
+    const auto v = static_cast<int64_t>(d);
+    if (v < 0 || (v > 0 && t.elements > INT64_MAX / v)) {
+      t.elements = -1;
+    } else if (t.elements >= 0) {
+      t.elements *= v;
+    }
+  };
   for_each_field(r, end, [&](uint32_t f, uint32_t w) {
-    if (f != 8 || w != 2) return false;
-    name = r.bytes_until(r.length_end(end));
-    return true;
+    if (f == 8 && w == 2) {
+      t.name = r.bytes_until(r.length_end(end));
+      return true;
+    }
+    if (f == 1 && w == 0) {
+      dim(r.varint());
+      return true;
+    }
+    if (f == 1 && w == 2) {
+      const uint64_t dims_end = r.length_end(end);
+      while (r.pos() < dims_end) dim(r.varint());
+      if (r.pos() != dims_end) throw Error("protobuf packed dims overrun their length");
+      return true;
+    }
+    return false;
   });
-  return name;
+  return t;
 }
 
-}  // namespace
+// NodeProto: names, operator and domain; of the attributes only a Constant's "value" tensor
+// dims (AttributeProto.name 1, .t 5), everything else sought over.
+OnnxNode read_node(ProtoReader& r, uint64_t end) {
+  OnnxNode n;
+  int64_t value_elements = -1;
+  for_each_field(r, end, [&](uint32_t f, uint32_t w) {
+    if (w != 2) return false;
+    if (f == 1 || f == 2) {
+      r.count_entry();
+      (f == 1 ? n.inputs : n.outputs).push_back(r.bytes_until(r.length_end(end)));
+      return true;
+    }
+    if (f == 3 || f == 4 || f == 7) {
+      (f == 3 ? n.name : f == 4 ? n.op_type : n.domain) = r.bytes_until(r.length_end(end));
+      return true;
+    }
+    if (f != 5) return false;
+    const uint64_t attr_end = r.length_end(end);
+    std::string attr_name;
+    int64_t elements = -1;
+    for_each_field(r, attr_end, [&](uint32_t a, uint32_t aw) {
+      if (a == 1 && aw == 2) {
+        attr_name = r.bytes_until(r.length_end(attr_end));
+        return true;
+      }
+      if (a == 5 && aw == 2) {
+        elements = read_tensor_header(r, r.length_end(attr_end)).elements;
+        return true;
+      }
+      return false;
+    });
+    if (attr_name == "value") value_elements = elements;
+    return true;
+  });
+  if (n.op_type == "Constant") n.constant_elements = value_elements;
+  return n;
+}
 
-OnnxInterface read_onnx_interface(const fs::path& file) {
+// The main graph's interface, and with nodes also its nodes and initializers.
+OnnxGraph read_graph(const fs::path& file, bool nodes) {
   ProtoReader r(file);
+  OnnxGraph graph;
   std::vector<ValueInfo> inputs, outputs;
-  std::set<std::string> initializers;
   bool graph_seen = false;
   for_each_field(r, r.size(), [&](uint32_t f, uint32_t w) {
     if (f != 7 || w != 2) return false;  // ModelProto.graph
@@ -174,21 +244,30 @@ OnnxInterface read_onnx_interface(const fs::path& file) {
     for_each_field(r, graph_end, [&](uint32_t g, uint32_t gw) {
       if (gw != 2) return false;
       if (g == 11 || g == 12) {  // GraphProto.input, .output
+        r.count_entry();
         ValueInfo v = read_value_info(r, r.length_end(graph_end));
         (g == 11 ? inputs : outputs).push_back(std::move(v));
         return true;
       }
       if (g == 5) {  // GraphProto.initializer
-        initializers.insert(read_tensor_name(r, r.length_end(graph_end)));
+        r.count_entry();
+        const TensorHeader t = read_tensor_header(r, r.length_end(graph_end));
+        graph.initializers[t.name] = t.elements;
         return true;
       }
       if (g == 15) {  // GraphProto.sparse_initializer: its values tensor carries the name
         const uint64_t sparse_end = r.length_end(graph_end);
         for_each_field(r, sparse_end, [&](uint32_t s, uint32_t sw) {
           if (s != 1 || sw != 2) return false;
-          initializers.insert(read_tensor_name(r, r.length_end(sparse_end)));
+          r.count_entry();
+          graph.initializers[read_tensor_header(r, r.length_end(sparse_end)).name] = -1;
           return true;
         });
+        return true;
+      }
+      if (g == 1 && nodes) {  // GraphProto.node
+        r.count_entry();
+        graph.nodes.push_back(read_node(r, r.length_end(graph_end)));
         return true;
       }
       return false;
@@ -196,12 +275,20 @@ OnnxInterface read_onnx_interface(const fs::path& file) {
     return true;
   });
   if (!graph_seen) throw Error("no graph in the file");
-  OnnxInterface io;
   for (auto& v : inputs)
-    if (!initializers.count(v.name)) io.inputs.push_back(std::move(v));
-  io.outputs = std::move(outputs);
-  return io;
+    if (!graph.initializers.count(v.name)) graph.io.inputs.push_back(std::move(v));
+  graph.io.outputs = std::move(outputs);
+  if (!nodes) graph.initializers.clear();
+  return graph;
 }
+
+}  // namespace
+
+OnnxInterface read_onnx_interface(const fs::path& file) {
+  return std::move(read_graph(file, false).io);
+}
+
+OnnxGraph read_onnx_graph(const fs::path& file) { return read_graph(file, true); }
 
 std::string model_shape_string(const ValueInfo& v) {
   return v.has_shape ? infermark::model_shape_string(v.dims, v.symbols) : "[unknown shape]";

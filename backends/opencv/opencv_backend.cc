@@ -13,6 +13,8 @@
 // OpenCV does not expose the model's declared input shape (a fully convolutional net runs
 // at any image size), so the input and output descriptions are read from the ONNX file
 // itself with a small protobuf wire-format reader that seeks over the weights (onnx_reader.h).
+// The same reading gives the pre-flight the graph's nodes: OpenCV 4.6's importer crashes the
+// process on some graph forms, which the plugin refuses before calling it (preflight.h).
 // OpenCV's backend and target names and their availability are in dnn_targets.h.
 
 #include <sched.h>
@@ -40,6 +42,7 @@
 #include "backends/opencv/dnn_targets.h"
 #include "backends/opencv/importer_forms.h"
 #include "backends/opencv/onnx_reader.h"
+#include "backends/opencv/preflight.h"
 #include "backends/plugin.h"
 #include "core/text.h"
 
@@ -54,7 +57,9 @@ using opencv_detail::Availability;
 using opencv_detail::availability;
 using opencv_detail::backend_id;
 using opencv_detail::model_shape_string;
+using opencv_detail::OnnxGraph;
 using opencv_detail::OnnxInterface;
+using opencv_detail::read_onnx_graph;
 using opencv_detail::read_onnx_interface;
 using opencv_detail::target_id;
 using opencv_detail::target_name;
@@ -396,6 +401,22 @@ class OpenCvBackend : public Backend {
     const auto [threads, threads_from] =
         resolve_threads(setting_int(s, "threads"), request.threads);
 
+    // ---- the pre-flight: graph forms the importer crashes on rather than throw (preflight.h),
+    // refused before it is called. A file this reader does not take is left to the importer,
+    // whose own message then says why.
+    OnnxGraph graph;
+    bool graph_read = false;
+    try {
+      graph = read_onnx_graph(model);
+      graph_read = true;
+    } catch (const Error&) {
+    }
+    if (graph_read && opencv_detail::preflight_applies(CV_VERSION_MAJOR, CV_VERSION_MINOR)) {
+      const std::string form = opencv_detail::importer_crash_form(graph);
+      if (!form.empty())
+        throw Unsupported("opencv: refused before loading '" + model.string() + "': " + form);
+    }
+
     QuietOpenCvLog quiet;
     // The file as it is; after the importer refused a node's form, once more with the forms
     // it reads (importer_forms.h).
@@ -436,9 +457,9 @@ class OpenCvBackend : public Backend {
     const double read_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
 
     // ---- the model's interface, from the file (OpenCV does not tell it)
-    OnnxInterface io;
+    OnnxInterface io = std::move(graph.io);
     try {
-      io = read_onnx_interface(model);
+      if (!graph_read) io = read_onnx_interface(model);
     } catch (const Error& e) {
       throw Error(context + "cannot read its inputs and outputs: " + e.what());
     }
