@@ -7,10 +7,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "backends/registry.h"
 #include "backends/settings.h"
@@ -166,6 +169,166 @@ TEST_F(OpenCv, SqueezeExcitationRunsOnlyAtBatchOne) {
   EXPECT_THROW(engine->run(view(random_input({2, 3, 64, 64}, 3)), out), Unsupported);
   engine->run(view(random_input({1, 3, 64, 64}, 3)), out);
   EXPECT_EQ(out.shape, (std::vector<int64_t>{1, 1000}));
+}
+
+// OpenCV 4.6's importer folds a comparison whose inputs are all constant at import time and
+// crashes doing it (SIGSEGV), as in PyTorch's vision transformers with a dynamic batch: the
+// batch read with Shape -> Gather -> Unsqueeze -> Concat, compared with Equal. The plugin
+// refuses that form before calling the importer; loaded here in this process, so a pre-flight
+// that let it through would crash the test. Comparing the input itself still loads.
+class ComparisonGraph {
+ public:
+  explicit ComparisonGraph(const std::string& batch) {
+    auto* g = m_.mutable_graph();
+    m_.set_ir_version(8);
+    auto* opset = m_.add_opset_import();
+    opset->set_domain("");
+    opset->set_version(14);
+    g->set_name("comparison");
+    auto value = [](onnx::ValueInfoProto* v, const std::string& name, const std::string& batch) {
+      v->set_name(name);
+      auto* t = v->mutable_type()->mutable_tensor_type();
+      t->set_elem_type(onnx::TensorProto::FLOAT);
+      auto* d = t->mutable_shape()->add_dim();
+      if (batch.empty() || std::isdigit(static_cast<unsigned char>(batch[0])))
+        d->set_dim_value(batch.empty() ? 1 : std::stoll(batch));
+      else
+        d->set_dim_param(batch);
+      for (int64_t s : {3, 8, 8}) t->mutable_shape()->add_dim()->set_dim_value(s);
+    };
+    value(g->add_input(), "x", batch);
+    value(g->add_output(), "y", batch);
+  }
+  onnx::GraphProto& graph() { return *m_.mutable_graph(); }
+  void int64s(const std::string& name, const std::vector<int64_t>& dims,
+              const std::vector<int64_t>& values) {
+    auto* t = graph().add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : dims) t->add_dims(d);
+    for (int64_t v : values) t->add_int64_data(v);
+  }
+  void floats(const std::string& name, const std::vector<int64_t>& dims, float v) {
+    auto* t = graph().add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      t->add_dims(d);
+      n *= d;
+    }
+    for (int64_t i = 0; i < n; ++i) t->add_float_data(v);
+  }
+  onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& in,
+                        const std::string& out) {
+    auto* n = graph().add_node();
+    n->set_op_type(op);
+    n->set_name(op + "_" + out);
+    for (const auto& i : in) n->add_input(i);
+    n->add_output(out);
+    return n;
+  }
+  // The batch as PyTorch reads it for a dynamic batch: Concat(Unsqueeze(Gather(Shape(x), 0)),
+  // [-1]), named "batch_and_rest".
+  void shape_chain() {
+    int64s("index0", {}, {0});
+    int64s("axes0", {1}, {0});
+    int64s("minus1", {1}, {-1});
+    node("Shape", {"x"}, "shape");
+    node("Gather", {"shape", "index0"}, "batch")->add_attribute()->set_name("axis");
+    auto* axis = graph().mutable_node(graph().node_size() - 1)->mutable_attribute(0);
+    axis->set_type(onnx::AttributeProto::INT);
+    axis->set_i(0);
+    node("Unsqueeze", {"batch", "axes0"}, "batch_1d");
+    node("Concat", {"batch_1d", "minus1"}, "batch_and_rest");
+    auto* cat = graph().mutable_node(graph().node_size() - 1)->add_attribute();
+    cat->set_name("axis");
+    cat->set_type(onnx::AttributeProto::INT);
+    cat->set_i(0);
+  }
+  // y = x + Cast(compared, float): the comparison's result feeds the output.
+  void output_from(const std::string& compared) {
+    auto* cast = node("Cast", {compared}, "compared_float");
+    auto* to = cast->add_attribute();
+    to->set_name("to");
+    to->set_type(onnx::AttributeProto::INT);
+    to->set_i(onnx::TensorProto::FLOAT);
+    node("Add", {"x", "compared_float"}, "y");
+  }
+  std::filesystem::path save(const std::filesystem::path& file) const {
+    std::ofstream(file, std::ios::binary) << m_.SerializeAsString();
+    return file;
+  }
+
+ private:
+  onnx::ModelProto m_;
+};
+
+TEST_F(OpenCv, ComparisonsOfImportTimeConstantsAreRefusedBeforeTheImporterCrashes) {
+  const std::string version = registry_.get("opencv").info().version;
+  if (version.rfind("4.6.", 0) != 0)
+    GTEST_SKIP() << "the pre-flight's forms are those of OpenCV 4.6; this is " << version;
+  for (const char* op : {"Equal", "Greater", "Less"}) {
+    for (const char* batch : {"batch", "2"}) {
+      SCOPED_TRACE(std::string(op) + " at batch " + batch);
+      ComparisonGraph m(batch);
+      m.shape_chain();
+      m.int64s("minus1s", {2}, {-1, -1});
+      m.node(op, {"batch_and_rest", "minus1s"}, "compared");
+      m.output_from("compared");
+      const fs::path file = m.save(dir_ / (std::string(op) + "_" + batch + "_shape.onnx"));
+      try {
+        load("opencv", file, 0);
+        ADD_FAILURE() << "loaded";
+      } catch (const Unsupported& e) {
+        const std::string msg = e.what();
+        EXPECT_NE(msg.find("opencv: refused before loading '" + file.string() + "'"),
+                  std::string::npos)
+            << msg;
+        EXPECT_NE(msg.find("crashes (SIGSEGV) on " + std::string(op) +
+                           " with all inputs constant at import time"),
+                  std::string::npos)
+            << msg;
+        EXPECT_NE(msg.find("'batch_and_rest', 'minus1s'"), std::string::npos) << msg;
+      }
+    }
+    // Two initializers compared: the same crash, without any Shape.
+    {
+      ComparisonGraph m("1");
+      m.int64s("a", {3}, {1, 2, 3});
+      m.int64s("b", {3}, {1, 2, 3});
+      m.node(op, {"a", "b"}, "compared");
+      m.node("Relu", {"x"}, "y");
+      EXPECT_THROW(load("opencv", m.save(dir_ / (std::string(op) + "_constants.onnx")), 0),
+                   Unsupported)
+          << op;
+    }
+    // Close, and loads: the comparison takes the input, computed at run time.
+    {
+      ComparisonGraph m("1");
+      m.floats("zeros", {1, 3, 8, 8}, 0.0f);
+      m.node(op, {"x", "zeros"}, "compared");
+      m.output_from("compared");
+      const fs::path file = m.save(dir_ / (std::string(op) + "_runtime.onnx"));
+      EXPECT_NO_THROW(load("opencv", file, 1)) << op;
+    }
+  }
+  // An Identity of a constant before the comparison: the importer throws there, before it
+  // would reach the comparison, so the file gets the importer's own refusal.
+  ComparisonGraph m("1");
+  m.shape_chain();
+  m.int64s("minus1s", {2}, {-1, -1});
+  m.node("Identity", {"minus1s"}, "minus1s_copy");
+  m.node("Equal", {"batch_and_rest", "minus1s_copy"}, "compared");
+  m.output_from("compared");
+  try {
+    load("opencv", m.save(dir_ / "identity_first.onnx"), 0);
+    ADD_FAILURE() << "loaded";
+  } catch (const Unsupported& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find("refused before loading"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("operator Identity"), std::string::npos) << msg;
+  }
 }
 
 TEST_F(OpenCv, ThreadsAndCacheAreReadBack) {
