@@ -1,5 +1,6 @@
 #include "core/image.h"
 
+#include <jerror.h>  // libjpeg's message codes: JWRN_JPEG_EOF
 #include <jpeglib.h>
 #include <stb/stb_image.h>
 
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -43,6 +45,13 @@ int64_t to_size(const std::string& item, const std::string& value) {
   return static_cast<int64_t>(f);
 }
 
+// "" when a w x h image is within `max_pixels` (ImagePreprocess::max_pixels), else why not.
+std::string too_large(int64_t w, int64_t h, int64_t max_pixels) {
+  if (w <= max_pixels / std::max<int64_t>(h, 1)) return "";
+  return std::to_string(w) + "x" + std::to_string(h) + " pixels, more than the " +
+         std::to_string(max_pixels) + " an image may have";
+}
+
 // One decoded image, RGB, 8 bits per channel: from libjpeg, or from stb_image (PNG and the
 // rest it reads).
 struct Decoded {
@@ -57,13 +66,14 @@ struct JpegError {
   jpeg_error_mgr mgr;
   std::jmp_buf jump;
   char message[JMSG_LENGTH_MAX];
+  void (*emit_message)(j_common_ptr, int);  // libjpeg's own, for its other warnings
 };
 
 // JPEG through libjpeg-turbo, the decoder Pillow uses (so torchvision's pipeline sees the
 // same pixels: another decoder's IDCT and chroma upsampling move them by a level or two).
 // RGB, 8 bits; false with `why` when it is not a JPEG libjpeg can decode.
-bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& width, int& height,
-                 std::string& why) {
+bool decode_jpeg(const fs::path& file, int64_t max_pixels, std::vector<unsigned char>& pixels,
+                 int& width, int& height, std::string& why) {
   FILE* in = std::fopen(file.c_str(), "rb");
   if (!in) {
     why = "cannot be opened";
@@ -77,6 +87,14 @@ bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& 
     (*c->err->format_message)(c, e->message);
     std::longjmp(e->jump, 1);
   };
+  // A file that ends before its image does is an error, as in Pillow ("image file is
+  // truncated"), rather than the rest of the image filled in: a header's size is not decoded
+  // from a few bytes.
+  error.emit_message = error.mgr.emit_message;
+  error.mgr.emit_message = [](j_common_ptr c, int level) {
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) (*c->err->error_exit)(c);
+    reinterpret_cast<JpegError*>(c->err)->emit_message(c, level);
+  };
   if (setjmp(error.jump)) {
     why = error.message;
     jpeg_destroy_decompress(&info);
@@ -86,6 +104,13 @@ bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& 
   jpeg_create_decompress(&info);
   jpeg_stdio_src(&info, in);
   jpeg_read_header(&info, TRUE);
+  if (const std::string why_not = too_large(info.image_width, info.image_height, max_pixels);
+      !why_not.empty()) {
+    why = "its header says " + why_not;
+    jpeg_destroy_decompress(&info);
+    std::fclose(in);
+    return false;
+  }
   info.out_color_space = JCS_RGB;
   jpeg_start_decompress(&info);
   width = static_cast<int>(info.output_width);
@@ -101,21 +126,61 @@ bool decode_jpeg(const fs::path& file, std::vector<unsigned char>& pixels, int& 
   return true;
 }
 
-bool is_jpeg(const fs::path& file) {
+// The file's first bytes: a JPEG's SOI marker or PNG's signature.
+enum class Format { kJpeg, kPng, kOther };
+Format format_of(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
-  unsigned char magic[3] = {0, 0, 0};
-  in.read(reinterpret_cast<char*>(magic), 3);
-  return magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF;
+  unsigned char magic[8] = {};
+  in.read(reinterpret_cast<char*>(magic), 8);
+  if (magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) return Format::kJpeg;
+  const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  return std::equal(png, png + 8, magic) ? Format::kPng : Format::kOther;
 }
 
-Decoded decode(const fs::path& file) {
+// A PNG's chunks, walked before stb_image reads them: IHDR's size against `max_pixels`, and
+// every chunk's length against what is left of the file (stb_image allocates what a chunk
+// claims before reading it). "" when they are within bounds: stb_image says what else is wrong.
+std::string png_out_of_bounds(const fs::path& file, int64_t max_pixels) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) return "";
+  std::ifstream in(file, std::ios::binary);
+  auto be32 = [](const unsigned char* b) {
+    return (uint64_t{b[0]} << 24) | (uint64_t{b[1]} << 16) | (uint64_t{b[2]} << 8) | b[3];
+  };
+  unsigned char head[16];  // a chunk's length (big-endian) and type; IHDR's width and height
+  for (uint64_t at = 8;
+       in.seekg(static_cast<std::streamoff>(at)) && in.read(reinterpret_cast<char*>(head), 8);) {
+    const uint64_t length = be32(head);
+    if (std::memcmp(head + 4, "IHDR", 4) == 0 && length >= 8 &&
+        in.read(reinterpret_cast<char*>(head + 8), 8))
+      if (const std::string why = too_large(static_cast<int64_t>(be32(head + 8)),
+                                            static_cast<int64_t>(be32(head + 12)), max_pixels);
+          !why.empty())
+        return "its header says " + why;
+    at += 12 + length;  // length, type, data, CRC
+    if (at > size)
+      return "it is cut short: a chunk of " + std::to_string(length) + " bytes ends past its end";
+    if (std::memcmp(head + 4, "IEND", 4) == 0) break;
+  }
+  return "";
+}
+
+Decoded decode(const fs::path& file, int64_t max_pixels) {
   Decoded d;
-  if (is_jpeg(file)) {
+  const Format format = format_of(file);
+  if (format == Format::kJpeg) {
     std::string why;
-    if (!decode_jpeg(file, d.jpeg, d.width, d.height, why))
+    if (!decode_jpeg(file, max_pixels, d.jpeg, d.width, d.height, why))
       throw Error("image '" + file.string() + "' cannot be decoded: " + why);
     return d;
   }
+  // Only PNG goes to stb_image: its readers of other formats (its own JPEG reader among them,
+  // which reads out of bounds on a broken Huffman table) are not what this takes.
+  if (format != Format::kPng)
+    throw Error("image '" + file.string() + "' cannot be decoded: it is neither a JPEG nor a PNG");
+  if (const std::string why = png_out_of_bounds(file, max_pixels); !why.empty())
+    throw Error("image '" + file.string() + "' cannot be decoded: " + why);
   int channels = 0;
   d.pixels.reset(stbi_load(file.c_str(), &d.width, &d.height, &channels, 3));
   if (!d.pixels) {
@@ -287,7 +352,7 @@ Tensor load_images(const std::vector<fs::path>& files, const ImagePreprocess& p)
   int64_t out_h = 0, out_w = 0;
   for (size_t n = 0; n < files.size(); ++n) {
     const fs::path& file = files[n];
-    const Decoded d = decode(file);
+    const Decoded d = decode(file, p.max_pixels);
     int64_t h = d.height, w = d.width;
     std::vector<unsigned char> pixels(d.data(), d.data() + h * w * 3);
     if (p.resize > 0) {
@@ -297,6 +362,9 @@ Tensor load_images(const std::vector<fs::path>& files, const ImagePreprocess& p)
       const int64_t short_side = portrait ? w : h, long_side = portrait ? h : w;
       const int64_t new_short = p.resize, new_long = p.resize * long_side / short_side;
       const int64_t nh = portrait ? new_long : new_short, nw = portrait ? new_short : new_long;
+      if (const std::string why = too_large(nw, nh, p.max_pixels); !why.empty())
+        throw Error("image '" + file.string() + "' is " + std::to_string(w) + "x" +
+                    std::to_string(h) + ": resized, it would be " + why);
       if (nh != h || nw != w)
         pixels = resize_rgb(pixels.data(), static_cast<int>(w), static_cast<int>(h),
                             static_cast<int>(nw), static_cast<int>(nh));

@@ -25,6 +25,11 @@ struct ImagePreprocess {
   float scale = 1.0F / 255.0F;  // applied to the 0..255 pixel values first
   bool bgr = false;             // channel order: RGB (default) or BGR
   bool nhwc = false;            // layout of the batch: NCHW (default) or NHWC
+  // The most pixels an image may have, checked on its header before anything is allocated,
+  // and after resizing: Pillow's limit against decompression bombs (twice
+  // Image.MAX_IMAGE_PIXELS, past which it raises DecompressionBombError), so that what
+  // torchvision's pipeline opens opens here too. Not an option of the command line.
+  int64_t max_pixels = 2 * (int64_t{1024} * 1024 * 1024 / 4 / 3);
 
   // "resize 256, centre crop 224, /255, mean [0.485, 0.456, 0.406], std [0.229, 0.224,
   // 0.225], RGB, NCHW"

@@ -151,5 +151,80 @@ TEST_F(Images, WhatCannotBeReadIsOneErrorNamingTheFile) {
   EXPECT_EQ(files[1].filename(), "z.PNG");
 }
 
+// What a header claims is checked before anything is allocated: an image of more pixels than
+// ImagePreprocess::max_pixels (Pillow's limit by default), or one a resize would make that
+// large, is one clear error, as is a file cut short (found by fuzz/image_fuzz.cc, whose
+// reproducers are in fuzz/corpus/image/).
+TEST_F(Images, AHeaderClaimingAHugeImageIsOneErrorBeforeAnyAllocation) {
+  auto bytes = [](const fs::path& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto write = [&](const std::string& name, const std::string& data) {
+    std::ofstream(dir_ / name, std::ios::binary) << data;
+    return dir_ / name;
+  };
+  auto error_of = [](const fs::path& f, const ImagePreprocess& p) {
+    try {
+      load_images({f}, p);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  const ImagePreprocess recipe;
+
+  // PNG: IHDR's width and height, 100000 x 100000 (CRCs are not checked by the decoder).
+  std::string png_data = bytes(png("small.png", 8, 6, 3));
+  png_data.replace(16, 8, be32(100000) + be32(100000));
+  std::string why = error_of(write("huge.png", png_data), recipe);
+  EXPECT_NE(why.find("huge.png' cannot be decoded: its header says 100000x100000 pixels, more "
+                     "than the 178956970 an image may have"),
+            std::string::npos)
+      << why;
+  // JPEG: SOF0's height and width, 65000 x 65000 (12.7 GB of pixels).
+  std::string jpg_data = bytes(jpg("small.jpg", 8, 6));
+  const size_t sof = jpg_data.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  jpg_data.replace(sof + 5, 4, std::string{char(0xFD), char(0xE8), char(0xFD), char(0xE8)});
+  why = error_of(write("huge.jpg", jpg_data), recipe);
+  EXPECT_NE(why.find("huge.jpg' cannot be decoded: its header says 65000x65000 pixels"),
+            std::string::npos)
+      << why;
+  // A resize would make too many: 40 x 2 with its shorter side to 256 is 5120 x 256.
+  ImagePreprocess small_limit;
+  small_limit.max_pixels = 1 << 20;
+  small_limit.crop = 0;
+  why = error_of(png("wide.png", 40, 2, 3), small_limit);
+  EXPECT_NE(why.find("wide.png' is 40x2: resized, it would be 5120x256 pixels, more than the "
+                     "1048576"),
+            std::string::npos)
+      << why;
+  // A JPEG cut short is refused, as Pillow refuses it, rather than filled in.
+  const std::string whole_jpg = bytes(jpg("whole.jpg", 64, 48));
+  why = error_of(write("cut.jpg", whole_jpg.substr(0, whole_jpg.size() / 2)), recipe);
+  EXPECT_NE(why.find("cut.jpg' cannot be decoded: Premature end of JPEG file"), std::string::npos)
+      << why;
+  // A PNG chunk claiming more than the file holds (here 2 GiB) is refused before stb_image
+  // allocates it.
+  std::string claim = bytes(png("claim.png", 8, 6, 3));
+  const size_t idat = claim.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  claim.replace(idat - 4, 4, be32(0x80000000u));
+  why = error_of(write("claim.png", claim), recipe);
+  EXPECT_NE(why.find("claim.png' cannot be decoded: it is cut short: a chunk of 2147483648 bytes"),
+            std::string::npos)
+      << why;
+  // stb_image reads PNG only: a GIF (or its broken JPEG reader's food) is neither.
+  why = error_of(write("fake.png", "GIF89a\x01\x00\x01\x00\x00\x00\x00;"), recipe);
+  EXPECT_NE(why.find("fake.png' cannot be decoded: it is neither a JPEG nor a PNG"),
+            std::string::npos)
+      << why;
+  EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+}
+
 }  // namespace
 }  // namespace infermark
