@@ -14,7 +14,9 @@
 
 #include "backends/registry.h"
 #include "backends/settings.h"
+#include "core/onnx_io.h"
 #include "core/tensor.h"
+#include "zoo/graph_builder.h"
 #include "zoo/zoo.h"
 
 namespace infermark {
@@ -65,13 +67,49 @@ class BackendTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("infermark_backend_test_" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);  // the frameworks' caches inside the test folder
+    // The frameworks' caches (compiled libraries, converted models, prepared files) are shared
+    // by every backend test of this build: a model compiled once with the same settings is a
+    // cache hit in the next test (the keys hold the file's contents, the settings and the
+    // framework's version), and the backend tests run one at a time (RUN_SERIAL). Tests of a
+    // cache's miss and hit give a cache_dir of their own.
+    std::filesystem::create_directories(shared_cache());
+    setenv("XDG_CACHE_HOME", shared_cache().c_str(), 1);
   }
+  // In the build folder, next to the program: a fresh build starts empty.
+  static std::filesystem::path shared_cache() {
+    return std::filesystem::path(INFERMARK_BINARY).parent_path() / "test-cache";
+  }
+  // The models the tests share, at one path: a cache entry is found by the model's path as
+  // well as its contents (backends/cache.h), so a model written anew in each test's own
+  // folder would be compiled anew in each test.
+  static std::filesystem::path shared_models() { return shared_cache() / "models"; }
   static void TearDownTestSuite() { std::filesystem::remove_all(dir_); }
+
+  // A small convolutional net on 3x32x32 with 10 classes: 3x3, strided and 1x1 convolutions
+  // with batch norms, a residual add, max pooling and a classifier. What the tests of a
+  // framework's own machinery (its caches, settings, layouts, schedules, tuning) compile, in
+  // seconds where a zoo model takes minutes; parity on the zoo's architectures is the
+  // contract's (contract_test.cc). Few classes over many features, so that the top-1 class is
+  // not a near tie.
+  static std::filesystem::path small_convnet() {
+    const std::filesystem::path file = shared_models() / "small_convnet_c64_k10.onnx";
+    if (!std::filesystem::exists(file)) {
+      zoo::GraphBuilder g("small_convnet", 3);
+      std::string x = g.input(3, 32);
+      x = g.relu(g.batch_norm(g.conv(x, "stem", 32, 3, 2, 1), "stem_bn"));
+      x = g.max_pool(x, 3, 2, 1);
+      const std::string branch = g.relu(g.batch_norm(g.conv(x, "a", 32, 3, 1, 1), "a_bn"));
+      x = g.relu(g.add(x, g.batch_norm(g.conv(branch, "b", 32, 1, 1, 0), "b_bn")));
+      x = g.relu(g.batch_norm(g.conv(x, "down", 64, 3, 2, 1), "down_bn"));
+      x = g.linear(g.flatten(g.global_avg_pool(x)), "fc", 10);
+      save_onnx(g.finish(x), file);
+    }
+    return file;
+  }
 
   // Small variant of a zoo model: 64 px, width 0.25.
   static std::filesystem::path small_model(const std::string& name) {
-    return zoo::model_file(name, {64, 0.25, 5}, dir_ / "models");
+    return zoo::model_file(name, {64, 0.25, 5}, shared_models());
   }
   Settings settings(const std::string& backend, const Settings& given = {}) {
     return validate_settings(registry_.get(backend).info(), given);

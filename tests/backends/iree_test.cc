@@ -46,20 +46,22 @@ class Iree : public BackendTest {
     return file;
   }
 
-  // Small variant of a zoo model at batch 2: IREE agrees with ONNX Runtime to 1e-3 of the
-  // logits' range and on every image's top-1 class.
+  // Small variant of a zoo model at batch 1: IREE agrees with ONNX Runtime to 1e-3 of the
+  // logits' range and on the top-1 class. Batch 1 with default settings is what the contract's
+  // parity (contract_test.cc) compiles too: whichever runs second finds the module in the
+  // shared cache. (Batches above 1: DynamicBatchRunsAnyBatch.)
   void expect_parity_on_small(const char* name) {
-    const Tensor input = random_input({2, 3, 64, 64}, 11);
+    const Tensor input = random_input({1, 3, 64, 64}, 11);
     const fs::path model = small_model(name);
     const Tensor a = run("onnxruntime", model, input);
-    ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 1000})) << name;
+    ASSERT_EQ(a.shape, (std::vector<int64_t>{1, 1000})) << name;
     nlohmann::json effect;
     const Tensor b = run("iree", model, input, {}, &effect);
     expect_parity(a, b, name);
-    EXPECT_EQ(effect.at("cache"), "miss") << effect.dump();
-    EXPECT_EQ(effect.at("batch_compiled"), 2) << effect.dump();
-    std::printf("compile %-16s %.1f s %s\n", name, effect.at("compile_s").get<double>(),
-                effect.at("compile_steps_s").dump().c_str());
+    EXPECT_EQ(effect.at("batch_compiled"), 1) << effect.dump();
+    if (effect.contains("compile_s"))
+      std::printf("compile %-16s %.1f s %s\n", name, effect.at("compile_s").get<double>(),
+                  effect.at("compile_steps_s").dump().c_str());
   }
 };
 
@@ -86,7 +88,7 @@ TEST_F(Iree, VersionAndSettingDefaults) {
   EXPECT_EQ(specs["target_features"].type, SettingSpec::Type::kText);
   EXPECT_EQ(specs["data_tiling"].default_value, "true");
   EXPECT_EQ(specs["threads"].default_value, "0");
-  EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "iree").string());
+  EXPECT_EQ(specs["cache_dir"].default_value, (shared_cache() / "infermark" / "iree").string());
 }
 
 TEST_F(Iree, ParityWithOnnxRuntimeOnSmallVgg19ResNet50EfficientNetB0) {
@@ -97,10 +99,10 @@ TEST_F(Iree, ParityWithOnnxRuntimeOnSmallVgg19ResNet50EfficientNetB0) {
 // the small DenseNet-201 here (2 shared cores), half of it generating code for its dispatches
 // and a sixth evaluating constants (--mlir-timing).
 // Each way of rewriting the convolutions is the compile flag it names, and every one computes
-// the model (small ResNet-50, with its 1x1, 3x3 and strided convolutions).
+// the model (with 1x1, 3x3 and strided convolutions).
 TEST_F(Iree, EveryConvolutionPreprocessingIsItsFlagAndAgreesWithOnnxRuntime) {
-  const Tensor input = random_input({1, 3, 64, 64}, 12);
-  const fs::path model = small_model("resnet50");
+  const Tensor input = random_input({1, 3, 32, 32}, 12);
+  const fs::path model = small_convnet();
   const Tensor ref = run("onnxruntime", model, input);
   const std::map<std::string, std::string> pass = {
       {"img2col", "iree-global-opt-convert-conv2d-to-img2col"},
@@ -110,7 +112,7 @@ TEST_F(Iree, EveryConvolutionPreprocessingIsItsFlagAndAgreesWithOnnxRuntime) {
     nlohmann::json effect;
     const Tensor out =
         run("iree", model, input, {{"conv_preprocessing", value}, {"ukernels", "all"}}, &effect);
-    expect_parity(ref, out, "resnet50 conv_preprocessing=" + value);
+    expect_parity(ref, out, "small_convnet conv_preprocessing=" + value);
     EXPECT_EQ(effect.at("conv_preprocessing"), value);
     EXPECT_EQ(effect.at("conv_preprocessing_in_effect"), value);
     const std::string flags = effect.at("compile_flags").dump();
@@ -126,7 +128,7 @@ TEST_F(Iree, EveryConvolutionPreprocessingIsItsFlagAndAgreesWithOnnxRuntime) {
 // cannot compile the im2col form of EfficientNet-B0 at 224 px from half its width (a vector of
 // 32 KiB), which the default must still run; img2col asked explicitly fails as IREE does.
 TEST_F(Iree, AutoConvPreprocessingFallsBackWhereIreeCannotCompileImg2col) {
-  const fs::path model = zoo::model_file("efficientnet_b0", {224, 0.5, 5}, dir_ / "models");
+  const fs::path model = zoo::model_file("efficientnet_b0", {224, 0.5, 5}, shared_models());
   const Tensor input = random_input({1, 3, 224, 224}, 13);
   const Tensor ref = run("onnxruntime", model, input);
   nlohmann::json effect;

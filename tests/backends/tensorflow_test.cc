@@ -102,7 +102,8 @@ TEST_F(TensorFlow, VersionAndSettingDefaults) {
   EXPECT_EQ(specs["xla"].type, SettingSpec::Type::kBool);
   EXPECT_EQ(specs["cache_dir"].type, SettingSpec::Type::kPath);
   // The fixture points XDG_CACHE_HOME at its folder.
-  EXPECT_EQ(specs["cache_dir"].default_value, (dir_ / "infermark" / "tensorflow").string());
+  EXPECT_EQ(specs["cache_dir"].default_value,
+            (shared_cache() / "infermark" / "tensorflow").string());
   EXPECT_EQ(specs["intra_op_threads"].default_value, "0");
   EXPECT_EQ(specs["inter_op_threads"].default_value, "1");
 }
@@ -123,8 +124,11 @@ TEST_F(TensorFlow, ParityWithOnnxRuntimeWithAndWithoutXla) {
       const Tensor b = run("tensorflow", model, input, {{"xla", xla}}, &effect);
       expect_parity(a, b, label);
       EXPECT_EQ(effect.at("xla"), std::string(xla) == "true") << effect.dump();
-      EXPECT_EQ(effect.at("cache").get<std::string>(), std::string(xla) == "true" ? "hit" : "miss")
-          << effect.dump();
+      // The conversion is shared by both signatures (and by the contract's parity, through
+      // the backend tests' shared cache): the second load of a model is a hit.
+      if (std::string(xla) == "true") {
+        EXPECT_EQ(effect.at("cache"), "hit") << effect.dump();
+      }
       EXPECT_EQ(effect.at("signature"),
                 std::string(xla) == "true" ? "serving_xla" : "serving_default")
           << effect.dump();
