@@ -8,6 +8,7 @@
 #include "cli/model_options.h"
 #include "core/error.h"
 #include "report/advise.h"
+#include "report/tune_figure.h"
 #include "sweep/study.h"
 #include "sweep/tune.h"
 
@@ -128,6 +129,7 @@ void add_tune_commands(CLI::App& app) {
       const SettingAssignment s = parse_assignment(text);
       o.fixed[s.backend][s.key] = s.value;
     }
+    o.pareto_figure = write_tune_figure;
     const int code = run_tune(o);
     if (code != 0) throw ExitCode(code);
   });

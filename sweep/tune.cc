@@ -5,8 +5,8 @@
 // tuning run's file, labelled by its phase (arm "tune:screen", ...), so that a rerun continues
 // where a killed one stopped and `report` and `compare` read a tuning run like any study.
 // This file holds the search, its budget and the checks of the options; the accuracy gate is in
-// tune_agreement.cc, the printed answer and the study file in tune_answer.cc, the figure in
-// tune_figure.cc (the Tuner class: sweep/tune_internal.h).
+// tune_agreement.cc, the printed answer and the study file in tune_answer.cc (the Tuner class:
+// sweep/tune_internal.h); the command draws the figure (report/tune_figure.h).
 #include "sweep/tune.h"
 
 #include <algorithm>

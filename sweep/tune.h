@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,11 @@ struct TuneOptions {
   double cell_timeout_s = 600;
   std::string baseline = "onnxruntime";  // whose defaults the winner is measured against
   std::filesystem::path study_file;      // default: out with the extension .toml
+  // Draws the Pareto figure (all, front, objective, title, folder, name), when set: the
+  // command gives report/tune_figure.h's, so that the tuner itself draws nothing.
+  std::function<void(const std::vector<Standing>&, const std::vector<Standing>&, const Objective&,
+                     const std::string&, const std::filesystem::path&, const std::string&)>
+      pareto_figure;
 
   // Throws Error naming the first bad value.
   void validate() const;

@@ -184,7 +184,10 @@ void Tuner::answer() {
     std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n", describe(s.row).c_str(),
                 value_text(s.value.median, objective_).c_str(), s.row.latency("p99"),
                 s.row.metric("child_peak_rss_bytes") / (1 << 20));
-  if (!all.empty()) pareto_figure(all, front);
+  if (!all.empty() && o_.pareto_figure)
+    o_.pareto_figure(all, front, objective_, "tune: " + template_.model.name + " " + o_.scenario,
+                     fs::absolute(o_.out).parent_path(),
+                     fs::path(o_.out).stem().string() + "_pareto");
 
   // Why the others lost.
   std::printf("why the others lost:%s\n",

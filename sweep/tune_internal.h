@@ -1,6 +1,7 @@
 // Internal to sweep/tune*.cc: the Tuner that runs `infermark tune` (its search and budget in
 // tune.cc, the accuracy gate in tune_agreement.cc, the printed answer and the study file in
-// tune_answer.cc, the Pareto figure in tune_figure.cc), the candidates it measures, the arms
+// tune_answer.cc; the Pareto figure is the command's, TuneOptions::pareto_figure), the
+// candidates it measures, the arms
 // that label its phases, and the helpers they share.
 #pragma once
 
@@ -13,8 +14,8 @@
 #include <vector>
 
 #include "backends/registry.h"
-#include "core/text.h"  // fixed, for the files that include this one
 #include "report/advise.h"
+#include "core/text.h"  // fixed, for the files that include this one
 #include "sweep/tune.h"
 
 namespace infermark::tune_internal {
@@ -75,9 +76,6 @@ class Tuner {
   std::vector<Candidate> halving();
   void confirm(const std::vector<Candidate>& finalists);
   void answer();
-  // The Pareto figure over every configuration measured (tune_figure.cc): <out's stem>_pareto.png
-  // beside the result file, or a line saying why there is none.
-  void pareto_figure(const std::vector<Standing>& all, const std::vector<Standing>& front) const;
   void write_study_file(const ResultRow& winner, const ResultRow* baseline);
 
   // Budget.
