@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "backends/registry.h"
-#include "report/advise.h"
 #include "core/text.h"  // fixed, for the files that include this one
+#include "report/advise.h"
 #include "sweep/tune.h"
 
 namespace infermark::tune_internal {
