@@ -29,11 +29,16 @@ json to_json(const AccuracyRow& r) {
 }
 
 AccuracyRow accuracy_row_from_json(const json& j) {
-  if (!j.is_object() || j.value("schema", "").rfind("infermark-accuracy/", 0) != 0)
+  if (!j.is_object() || !j.contains("schema") || !j["schema"].is_string() ||
+      j["schema"].get<std::string>().rfind("infermark-accuracy/", 0) != 0)
     throw Error("not an infermark accuracy line");
   for (const char* key : {"backend", "precision", "status"})
     if (!j.contains(key) || !j[key].is_string())
       throw Error(std::string("no '") + key + "' string");
+  if ((j.contains("images") && !converts_to<int64_t>(j["images"])) ||
+      (j.contains("top5_predictions") &&
+       !converts_to<std::vector<std::vector<int64_t>>>(j["top5_predictions"])))
+    throw Error("a field of the wrong type (a number outside an integer's range)");
   AccuracyRow r;
   try {
     r.schema = j["schema"].get<std::string>();

@@ -21,8 +21,11 @@ json to_json(const ConformanceRow& r) {
 }
 
 ConformanceRow conformance_row_from_json(const json& j) {
-  if (!j.is_object() || j.value("schema", "").rfind("infermark-conformance/", 0) != 0)
+  if (!j.is_object() || !j.contains("schema") || !j["schema"].is_string() ||
+      j["schema"].get<std::string>().rfind("infermark-conformance/", 0) != 0)
     throw Error("not an infermark conformance line");
+  if (j.contains("opset") && !converts_to<int>(j["opset"]))
+    throw Error("a field of the wrong type ('opset' outside an integer's range)");
   ConformanceRow r;
   try {
     r.schema = j.at("schema").get<std::string>();

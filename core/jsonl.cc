@@ -137,7 +137,9 @@ bool first_line_has_schema(const fs::path& file, const std::string& prefix) {
   while (std::getline(in, line))
     if (!line.empty()) {
       const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      return j.is_object() && j.value("schema", "").rfind(prefix, 0) == 0;
+      // A "schema" of another type is another kind of file, not an error.
+      return j.is_object() && j.contains("schema") && j["schema"].is_string() &&
+             j["schema"].get<std::string>().rfind(prefix, 0) == 0;
     }
   return false;
 }

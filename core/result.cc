@@ -19,10 +19,14 @@ namespace {
 template <typename T>
 T get_or(const json& j, const char* key, T fallback) {
   if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
+  const auto wrong = [&] {
+    return Error(std::string("field '") + key + "' is " + j[key].dump() + ", of the wrong type");
+  };
+  if (!converts_to<T>(j[key])) throw wrong();  // 1e300 where an integer belongs
   try {
     return j[key].get<T>();
   } catch (const json::exception&) {
-    throw Error(std::string("field '") + key + "' is " + j[key].dump() + ", of the wrong type");
+    throw wrong();
   }
 }
 

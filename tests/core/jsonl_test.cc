@@ -80,5 +80,38 @@ TEST(JsonLines, ConcurrentWritersNeverInterleave) {
   fs::remove(f);
 }
 
+// A first line whose "schema" is not a string is another kind of file, not an exception
+// (found by fuzz/results_fuzz.cc; fuzz/corpus/results/not-rows).
+TEST(JsonLines, ASchemaOfAnotherTypeIsAnotherKindOfFile) {
+  const fs::path f = temp_file("schema.jsonl");
+  std::ofstream(f) << "{\"schema\": 3}\n";
+  EXPECT_FALSE(first_line_has_schema(f, "infermark-accuracy/"));
+  std::ofstream(f) << "{\"schema\": \"infermark-accuracy/1\"}\n";
+  EXPECT_TRUE(first_line_has_schema(f, "infermark-accuracy/"));
+  fs::remove(f);
+}
+
+// A line nested deeper than any row is one error: the copies after the parse recurse, and a
+// line of a hundred thousand brackets overflowed their stack.
+TEST(JsonLines, ALineNestedDeeperThanAnyRowIsOneError) {
+  const fs::path f = temp_file("deep.jsonl");
+  const int depth = 100000;
+  std::ofstream(f) << "{\"prepared\": " << std::string(depth, '[') << std::string(depth, ']')
+                   << "}\n{\"a\": [[1]]}\n";
+  auto parse = [](const nlohmann::json& j) { return j.dump().size(); };
+  try {
+    read_rows<size_t>({f}, "result", parse);
+    ADD_FAILURE() << "a line nested " << depth << " deep was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("deep.jsonl' line 1 is not a line of infermark result: "
+                                         "nested deeper than 64 levels"),
+              std::string::npos)
+        << e.what();
+  }
+  std::ofstream(f) << "{\"a\": [[{\"b\": [1]}]]}\n";
+  EXPECT_EQ(read_rows<size_t>({f}, "result", parse).size(), 1u);
+  fs::remove(f);
+}
+
 }  // namespace
 }  // namespace infermark

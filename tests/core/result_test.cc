@@ -7,6 +7,8 @@
 #include <cmath>
 #include <functional>
 
+#include "core/accuracy_row.h"
+#include "core/conformance_row.h"
 #include "core/error.h"
 
 namespace infermark {
@@ -123,6 +125,53 @@ TEST(Result, OneIdentityForEveryReader) {
   other_arm.arm = "a";
   EXPECT_EQ(identity(a, {"arm"}), identity(other_arm, {"arm"}));
   EXPECT_THROW(identity(a, {"colour"}), Error);
+}
+
+// nlohmann::json casts a floating-point value to an integer, undefined outside the integer's
+// range: a row's parsers refuse such a value as of the wrong type (found by
+// fuzz/results_fuzz.cc; fuzz/corpus/results/integer-out-of-range).
+TEST(Result, ANumberOutsideAnIntegersRangeIsAFieldOfTheWrongType) {
+  const json row = {{"status", "ok"}, {"backend", json::object()}};
+  for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+           {"batch", 1e300}, {"seed", -1.0}, {"threads", 3e9}, {"repeat", -1e19}}) {
+    json bad = row;
+    bad[key] = value;
+    try {
+      row_from_json(bad);
+      ADD_FAILURE() << key;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("field '" + key + "' is "), std::string::npos)
+          << e.what();
+    }
+  }
+  json shape = row;
+  shape["model"] = {{"name", "m"}, {"input_shape", {3, 1e300, 224}}};
+  EXPECT_THROW(row_from_json(shape), Error);
+  json fine = row;
+  fine["batch"] = 8.0;  // a whole number written as a float is still a number of the range
+  EXPECT_EQ(row_from_json(fine).cell.batch, 8);
+
+  const json accuracy = {{"schema", "infermark-accuracy/1"},
+                         {"backend", "b"},
+                         {"precision", "fp32"},
+                         {"status", "ok"}};
+  json images = accuracy;
+  images["images"] = 1e300;
+  EXPECT_THROW(accuracy_row_from_json(images), Error);
+  json top5 = accuracy;
+  top5["top5_predictions"] = {{1, 2, -1e300}};
+  EXPECT_THROW(accuracy_row_from_json(top5), Error);
+  const json conformance = {{"schema", "infermark-conformance/1"},
+                            {"model", "m"},
+                            {"backend", "b"},
+                            {"verdict", "runs"},
+                            {"opset", 1e10}};
+  EXPECT_THROW(conformance_row_from_json(conformance), Error);
+  // A schema of another type is not an accuracy or conformance line: Error, not json's own.
+  json number_schema = accuracy;
+  number_schema["schema"] = 3;
+  EXPECT_THROW(accuracy_row_from_json(number_schema), Error);
+  EXPECT_THROW(conformance_row_from_json(number_schema), Error);
 }
 
 }  // namespace
