@@ -11,9 +11,11 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
+#include "core/statistics.h"
 #include "core/tensor.h"
 #include "scenarios/clock.h"
 #include "scenarios/scenario.h"
@@ -159,6 +161,34 @@ inline void set_request_latencies(ScenarioResult& r, std::vector<double> latenci
   r.metrics["latency_p50_ms"] = r.latency_ms.p50;
   r.metrics["latency_p99_ms"] = r.latency_ms.p99;
   r.latencies_ms = std::move(latencies_ms);
+}
+
+// The arrival window of an open-loop run and the share of its schedule answered within it:
+// achieved_fraction, what the peak rule reads (scenarios/peak_rule.h). The window is as long as
+// the arrivals (from the start to the last scheduled arrival: window_s) and shifted by the
+// answered queries' median latency (window_shift_s), so that the queries in flight at its start
+// balance those in flight at its end: a server that keeps up answers nearly all of its
+// schedule within it, whatever its latency; one that does not answers what it can in that
+// time, and its drain beyond the window does not count. answered: each answered query's
+// scheduled arrival and its latency, in seconds.
+inline void set_arrival_window(nlohmann::json& m, double window_s, int64_t queries,
+                               const std::vector<std::pair<double, double>>& answered) {
+  std::vector<double> latencies;
+  latencies.reserve(answered.size());
+  for (const auto& [arrival, latency] : answered) latencies.push_back(latency);
+  std::sort(latencies.begin(), latencies.end());
+  const double shift = latencies.empty() ? 0.0 : percentile(latencies, 0.5);
+  int64_t answered_in_window = 0;
+  for (const auto& [arrival, latency] : answered)
+    if (arrival + latency >= shift && arrival + latency <= window_s + shift) ++answered_in_window;
+  m["window_s"] = window_s;
+  m["window_shift_s"] = shift;
+  m["window_answered"] = answered_in_window;
+  m["window_offered_qps"] = window_s > 0 ? static_cast<double>(queries) / window_s : 0.0;
+  m["window_achieved_qps"] =
+      window_s > 0 ? static_cast<double>(answered_in_window) / window_s : 0.0;
+  m["achieved_fraction"] =
+      queries > 0 ? static_cast<double>(answered_in_window) / static_cast<double>(queries) : 0.0;
 }
 
 // A double uniform in (0, 1] from the top 53 bits of one mt19937_64 draw (the same on every

@@ -12,6 +12,7 @@
 #include "meters/meter.h"
 #include "meters/summary.h"
 #include "scenarios/clock.h"
+#include "scenarios/peak_rule.h"
 
 namespace infermark {
 
@@ -57,12 +58,27 @@ ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunL
 // its batch's completion (no coordinated omission). ServerConfig: core/result.h.
 // images: [max_batch, C, H, W]; batches are views of its first N images. The engine must
 // accept any batch size up to max_batch. metrics: achieved_qps, offered_qps, queries,
-// batch_histogram {size: count}, mean_batch, p50/p99 latency, dropped (0: none are).
+// batch_histogram {size: count}, mean_batch, p50/p99 latency, dropped (0: none are), and the
+// arrival window (scenarios/internal.h set_arrival_window: as long as the arrivals, window_s,
+// shifted by the median latency, window_shift_s; the drain beyond it excluded):
+// window_answered (queries answered within it), window_offered_qps and window_achieved_qps
+// (queries scheduled and answered / window_s), achieved_fraction (window_answered / queries).
 ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConfig& config,
                           Clock& clock, const WindowMeters& window = {});
 
-// The highest offered rate whose p99 latency meets slo_p99_ms, by bisection between lo_qps
-// and hi_qps (hi is doubled first until it fails), each probe a run_server of probe_s.
+// The rule of scenarios/peak_rule.h applied to a server run (run_server, load::run_load):
+// its p99, queries, answered queries (those with a latency) and achieved_fraction.
+RateVerdict meets_target(const ScenarioResult& run, double slo_p99_ms);
+
+// A run's record as the peak search and its confirmation keep it: rate_qps, p99_ms, meets
+// (meets_target), reason (where it does not), queries, answered, achieved_qps,
+// achieved_fraction.
+nlohmann::json rate_record(double rate_qps, const ScenarioResult& run, double slo_p99_ms);
+
+// The highest offered rate that meets slo_p99_ms by the rule of scenarios/peak_rule.h, by
+// bisection between lo_qps and hi_qps (hi is doubled first until it fails), each probe a
+// run_server of the configuration's length; then confirmed by full-length runs
+// (confirm_peak).
 struct PeakSearch {
   double slo_p99_ms = 100;
   double lo_qps = 1;
@@ -73,18 +89,42 @@ struct PeakSearch {
 // Its implicit default constructor does not throw (a json member, as ScenarioResult).
 // NOLINTNEXTLINE(bugprone-exception-escape)
 struct PeakResult {
-  double peak_qps = 0;    // 0 when even lo_qps misses the target
-  nlohmann::json probes;  // [{rate_qps, p99_ms, meets}]
+  // search_peak: the highest rate whose probe met the rule. confirm_peak: the highest rate
+  // whose full-length run met it (confirmed), or 0 when none down to lo_qps did.
+  double peak_qps = 0;
+  nlohmann::json probes;  // the search's records (rate_record and the prober's own figures)
+  bool confirmed = false;
+  nlohmann::json confirmations = nlohmann::json::array();  // the confirming runs' records
+  std::string reason;  // why no peak was confirmed; empty when one was
+  ScenarioResult run;  // the last confirming run: the one at peak_qps when confirmed
 };
-PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
-                     const PeakSearch& search, Clock& clock, const WindowMeters& window = {});
 
-// The search of find_peak over any probe (the in-process server, or a load generator against
-// a server over the network): probe(rate) runs one probe at rate and returns its record,
-// which must hold "meets" (bool); it is kept in PeakResult::probes. hi_qps: where doubling
-// starts (search.hi_qps when not 0). Throws Error on an invalid search.
+// find_peak's search over any probe (the in-process server, or a load generator against a
+// server over the network): probe(rate) runs one probe at rate and returns its record, which
+// must hold "meets" (bool); it is kept in PeakResult::probes. hi_qps: where doubling starts
+// (search.hi_qps when not 0). Throws Error on an invalid search.
 PeakResult search_peak(const std::function<nlohmann::json(double rate_qps)>& probe,
                        const PeakSearch& search, double hi_qps);
+
+// The peak must hold when measured again: run(rate) runs at rate with the full measurement's
+// length and returns the run. The first run is at the search's peak (at lo_qps where it found
+// none). A run that fails the rule steps the rate down by search.tolerance, the step doubling
+// after each failure (5%, 10%, 20%, ... of the rate, never below lo_qps), until a run meets
+// the rule: peak_qps is its rate, confirmed. When the run at lo_qps fails too, peak_qps is 0,
+// not confirmed, with the reason. Every run's rate_record lands in confirmations; `run` is the
+// last run (the row's figures: a peak never stands next to figures that fail it).
+void confirm_peak(PeakResult& peak, const std::function<ScenarioResult(double rate_qps)>& run,
+                  const PeakSearch& search);
+
+// What a find-peak row records of it: peak_qps, slo_p99_ms, probes, peak_confirmations,
+// peak_confirmed, and peak_reason where no peak was confirmed.
+void add_peak_metrics(const PeakResult& peak, double slo_p99_ms, nlohmann::json& metrics);
+
+// search_peak over run_server probes (each replays the same seeded schedule scaled to its
+// rate, with at least kMinQueriesForP99 queries), then confirm_peak with run_server runs of
+// the same configuration.
+PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
+                     const PeakSearch& search, Clock& clock, const WindowMeters& window = {});
 
 // Ensemble: several models loaded in one process, each batch through all of them, outputs
 // averaged (all models must give the same output shape). Throughput as offline.

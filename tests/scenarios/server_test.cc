@@ -158,5 +158,34 @@ TEST(Server, AchievedMatchesOfferedBelowSaturation) {
   EXPECT_EQ(r.metrics["queries"].get<int64_t>(), static_cast<int64_t>(r.latencies_ms.size()));
 }
 
+// The arrival window (as long as the arrivals, shifted by the median latency, the drain beyond
+// it excluded) and the share of the schedule answered within it: what the peak rule reads.
+TEST(Server, AchievedFractionCountsTheArrivalWindowOnly) {
+  VirtualClock clock;
+  FakeEngine engine(&clock, 0.010, 0);  // one request per 10 ms: 100 qps at most
+  // Half the engine's capacity: nearly all answered within it (those in flight at its two
+  // edges balance).
+  const ScenarioResult low = run_server(engine, make_images(1), config(50, 1, 0, 2000), clock);
+  const auto& m = low.metrics;
+  EXPECT_DOUBLE_EQ(m["window_s"].get<double>(), m["schedule_s"].get<double>());
+  EXPECT_DOUBLE_EQ(m["window_shift_s"].get<double>(), low.latency_ms.p50 * 1e-3);
+  EXPECT_EQ(m["achieved_fraction"].get<double>(),
+            m["window_answered"].get<double>() / m["queries"].get<double>());
+  EXPECT_DOUBLE_EQ(m["window_offered_qps"].get<double>(), 2000 / m["window_s"].get<double>());
+  EXPECT_GT(m["achieved_fraction"].get<double>(), 0.99);
+
+  // Twice the engine's capacity: within the window it answers half of what arrived, however far
+  // the window is shifted (its median latency is seconds); the drain after it (every request is
+  // still answered, dropped 0) does not count.
+  const ScenarioResult high = run_server(engine, make_images(1), config(200, 1, 0, 2000), clock);
+  const auto& h = high.metrics;
+  std::cout << "200 qps offered to 100 qps: achieved fraction " << h["achieved_fraction"]
+            << ", window " << h["window_achieved_qps"] << " of " << h["window_offered_qps"]
+            << " qps\n";
+  EXPECT_EQ(h["dropped"], 0);
+  EXPECT_NEAR(h["achieved_fraction"].get<double>(), 0.5, 0.03);
+  EXPECT_NEAR(h["window_achieved_qps"].get<double>(), 100, 3);
+}
+
 }  // namespace
 }  // namespace infermark

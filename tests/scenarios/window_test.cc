@@ -1,6 +1,6 @@
 // Energy is metered over exactly the window whose images are counted: window meters start
-// after the warm-up and stop with the timed region, and each find-peak probe is metered on
-// its own (item 4 of the trustworthy-numbers issue).
+// after the warm-up and stop with the timed region, and each find-peak probe (and each run
+// confirming its peak) is metered on its own (item 4 of the trustworthy-numbers issue).
 #include <gtest/gtest.h>
 
 #include "meters/energy.h"
@@ -82,7 +82,11 @@ TEST(EnergyWindow, EachPeakProbeHasItsOwnEnergy) {
   s.hi_qps = 200;
   const PeakResult p = find_peak(engine, make_images(1), c, s, clock, {&meter});
   ASSERT_GE(p.probes.size(), 2u);
-  EXPECT_EQ(meter.starts, static_cast<int>(p.probes.size()));
+  // Each probe and each run confirming the peak is metered on its own.
+  EXPECT_EQ(meter.starts, static_cast<int>(p.probes.size() + p.confirmations.size()));
+  EXPECT_EQ(meter.stops, meter.starts);
+  EXPECT_NEAR(p.run.metrics["energy_j"].get<double>(),
+              50.0 * p.run.metrics["timed_s"].get<double>(), 1e-9);
   for (const auto& probe : p.probes) {
     ASSERT_TRUE(probe.contains("energy_per_image_j")) << probe.dump();
     EXPECT_DOUBLE_EQ(probe["energy_per_image_j"].get<double>(),
