@@ -12,6 +12,7 @@
 #include "core/text.h"
 #include "load/client.h"
 #include "load/load.h"
+#include "scenarios/peak_rule.h"
 #include "sweep/study.h"
 
 namespace infermark::cli {
@@ -120,6 +121,14 @@ ResultRow row_of(const LoadArgs& a, const load::Endpoint& endpoint,
   return row;
 }
 
+// What the printed line says of a find-peak row's peak: the confirmed rate, or why none was.
+std::string peak_text(const ResultRow& row) {
+  if (!row.metrics.contains("peak_qps")) return "";
+  if (row.metrics.value("peak_confirmed", false))
+    return ", peak " + formatted(row.metric("peak_qps"), "%.4g") + "/s (confirmed)";
+  return ", no peak confirmed: " + row.metrics.value("peak_reason", std::string());
+}
+
 void run(const LoadArgs& a) {
   const load::Endpoint endpoint = load::parse_url(a.url);
   load::ClientOptions options;
@@ -175,13 +184,15 @@ void run(const LoadArgs& a) {
         PeakSearch search;
         search.slo_p99_ms = a.slo_p99_ms;
         search.lo_qps = rate;
-        const PeakResult peak = load::find_peak_load(connect, request, one.config, search);
-        row.metrics["peak_qps"] = peak.peak_qps;
-        row.metrics["slo_p99_ms"] = a.slo_p99_ms;
-        row.metrics["probes"] = peak.probes;
-        one.config.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : rate;
+        // The row's figures are those of the run that confirmed the peak (or, where none did,
+        // of the last one tried, at --rate).
+        PeakResult peak = load::find_peak_load(connect, request, one.config, search);
+        add_peak_metrics(peak, a.slo_p99_ms, row.metrics);
+        one.config.rate_qps = peak.confirmations.back()["rate_qps"].get<double>();
+        r = std::move(peak.run);
+      } else {
+        r = load::run_load(connect, request, one.config);
       }
-      r = load::run_load(connect, request, one.config);
       for (const auto& [k, v] : r.metrics.items()) row.metrics[k] = v;
       row.latency_ms = to_json(r.latency_ms);
       if (r.metrics["dropped"].get<int64_t>() > 0)
@@ -205,9 +216,7 @@ void run(const LoadArgs& a) {
           static_cast<long long>(row.metrics["ok"].get<int64_t>()),
           static_cast<long long>(row.metrics["rejected"].get<int64_t>()),
           static_cast<long long>(row.metrics["failed"].get<int64_t>()), row.metric("achieved_qps"),
-          row.latency("p50"), row.latency("p99"),
-          a.find_peak ? (", peak " + formatted(row.metric("peak_qps"), "%.4g") + "/s").c_str()
-                      : "");
+          row.latency("p50"), row.latency("p99"), peak_text(row).c_str());
     else
       std::printf("%s %s: %s\n", row.cell.arm.c_str(), a.model.c_str(), row.message.c_str());
     std::fflush(stdout);
@@ -243,8 +252,12 @@ void add_load_command(CLI::App& app) {
   cmd->add_option("--connections", a->config.connections,
                   "Open loop: requests in flight at most (default 64)");
   cmd->add_flag("--find-peak", a->find_peak,
-                "Search the highest rate meeting --slo-p99-ms with every request answered, "
-                "from --rate up");
+                "Search, from --rate up, the highest rate whose p99 meets --slo-p99-ms over at "
+                "least " +
+                    std::to_string(kMinQueriesForP99) + " requests, every one answered and " +
+                    formatted(100 * kMinAchievedFraction, "%g") +
+                    "% of the rate achieved; the row is the run of the same length that "
+                    "confirms it");
   cmd->add_option("--slo-p99-ms", a->slo_p99_ms, "p99 latency target of --find-peak, ms");
   cmd->add_option("--input", a->input,
                   "Images to send: an .npy [N, C, H, W], or a JPEG/PNG file or folder "

@@ -191,12 +191,15 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
     for (auto& list : closed_outcomes) outcomes.insert(outcomes.end(), list.begin(), list.end());
   std::vector<double> latencies;
   int64_t ok = 0, rejected = 0, failed = 0;
+  std::vector<std::pair<double, double>> answered;  // open loop: (scheduled, latency) s
   double late_sum = 0, late_max = 0;
-  for (const Outcome& o : outcomes) {
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const Outcome& o = outcomes[i];
     late_sum += o.late_ms;
     late_max = std::max(late_max, o.late_ms);
     if (o.kind == Outcome::kOk) {
       ++ok;
+      if (open) answered.emplace_back(offsets[i], o.latency_ms * 1e-3);
       latencies.push_back(o.latency_ms);
     } else if (o.kind == Outcome::kRejected) {
       ++rejected;
@@ -227,26 +230,35 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   m["connections"] = workers;
   m["send_late_ms_mean"] = queries > 0 ? late_sum / static_cast<double>(queries) : 0.0;
   m["send_late_ms_max"] = late_max;
+  if (open)
+    scenarios_internal::set_arrival_window(m, offsets.empty() ? 0.0 : offsets.back(), queries,
+                                           answered);
   scenarios_internal::set_request_latencies(r, std::move(latencies));
   return r;
 }
 
 PeakResult find_peak_load(const Connect& connect, const serve::InferRequest& request,
-                          LoadConfig config, const PeakSearch& search) {
+                          LoadConfig config, const PeakSearch& search,
+                          const std::function<ScenarioResult(const LoadConfig&)>& measure) {
   if (!(config.rate_qps > 0)) throw Error("the peak search needs a starting --rate");
+  config.min_queries = std::max(config.min_queries, kMinQueriesForP99);
   auto probe = [&](double rate_qps) {
     config.rate_qps = rate_qps;
     const ScenarioResult r = run_load(connect, request, config);
-    const bool answered = r.metrics["dropped"].get<int64_t>() == 0;
-    const bool ok = answered && r.latency_ms.p99 <= search.slo_p99_ms;
-    return nlohmann::json{{"rate_qps", rate_qps},
-                          {"p99_ms", r.latency_ms.p99},
-                          {"meets", ok},
-                          {"achieved_qps", r.metrics["achieved_qps"]},
-                          {"rejected", r.metrics["rejected"]},
-                          {"failed", r.metrics["failed"]}};
+    nlohmann::json p = rate_record(rate_qps, r, search.slo_p99_ms);
+    p["rejected"] = r.metrics["rejected"];
+    p["failed"] = r.metrics["failed"];
+    return p;
   };
-  return search_peak(probe, search, 2 * config.rate_qps);
+  PeakResult peak = search_peak(probe, search, 2 * config.rate_qps);
+  confirm_peak(
+      peak,
+      [&](double rate_qps) {
+        config.rate_qps = rate_qps;
+        return measure ? measure(config) : run_load(connect, request, config);
+      },
+      search);
+  return peak;
 }
 
 }  // namespace infermark::load

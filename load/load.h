@@ -37,15 +37,22 @@ using Connect = std::function<std::unique_ptr<Client>()>;
 // server's first call are not measured.
 // Result: latency of the requests answered with a result; metrics: offered_qps,
 // achieved_qps, queries, ok, rejected (HTTP 429 / RESOURCE_EXHAUSTED), failed, the first
-// failure's message, send_late_ms_mean and max (how late the client sent), and the
-// server's time per request where it tells it.
+// failure's message, send_late_ms_mean and max (how late the client sent), the server's time
+// per request where it tells it, and in open loop the arrival window as run_server gives it
+// (window_s, window_shift_s, window_answered, window_offered_qps, window_achieved_qps,
+// achieved_fraction: requests answered with a result within it).
 ScenarioResult run_load(const Connect& connect, const serve::InferRequest& request,
                         const LoadConfig& config);
 
-// The highest rate whose p99 latency meets search.slo_p99_ms with every request answered
-// with a result (none refused or failed), by search_peak over open-loop probes of
-// config's duration.
+// The highest rate that meets search.slo_p99_ms by the rule of scenarios/peak_rule.h (every
+// request answered with a result, none refused or failed, enough of them for a p99, the
+// offered rate achieved), by search_peak over open-loop probes of config's duration (at least
+// kMinQueriesForP99 requests), then confirm_peak with runs of the same configuration: the
+// result's `run` is the measurement to report. measure: runs each confirming run (run_load
+// when empty); a caller wraps it to take figures of its own around the run that becomes the
+// row's (the server's counters).
 PeakResult find_peak_load(const Connect& connect, const serve::InferRequest& request,
-                          LoadConfig config, const PeakSearch& search);
+                          LoadConfig config, const PeakSearch& search,
+                          const std::function<ScenarioResult(const LoadConfig&)>& measure = {});
 
 }  // namespace infermark::load

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "scenarios/peak_rule.h"
 #include "tests/serve/stack.h"
 
 namespace infermark {
@@ -40,6 +41,9 @@ TEST(Load, OpenLoopMeasuresFromTheSchedule) {
   EXPECT_GT(r.latency_ms.max, 0.95 * (40 * 49 + 50));
   EXPECT_GT(r.latency_ms.p50, 0.9 * (40 * 24 + 50));
   EXPECT_LT(r.metrics["achieved_qps"].get<double>(), 21);
+  // Within the arrival window (0.49 s) it answers at most 10 of the 50: the drain excluded.
+  EXPECT_LE(r.metrics["window_answered"].get<int64_t>(), 10);
+  EXPECT_LT(r.metrics["achieved_fraction"].get<double>(), 0.21);
   std::cout << "open loop 100/s at 20/s: p50 " << r.latency_ms.p50 << " ms, p99 "
             << r.latency_ms.p99 << " ms\n";
 
@@ -120,6 +124,74 @@ TEST(Load, OpenLoopReusesTheConnectionIdleLast) {
   const ScenarioResult high = load::run_load(connect_busy, request_of({1}), c);
   ASSERT_EQ(high.metrics["ok"], 50);
   EXPECT_GE(std::count_if(counts.begin(), counts.end(), [](int n) { return n > 0; }), 4);
+}
+
+// load --find-peak (load::find_peak_load) judges every run by the rule of
+// scenarios/peak_rule.h and reports the run that confirmed the peak: a probe whose requests
+// were refused does not meet however low the p99 of those answered, a short configuration still
+// sends at least 100 requests per run, and the result's run (the row) is the last confirming
+// one. Nothing here depends on how fast the machine is: the flood is ten times what the server
+// can take, and the rest is checked for consistency with the rule, whatever it measured.
+TEST(Load, FindPeakAppliesThePeakRuleAndReportsTheConfirmingRun) {
+  Stack s(fake(0.005), policy(1, 0, 16));  // one request per 5 ms; 16 may wait, more refused
+  const load::Connect connect = [&] { return load::connect(s.http_endpoint(), {}); };
+  load::LoadConfig c;
+  c.rate_qps = 50;
+  c.duration_s = 0.05;
+  c.min_queries = 10;  // too few for a p99: every run sends kMinQueriesForP99
+  PeakSearch search;
+  search.slo_p99_ms = 2000;  // loose: refusals, not latency, decide here
+  search.lo_qps = 50;
+  search.hi_qps = 2000;  // ten times what the server does
+  search.max_probes = 3;
+  search.tolerance = 0.5;
+  const PeakResult peak = load::find_peak_load(connect, request_of({1}), c, search);
+  std::cout << "probes " << peak.probes.dump() << "\nconfirmations " << peak.confirmations.dump()
+            << "\n";
+
+  auto rule = [&](const json& p) {
+    RateFigures f;
+    f.p99_ms = p["p99_ms"].get<double>();
+    f.queries = p["queries"].get<int64_t>();
+    f.answered = p["answered"].get<int64_t>();
+    f.achieved_fraction = p["achieved_fraction"].get<double>();
+    return meets_rate_rule(f, search.slo_p99_ms).meets;
+  };
+  for (const json& p : peak.probes) {
+    EXPECT_GE(p["queries"].get<int64_t>(), kMinQueriesForP99) << p.dump();
+    EXPECT_EQ(p["meets"].get<bool>(), rule(p)) << p.dump();
+    if (p["rejected"].get<int64_t>() > 0) {
+      EXPECT_FALSE(p["meets"].get<bool>()) << p.dump();
+    }
+  }
+  // The flood: many refused, those answered quickly (p99 far under the target), no meet.
+  ASSERT_GE(peak.probes.size(), 2u);
+  const json& flood = peak.probes[1];
+  EXPECT_EQ(flood["rate_qps"].get<double>(), 2000);
+  EXPECT_GT(flood["rejected"].get<int64_t>(), 0);
+  EXPECT_LT(flood["p99_ms"].get<double>(), search.slo_p99_ms);
+  EXPECT_FALSE(flood["meets"].get<bool>());
+  EXPECT_NE(flood["reason"].get<std::string>().find("got no result"), std::string::npos);
+
+  // The result's run is the last confirming run; a peak only where it met the rule.
+  ASSERT_FALSE(peak.confirmations.empty());
+  for (const json& p : peak.confirmations) {
+    EXPECT_GE(p["queries"].get<int64_t>(), kMinQueriesForP99) << p.dump();
+    EXPECT_EQ(p["meets"].get<bool>(), rule(p)) << p.dump();
+  }
+  const json& last = peak.confirmations.back();
+  EXPECT_EQ(peak.run.metrics["offered_qps"].get<double>(), last["rate_qps"].get<double>());
+  EXPECT_EQ(peak.run.latency_ms.p99, last["p99_ms"].get<double>());
+  EXPECT_EQ(peak.confirmed, last["meets"].get<bool>());
+  if (peak.confirmed) {
+    EXPECT_EQ(peak.peak_qps, last["rate_qps"].get<double>());
+    EXPECT_TRUE(meets_target(peak.run, search.slo_p99_ms).meets);
+    EXPECT_EQ(peak.run.metrics["rejected"], 0);
+  } else {
+    EXPECT_EQ(peak.peak_qps, 0);
+    EXPECT_EQ(last["rate_qps"].get<double>(), search.lo_qps);
+    EXPECT_FALSE(peak.reason.empty());
+  }
 }
 
 }  // namespace
