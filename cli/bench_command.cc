@@ -88,7 +88,9 @@ void add_bench_command(CLI::App& app) {
                   "Server: longest wait to fill a batch (default 5)");
   cmd->add_option("--server-duration", s.server_duration_s,
                   "Server: seconds of arrivals per run (default 10)");
-  cmd->add_flag("--find-peak", s.find_peak, "Server: search the highest rate meeting --slo-p99-ms");
+  cmd->add_flag("--find-peak", s.find_peak,
+                "Server: search the highest rate meeting --slo-p99-ms, then confirm it by a "
+                "full-length run (the row's figures; the rule: docs/results.md)");
   cmd->add_option("--slo-p99-ms", s.slo_p99_ms,
                   "Server: p99 latency target for --find-peak (default 100)");
   cmd->add_option("--cell-timeout", s.cell_timeout_s,

@@ -99,7 +99,8 @@ nlohmann::json paired_overhead(Engine& engine, const Tensor& one, load::Client& 
 // protocol stack (HTTP or gRPC, on 127.0.0.1 and a free port, in this process) from `infermark
 // load`'s generator: the same engine, the same batcher policy, the same seeded arrivals as
 // in process, so that the difference is what the protocol and the network stack add.
-// search: the peak search of a find-peak cell (its bracket measured as in process).
+// search: the peak search of a find-peak cell (its bracket measured as in process); the row's
+// figures are then those of the run that confirmed the peak (load::find_peak_load).
 ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Tensor& input,
                                   const PeakSearch* search, nlohmann::json& metrics) {
   serve::ModelSignature sig;
@@ -166,16 +167,24 @@ ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Te
     lc.duration_s = std::max(spec.limits.min_duration_s, 0.05);
     lc.min_queries = spec.limits.min_iterations;
   }
+  ScenarioResult r;
+  serve::ModelStats before, after;
   if (search != nullptr) {
-    const PeakResult peak = load::find_peak_load(connect, request, lc, *search);
-    metrics["peak_qps"] = peak.peak_qps;
-    metrics["slo_p99_ms"] = search->slo_p99_ms;
-    metrics["probes"] = peak.probes;
-    lc.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search->lo_qps;
+    // The server's counters around each confirming run: the last one is the row's run.
+    PeakResult peak =
+        load::find_peak_load(connect, request, lc, *search, [&](const load::LoadConfig& c) {
+          before = server.model(spec.model.name).stats();
+          ScenarioResult run = load::run_load(connect, request, c);
+          after = server.model(spec.model.name).stats();
+          return run;
+        });
+    add_peak_metrics(peak, search->slo_p99_ms, metrics);
+    r = std::move(peak.run);
+  } else {
+    before = server.model(spec.model.name).stats();
+    r = load::run_load(connect, request, lc);
+    after = server.model(spec.model.name).stats();
   }
-  const serve::ModelStats before = server.model(spec.model.name).stats();
-  ScenarioResult r = load::run_load(connect, request, lc);
-  const serve::ModelStats after = server.model(spec.model.name).stats();
   if (!server_scenario) {
     auto client = connect();
     client->live();
@@ -344,13 +353,11 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
       if (!spec.transport.empty()) {
         r = run_over_transport(spec, *raw.front(), input, &search, metrics);
       } else {
-        const PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
-        metrics["peak_qps"] = peak.peak_qps;
-        metrics["slo_p99_ms"] = search.slo_p99_ms;
-        metrics["probes"] = peak.probes;
-        ServerConfig at_peak = config;
-        at_peak.rate_qps = peak.peak_qps > 0 ? peak.peak_qps : search.lo_qps;
-        r = run_server(*raw.front(), input, at_peak, clock, window);
+        // The row's figures are those of the full-length run that confirmed the peak (or,
+        // where none did, of the last one tried, at lo_qps).
+        PeakResult peak = find_peak(*raw.front(), input, config, search, clock, window);
+        add_peak_metrics(peak, search.slo_p99_ms, metrics);
+        r = std::move(peak.run);
       }
     } else if (!spec.transport.empty()) {
       r = run_over_transport(spec, *raw.front(), input, nullptr, metrics);

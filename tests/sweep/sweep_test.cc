@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -171,6 +172,56 @@ TEST_F(Sweep, TheServerScenarioPlansWithTheDeclaredBatchCapability) {
       EXPECT_EQ(l["metrics"]["framework_calls_per_batch"], batched ? 1 : 4) << l.dump();
     }
   }
+}
+
+// Issue 28, item 1: the peak of a find-peak cell must hold when measured again. After the
+// search the cell runs at the peak with the full length; the row is that run (its offered
+// rate is the peak, its own p99 and achieved share meet the rule), or, where no rate down to
+// the search's lowest held, the last run tried with peak 0 and the reason. In process and
+// through a transport alike. Whatever the machine measured, the row agrees with its runs.
+TEST_F(Sweep, AFindPeakCellReportsTheRunThatConfirmedItsPeak) {
+  const BenchRun r = bench(small() +
+                           " --backends fake --set fake.service_ms=5 --scenario server"
+                           " --find-peak --slo-p99-ms 100 --max-batch 4 --server-duration 0.2"
+                           " --transport in-process,http-binary");
+  ASSERT_EQ(r.code, 0) << r.output;
+  int rows = 0;
+  for (const auto& l : result_lines(dir_ / "r.jsonl")) {
+    ASSERT_EQ(l["status"], "ok") << l.dump();
+    ++rows;
+    const nlohmann::json& m = l["metrics"];
+    ASSERT_TRUE(m.contains("peak_confirmations") && m.contains("peak_confirmed")) << m.dump();
+    const nlohmann::json& runs = m["peak_confirmations"];
+    ASSERT_GE(runs.size(), 1u) << m.dump();
+    const nlohmann::json& last = runs.back();
+    // The row's own figures are those of the last confirming run.
+    EXPECT_EQ(m["offered_qps"], last["rate_qps"]) << m.dump();
+    EXPECT_EQ(l["latency_ms"]["p99"], last["p99_ms"]) << l.dump();
+    EXPECT_EQ(m["achieved_fraction"], last["achieved_fraction"]) << m.dump();
+    EXPECT_EQ(m["peak_confirmed"], last["meets"]) << m.dump();
+    // The first run is at the search's peak: the highest rate a probe met at (or the lowest
+    // tried, where none met); the runs before the last failed, each at a lower rate.
+    double searched = 0;
+    for (const auto& p : m["probes"])
+      if (p["meets"].get<bool>()) searched = std::max(searched, p["rate_qps"].get<double>());
+    if (searched == 0) searched = m["probes"][0]["rate_qps"].get<double>();
+    EXPECT_EQ(runs[0]["rate_qps"].get<double>(), searched) << m.dump();
+    for (size_t i = 0; i + 1 < runs.size(); ++i) {
+      EXPECT_FALSE(runs[i]["meets"].get<bool>()) << runs.dump();
+      EXPECT_GT(runs[i]["rate_qps"].get<double>(), runs[i + 1]["rate_qps"].get<double>());
+    }
+    for (const auto& run : runs) EXPECT_GE(run["queries"].get<int64_t>(), 100) << run.dump();
+    if (m["peak_confirmed"].get<bool>()) {
+      EXPECT_EQ(m["peak_qps"], m["offered_qps"]) << m.dump();
+      EXPECT_LE(l["latency_ms"]["p99"].get<double>(), 100) << l.dump();
+      EXPECT_GE(m["achieved_fraction"].get<double>(), 0.95) << m.dump();
+      EXPECT_FALSE(m.contains("peak_reason")) << m.dump();
+    } else {
+      EXPECT_EQ(m["peak_qps"], 0) << m.dump();
+      EXPECT_FALSE(m["peak_reason"].get<std::string>().empty()) << m.dump();
+    }
+  }
+  EXPECT_EQ(rows, 4) << "batching and none, in process and over HTTP";
 }
 
 // --concurrency keeps that many requests in flight, each from its own thread: requests on one
