@@ -1,14 +1,17 @@
 // The server figure: latency against offered load, one panel per batching mode on shared axes,
 // a p50 (solid) and a p99 (dashed) curve per configuration, the find-peak probes faint, the
-// peak rate ringed on its own p99 curve with a label placed where it covers no other, and the
-// p99 target as a horizontal line.
+// confirmed peak ringed at the (rate, p99) of the run that confirmed it with a label placed
+// where it covers no other, and the p99 target as a horizontal line.
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <tuple>
 
 #include "report/figures_cells.h"
+#include "report/report.h"
+#include "scenarios/peak_rule.h"
 
 namespace infermark::figures {
 namespace {
@@ -105,6 +108,22 @@ struct Extent {
   }
 };
 
+// The confirmed peak of a cell over its rounds (confirmed_peak_qps, report.h) and the median p99
+// of the runs that confirmed it, where its ring is drawn; none where no round confirmed one.
+std::optional<Peak> confirmed_peak(const Cell& c, const std::string& label) {
+  std::vector<double> rates, p99s;
+  for (const ResultRow* r : c.ok_rows()) {
+    const double rate = confirmed_peak_qps(*r);
+    if (std::isnan(rate)) continue;
+    rates.push_back(rate);
+    p99s.push_back(r->latency("p99"));
+  }
+  const auto rate = spread_of(rates);
+  const auto p99 = spread_of(p99s);
+  if (!rate || !p99) return std::nullopt;
+  return Peak{label, *rate, p99->median};
+}
+
 // The find-peak probes of a cell: (rate, p99) of every rate tried, over its rounds.
 std::vector<std::pair<double, double>> probes_of(const Cell& c) {
   std::vector<std::pair<double, double>> out;
@@ -158,7 +177,7 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
           ext.y(s->high);
         }
       if (const auto t = c->metric("slo_p99_ms")) ext.y(*t);
-      if (const auto peak = c->metric_spread("peak_qps")) mx.x(peak->high);
+      if (const auto peak = confirmed_peak(*c, c->label)) mx.x(peak->rate.high);
       for (const auto& [x, y] : probes_of(*c)) {
         mx.x(x);
         ext.y(y);
@@ -255,9 +274,7 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
           for (const auto& xy : probes_of(*c)) tried.push_back(xy);
           if (c->ok()) {
             if (auto t = c->metric("slo_p99_ms")) targets.insert(*t);
-            const auto rate = c->metric_spread("peak_qps");
-            const auto p99 = c->latency("p99");
-            if (rate && rate->median > 0 && p99) peaks.push_back({label, *rate, *p99});
+            if (auto peak = confirmed_peak(*c, label)) peaks.push_back(std::move(*peak));
           } else if (c->offered_qps) {
             p.label(c->status(), "first " + fmt(*c->offered_qps) + ", graph 0.03",
                     "rotate by 90 left front tc rgb '" + colour + "'");
@@ -318,7 +335,7 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
       if (panel_peak)
         p.element(
             "keyentry with points lc rgb 'black' pt 6 ps 2.2 lw 2 title "
-            "'peak: highest rate meeting the target'");
+            "'peak: highest rate whose confirming run met the target'");
       for (double t : targets) {
         const std::string title = "p99 target " + fmt(t, "%g") + " ms";
         p.element(fmt(t) + " with lines lc rgb '#B00000' dt 4 lw 1.5 title " + quote(title));
@@ -337,8 +354,14 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
          "One panel per batching mode, on the same latency axis. Lines: median p50 (solid) and p99 "
          "(dashed) latency, from each request's scheduled arrival, against the offered Poisson "
          "load; one colour per framework (shades and markers: its configurations). Faint dots: "
-         "p99 at each rate a find-peak search tried; ring: the highest rate whose p99 met the "
-         "target (red dash-dot line), with its rate written beside it." +
+         "p99 at each rate a find-peak search tried; ring: the highest rate whose full-length "
+         "run, measured again after the search, met the target (red dash-dot line: p99 over at "
+         "least " +
+             std::to_string(kMinQueriesForP99) + " answered queries, every query answered, " +
+             fmt(100 * kMinAchievedFraction, "%g") +
+             "% of the offered rate achieved within the arrival window), drawn at that run's "
+             "rate and p99, with its rate written beside it; a search none of whose runs held "
+             "has no ring." +
              (w.empty() ? std::string() : " " + w) +
              " Failed cells are written as their status at their rate.",
          series});

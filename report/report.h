@@ -46,6 +46,11 @@ std::vector<Table> conformance_tables(const std::vector<ConformanceRow>& rows);
 Table speed_accuracy_table(const std::vector<ResultRow>& rows,
                            const std::vector<AccuracyRow>& accuracy);
 
+// A find-peak row's peak rate where the full-length run that confirmed it met the rule of
+// scenarios/peak_rule.h; NaN otherwise: no search, no rate held, or a file written before peaks
+// were confirmed whose own figures (those of its run at the peak) fail the rule.
+double confirmed_peak_qps(const ResultRow& row);
+
 // The figure a scenario is judged by, and whether larger is better: offline and ensemble
 // throughput, single-stream p50 latency, server p50 latency at a fixed rate (its throughput
 // is the offered rate whenever it keeps up) or the peak rate with --find-peak, load's cold

@@ -357,16 +357,23 @@ json server(const std::string& fw, double max_batch, double rate, double p50) {
   return r;
 }
 
-// A find-peak cell that found `peak` q/s under a p99 target of 200 ms.
-json find_peak(const std::string& fw, double max_batch, double peak, double p50) {
+// A find-peak cell that found `peak` q/s under a p99 target of 200 ms, confirmed by its run at
+// the peak (p99 1.5 x p50) unless `confirmed` is false (then no rate held: peak 0).
+json find_peak(const std::string& fw, double max_batch, double peak, double p50,
+               bool confirmed = true) {
   json r = server(fw, max_batch, peak, p50);
   r["server"]["rate_qps"] = 2.0;  // where the search started
-  r["metrics"]["peak_qps"] = peak;
+  r["metrics"]["peak_qps"] = confirmed ? peak : 0.0;
   r["peak"] = {{"slo_p99_ms", 200.0}};
   r["metrics"]["slo_p99_ms"] = 200.0;
+  r["metrics"]["queries"] = 200;
+  r["metrics"]["achieved_fraction"] = 0.99;
+  r["metrics"]["peak_confirmed"] = confirmed;
   r["metrics"]["probes"] = {{{"rate_qps", 2}, {"p99_ms", 80}, {"meets", true}},
                             {{"rate_qps", 16}, {"p99_ms", 900}, {"meets", false}},
                             {{"rate_qps", peak}, {"p99_ms", 150}, {"meets", true}}};
+  r["metrics"]["peak_confirmations"] = {
+      {{"rate_qps", peak}, {"p99_ms", 1.5 * p50}, {"meets", confirmed}}};
   return r;
 }
 
@@ -548,6 +555,23 @@ TEST(DrawFigures, PeakLabelsOfTwoFrameworksDoNotOverlap) {
                                                                               << labels[1];
   EXPECT_NE(slurp(dir / "fig_server_latency_resnet50.svg").find("peak 11.5 q/s"),
             std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Issue 28, item 1: a peak is ringed only where its confirming run met the target, at that
+// run's rate and p99 (the row's own figures); a search whose runs all failed has no ring.
+TEST(DrawFigures, OnlyConfirmedPeaksAreRingedAtTheirRunsP99) {
+  const fs::path dir = fresh_dir("confirmed");
+  draw({find_peak("onnxruntime", 8, 11.5, 90), find_peak("openvino", 8, 14, 95, false)}, dir);
+  const std::string gp = slurp(dir / "fig_server_latency_resnet50.gp");
+  EXPECT_EQ(lines_with(gp, "'peak 11.5 q/s' at ").size(), 1u) << gp;
+  EXPECT_TRUE(lines_with(gp, "'peak 14 q/s' at ").empty()) << gp;
+  // The ring's data: rate 11.5 at p99 135 ms (1.5 x the p50 of 90), onnxruntime's only.
+  const std::string dat = slurp(dir / "fig_server_latency_resnet50.dat");
+  const auto at = dat.find("onnxruntime, dynamic batching (max 8, 10 ms), peak:");
+  ASSERT_NE(at, std::string::npos) << dat;
+  EXPECT_EQ(dat.compare(dat.find('\n', at) + 1, 9, "11.5 135 "), 0) << dat.substr(at, 200);
+  EXPECT_EQ(dat.find("openvino, dynamic batching (max 8, 10 ms), peak:"), std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "core/error.h"
@@ -222,6 +224,83 @@ TEST(Report, ServerTableSaysWhenTheFrameworkDidNotBatch) {
   EXPECT_EQ(md.find("onnxruntime | 8 | 5.0 | 10.00 | 10.00 | 100.00 | 120.00 | 3.50 (run"),
             std::string::npos)
       << md;
+}
+
+// A find-peak server row at `peak` q/s under a 500 ms target whose own run (at the peak) had
+// p99 `p99` ms and achieved `achieved` of the offered rate; with `confirmed`, written as runs
+// since confirmation write it, without, as files written before.
+json peak_row(const std::string& fw, double peak, double p99, double achieved,
+              std::optional<bool> confirmed) {
+  json r = row(fw, "server", 1, peak);
+  r["server"] = {{"max_batch", 8}, {"max_queue_delay_ms", 20.0}, {"rate_qps", 2.0}};
+  r["peak"] = {{"slo_p99_ms", 500.0}};
+  r["latency_ms"]["p99"] = p99;
+  r["metrics"]["offered_qps"] = peak;
+  r["metrics"]["achieved_qps"] = achieved * peak;
+  r["metrics"]["queries"] = 240;
+  r["metrics"]["peak_qps"] = peak;
+  r["metrics"]["slo_p99_ms"] = 500.0;
+  if (confirmed) {
+    r["metrics"]["peak_confirmed"] = *confirmed;
+    r["metrics"]["achieved_fraction"] = achieved;
+    if (!*confirmed) {
+      r["metrics"]["peak_qps"] = 0.0;
+      r["metrics"]["peak_reason"] = "no rate down to 3 queries/s held in a full-length run";
+    }
+  }
+  return r;
+}
+
+// Issue 28, item 1: the server table shows a peak only where the run at it met the rule, never
+// next to its own failing figures, and says what the rule is.
+TEST(Report, ServerTableShowsOnlyConfirmedPeaks) {
+  const std::vector<json> rows = {
+      peak_row("onnxruntime", 20.5, 310, 0.99, true),           // confirmed
+      peak_row("openvino", 30, 900, 0.6, false),                // none held
+      peak_row("tvm", 24.06, 912, 16.0 / 24.06, std::nullopt),  // an older file, failing
+      peak_row("iree", 18, 420, 0.99, std::nullopt)};           // an older file, meeting
+  const std::vector<ResultRow> typed_rows = typed(rows);
+  const std::vector<Table> tables = make_tables(typed_rows);
+  const Table& t = find(tables, "server");
+  const std::string md = to_markdown(t);
+  EXPECT_NE(md.find("| 20.50 (p99 <= 500 ms) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 18.00 (p99 <= 500 ms) |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("24.06 (p99"), std::string::npos) << md;
+  EXPECT_EQ(md.find("30.00 (p99"), std::string::npos) << md;
+  for (const auto& r : t.rows) {
+    if (r[1] == "openvino" || r[1] == "tvm") {
+      EXPECT_EQ(r.back(), "none confirmed") << md;
+    }
+  }
+  EXPECT_NE(t.note.find("at least 100 answered queries"), std::string::npos) << t.note;
+  EXPECT_NE(t.note.find("95% of the offered rate achieved"), std::string::npos) << t.note;
+
+  EXPECT_EQ(confirmed_peak_qps(typed_rows[0]), 20.5);
+  EXPECT_TRUE(std::isnan(confirmed_peak_qps(typed_rows[1])));
+  EXPECT_TRUE(std::isnan(confirmed_peak_qps(typed_rows[2])));
+  EXPECT_EQ(confirmed_peak_qps(typed_rows[3]), 18);
+  // An older row whose run was not at its peak (the peak was 0: it ran at the lowest rate).
+  json lo = peak_row("iree", 18, 420, 0.99, std::nullopt);
+  lo["metrics"]["offered_qps"] = 3.0;
+  EXPECT_TRUE(std::isnan(confirmed_peak_qps(row_from_json(lo))));
+
+  // The best-framework table counts confirmed peaks only: tvm's 24.06 does not win.
+  const std::string best = to_markdown(find(tables, "best_framework"));
+  EXPECT_NE(best.find("| highest load under the p99 target (web service) | resnet50 | onnxruntime"),
+            std::string::npos)
+      << best;
+}
+
+// Some rounds confirmed a peak, others none: the median of those confirmed, and how many.
+TEST(Report, ServerTableSaysHowManyRoundsConfirmed) {
+  json a = peak_row("onnxruntime", 20, 310, 0.99, true), b = a, c = a;
+  b["round"] = 1;
+  b["metrics"]["peak_qps"] = 22.0;
+  c["round"] = 2;
+  c["metrics"]["peak_qps"] = 0.0;
+  c["metrics"]["peak_confirmed"] = false;
+  const std::string md = to_markdown(find(make_tables(typed({a, b, c})), "server"));
+  EXPECT_NE(md.find("| 21.00 (p99 <= 500 ms), 2 of 3 confirmed |"), std::string::npos) << md;
 }
 
 TEST(Report, FailedAndUnstableCellsAreListed) {
