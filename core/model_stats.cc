@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/onnx_io.h"
 #include "core/text.h"
 
 namespace infermark {
@@ -114,9 +115,12 @@ int64_t element_bytes(int32_t elem_type) {
   }
 }
 
+// Elements of a shape; -1 for a negative dimension or a count past int64_t (a file's claim,
+// not a tensor any model here has).
 int64_t numel(const std::vector<int64_t>& dims) {
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  for (int64_t d : dims)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return -1;
   return n;
 }
 
@@ -222,10 +226,56 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   st.layout = nhwc ? "NHWC" : "NCHW";
   st.input_shape = nhwc ? std::vector<int64_t>{height, width, idims[c].dim_value()}
                         : std::vector<int64_t>{idims[c].dim_value(), height, width};
+  if (*std::min_element(st.input_shape.begin(), st.input_shape.end()) < 1)
+    throw fail("input '" + image->name() + "' has a channel count, height or width below 1");
   const int64_t size = height;  // in messages
+
+  // Before shape inference, what the ONNX library's inference (1.12) trusts and crashes on
+  // otherwise: every operator one the statistics know (an unknown one leaves its outputs
+  // without a type), every input produced by something, and the nodes in topological order
+  // (ONNX requires it, exporters usually comply; sort anyway), in which inference visits them.
+  for (const auto& node : graph.node()) {
+    if (!node.domain().empty() && node.domain() != "ai.onnx")
+      throw fail("operator '" + node.domain() + "::" + node.op_type() +
+                 "' is not supported by the statistics");
+    if (!kWeightedOps.count(node.op_type()) && !kZeroMacOps.count(node.op_type()))
+      throw fail("operator '" + node.op_type() + "' is not supported by the statistics");
+  }
+  const int n_nodes = graph.node_size();
+  std::unordered_map<std::string, int> producer;
+  for (int i = 0; i < n_nodes; ++i)
+    for (const auto& o : graph.node(i).output()) producer[o] = i;
+  std::unordered_set<std::string> sources;  // graph inputs and initializers
+  for (const auto& in : graph.input()) sources.insert(in.name());
+  for (const auto& [n, t] : initializers) sources.insert(n);
+  std::vector<int> pending(n_nodes, 0);
+  std::vector<std::vector<int>> consumers(n_nodes);
+  for (int i = 0; i < n_nodes; ++i)
+    for (const auto& in : graph.node(i).input()) {
+      auto it = producer.find(in);
+      if (it == producer.end()) {
+        if (!in.empty() && !sources.count(in))
+          throw fail("input '" + in + "' of node '" + graph.node(i).name() + "' (" +
+                     graph.node(i).op_type() + ") is produced by no node, input or initializer");
+        continue;
+      }
+      if (it->second == i) throw fail("the graph has a cycle");
+      ++pending[i];
+      consumers[it->second].push_back(i);
+    }
+  std::vector<int> order;
+  for (int i = 0; i < n_nodes; ++i)
+    if (pending[i] == 0) order.push_back(i);
+  for (size_t k = 0; k < order.size(); ++k)
+    for (int c : consumers[order[k]])
+      if (--pending[c] == 0) order.push_back(c);
+  if (static_cast<int>(order.size()) != n_nodes) throw fail("the graph has a cycle");
 
   // Shape inference at batch 1 and the chosen size.
   onnx::ModelProto shaped = structure_only(model);
+  auto* nodes = shaped.mutable_graph()->mutable_node();
+  nodes->Clear();
+  for (int idx : order) *nodes->Add() = graph.node(idx);
   for (auto& in : *shaped.mutable_graph()->mutable_input()) {
     if (in.name() != image->name()) continue;
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
@@ -236,12 +286,9 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   for (auto& out : *shaped.mutable_graph()->mutable_output())
     out.mutable_type()->mutable_tensor_type()->clear_shape();
   try {
-    onnx::shape_inference::InferShapes(shaped, onnx::OpSchemaRegistry::Instance(),
-                                       onnx::ShapeInferenceOptions(false, 1, true));
-  } catch (const std::exception& e) {
-    std::string msg = e.what();
-    msg.erase(std::remove(msg.begin(), msg.end(), '\n'), msg.end());
-    throw fail("shape inference failed at input size " + std::to_string(size) + ": " + msg);
+    infer_shapes(shaped, onnx::ShapeInferenceOptions(false, 1, true));
+  } catch (const Error& e) {
+    throw fail("shape inference failed at input size " + std::to_string(size) + ": " + e.what());
   }
 
   std::unordered_map<std::string, Tensor> tensors;
@@ -261,29 +308,6 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   for (const auto& vi : shaped.graph().output()) record(vi);
   for (const auto& [n, t] : initializers) tensors[n] = Tensor{dims_of(*t), true, t->data_type()};
 
-  // Topological order (ONNX requires it, exporters usually comply; sort anyway).
-  const int n_nodes = graph.node_size();
-  std::unordered_map<std::string, int> producer;
-  for (int i = 0; i < n_nodes; ++i)
-    for (const auto& o : graph.node(i).output()) producer[o] = i;
-  std::vector<int> pending(n_nodes, 0);
-  std::vector<std::vector<int>> consumers(n_nodes);
-  for (int i = 0; i < n_nodes; ++i)
-    for (const auto& in : graph.node(i).input()) {
-      auto it = producer.find(in);
-      if (it != producer.end() && it->second != i) {
-        ++pending[i];
-        consumers[it->second].push_back(i);
-      }
-    }
-  std::vector<int> order;
-  for (int i = 0; i < n_nodes; ++i)
-    if (pending[i] == 0) order.push_back(i);
-  for (size_t k = 0; k < order.size(); ++k)
-    for (int c : consumers[order[k]])
-      if (--pending[c] == 0) order.push_back(c);
-  if (static_cast<int>(order.size()) != n_nodes) throw fail("the graph has a cycle");
-
   std::unordered_set<std::string> constant;  // initializers and what is computed from them only
   for (const auto& [n, t] : initializers) constant.insert(n);
   std::unordered_map<std::string, int> depth;   // weighted layers on the longest path
@@ -294,12 +318,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   for (int idx : order) {
     const auto& node = graph.node(idx);
     const std::string where = "node '" + node.name() + "' (" + node.op_type() + ")";
-    if (!node.domain().empty() && node.domain() != "ai.onnx")
-      throw fail("operator '" + node.domain() + "::" + node.op_type() +
-                 "' is not supported by the statistics");
     const bool weighted_op = kWeightedOps.count(node.op_type()) > 0;
-    if (!weighted_op && !kZeroMacOps.count(node.op_type()))
-      throw fail("operator '" + node.op_type() + "' is not supported by the statistics");
 
     std::vector<std::string> dynamic;
     for (const auto& in : node.input())
@@ -313,42 +332,59 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
       return it->second.shape;
     };
 
+    // What the statistics read of a node, checked: a file can claim anything (no output, a
+    // weight of rank 0, dimensions whose product leaves int64_t).
+    if (node.output_size() == 0) throw fail(where + " has no output");
+    if (weighted_op && node.input_size() < 2) throw fail(where + " has fewer than 2 inputs");
+    auto count = [&](const std::vector<int64_t>& dims) {
+      const int64_t n = numel(dims);
+      if (n < 0) throw fail("a tensor at " + where + " has a negative or too large dimension");
+      return n;
+    };
+    auto add = [&](int64_t& sum, int64_t a, int64_t b) {  // sum += a * b
+      int64_t p = 0;
+      if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(sum, p, &sum))
+        throw fail("its statistics pass 2^63 at " + where);
+    };
+    auto rank = [&](const std::vector<int64_t>& dims, size_t at_least) -> const auto& {
+      if (dims.size() < at_least)
+        throw fail("an input of rank " + std::to_string(dims.size()) + " at " + where);
+      return dims;
+    };
+
     bool weighted = false;
     if (node.op_type() == "Conv" || node.op_type() == "ConvTranspose") {
-      weighted = node.input_size() > 1 && constant.count(node.input(1));
-      const auto& w = shape(node.input(1));
-      const int64_t per_output = numel(w) / w[0];  // Cin/group * kernel
+      weighted = constant.count(node.input(1)) > 0;
+      const auto& w = rank(shape(node.input(1)), 1);
+      if (w[0] < 1) throw fail("a weight of " + std::to_string(w[0]) + " filters at " + where);
+      const int64_t per_output = count(w) / w[0];  // Cin/group * kernel
       if (node.op_type() == "Conv") {
-        st.macs += numel(shape(node.output(0))) * per_output;
+        add(st.macs, count(shape(node.output(0))), per_output);
       } else {
-        st.macs += numel(shape(node.input(0))) * (numel(w) / w[0]);
+        add(st.macs, count(shape(node.input(0))), per_output);
       }
     } else if (node.op_type() == "Gemm") {
       weighted = constant.count(node.input(0)) || constant.count(node.input(1));
-      const auto& a = shape(node.input(0));
+      const auto& a = rank(shape(node.input(0)), 2);
       bool trans_a = false;
       for (const auto& at : node.attribute())
         if (at.name() == "transA") trans_a = at.i() != 0;
       const int64_t k = trans_a ? a[0] : a[1];
-      st.macs += numel(shape(node.output(0))) * k;
+      add(st.macs, count(shape(node.output(0))), k);
     } else if (node.op_type() == "MatMul") {
       weighted = constant.count(node.input(0)) || constant.count(node.input(1));
-      const auto& a = shape(node.input(0));
-      st.macs += numel(shape(node.output(0))) * a.back();
+      const auto& a = rank(shape(node.input(0)), 1);
+      add(st.macs, count(shape(node.output(0))), a.back());
     }
 
     for (int i = 0; i < node.input_size(); ++i) {
       const auto it = initializers.find(node.input(i));
       if (it == initializers.end() || !counted.insert(it->first).second) continue;
       const auto& t = *it->second;
-      const int64_t n = numel(dims_of(t));
-      st.weight_bytes += n * element_bytes(t.data_type());
+      const int64_t n = count(dims_of(t));
+      add(st.weight_bytes, n, element_bytes(t.data_type()));
       if (!is_float(t.data_type()) || t.dims_size() == 0) continue;
-      if (node.op_type() == "BatchNormalization" && i >= 3) {
-        st.buffers += n;
-      } else {
-        st.parameters += n;
-      }
+      add(node.op_type() == "BatchNormalization" && i >= 3 ? st.buffers : st.parameters, n, 1);
     }
 
     int d = 0;
@@ -384,7 +420,8 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   for (const auto& out : graph.output())
     if (auto it = depth.find(out.name()); it != depth.end())
       st.layers = std::max(st.layers, it->second);
-  st.flops = 2 * st.macs;
+  if (__builtin_mul_overflow(st.macs, 2, &st.flops))
+    throw fail("its statistics pass 2^63 (" + std::to_string(st.macs) + " MACs)");
   st.parameters_per_layer = st.layers > 0 ? static_cast<double>(st.parameters) / st.layers : 0.0;
   return st;
 }

@@ -146,5 +146,105 @@ TEST(Stats, RefusesANonsenseInputSize) {
   EXPECT_THROW(compute_stats(tiny(), "t", -5), Error);
 }
 
+// A malformed graph is one Error naming the model, never a crash of this process: what the
+// statistics read of a node is checked, counts that would leave int64_t are refused, and the
+// ONNX library's shape inference, which crashes on some graphs, runs in a child process (found
+// by fuzz/onnx_fuzz.cc; the reproducers are in fuzz/corpus/onnx/).
+TEST(Stats, AMalformedGraphIsOneErrorNotACrash) {
+  auto error_of = [](const onnx::ModelProto& m) {
+    try {
+      compute_stats(m, "bad.onnx");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto node_named = [](onnx::ModelProto& m, const std::string& op) {
+    for (auto& n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == op) return &n;
+    return static_cast<onnx::NodeProto*>(nullptr);
+  };
+  std::vector<std::pair<std::string, onnx::ModelProto>> cases;
+  {
+    onnx::ModelProto m = tiny();  // a Conv without its weight
+    node_named(m, "Conv")->mutable_input()->RemoveLast();
+    while (node_named(m, "Conv")->input_size() > 1)
+      node_named(m, "Conv")->mutable_input()->RemoveLast();
+    cases.emplace_back("has fewer than 2 inputs", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // a node without output
+    node_named(m, "Gemm")->clear_output();
+    cases.emplace_back("bad.onnx", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // an input produced by nothing
+    node_named(m, "Gemm")->set_input(0, "nowhere");
+    cases.emplace_back("input 'nowhere' of node", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // a node reading its own output
+    auto* n = node_named(m, "Sigmoid");
+    n->set_input(0, n->output(0));
+    cases.emplace_back("the graph has a cycle", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // an operator the statistics do not know, before inference
+    node_named(m, "Sigmoid")->set_op_type("Sigmoid2");
+    cases.emplace_back("operator 'Sigmoid2' is not supported", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // a weight with a negative dimension
+    m.mutable_graph()->mutable_initializer(0)->set_dims(0, -8);
+    cases.emplace_back("bad.onnx", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // 3 x 2^31 x 2^31 images: the MACs pass 2^63
+    auto* dims =
+        m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+    dims->mutable_dim(2)->set_dim_value(int64_t{1} << 31);
+    dims->mutable_dim(3)->set_dim_value(int64_t{1} << 31);
+    cases.emplace_back("bad.onnx", m);
+  }
+  {
+    onnx::ModelProto m = tiny();  // a channel count of 0
+    m.mutable_graph()
+        ->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(1)
+        ->set_dim_value(0);
+    cases.emplace_back("below 1", m);
+  }
+  {
+    // A Transpose whose perm leaves out a dimension feeds a rank-3 tensor to a Conv with a
+    // rank-4 weight: ONNX 1.12's Conv inference reads out of bounds there (SIGSEGV).
+    zoo::GraphBuilder b("crash", 1);
+    const std::string x = b.input(3, 8);
+    onnx::ModelProto m = b.finish(b.conv(x, "c", 4, 3, 1, 1));
+    auto* t = m.mutable_graph()->add_node();
+    t->set_op_type("Transpose");
+    t->add_input(x);
+    t->add_output("short");
+    auto* perm = t->add_attribute();
+    perm->set_name("perm");
+    perm->set_type(onnx::AttributeProto::INTS);
+    for (int64_t p : {0, 1, 2}) perm->add_ints(p);
+    node_named(m, "Conv")->set_input(0, "short");
+    node_named(m, "Conv")->clear_attribute();  // the kernel's rank from the weight, unchecked
+    cases.emplace_back(
+        "shape inference failed at input size 8: the ONNX library's shape "
+        "inference crashed on this graph (SIGSEGV)",
+        m);
+  }
+  for (const auto& [want, m] : cases) {
+    const std::string why = error_of(m);
+    EXPECT_NE(why.find("bad.onnx"), std::string::npos) << why;
+    EXPECT_NE(why.find(want), std::string::npos) << why;
+    EXPECT_EQ(why.find('\n'), std::string::npos) << why;
+  }
+}
+
 }  // namespace
 }  // namespace infermark
