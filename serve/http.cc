@@ -57,7 +57,7 @@ struct Answer {
 };
 
 Answer json_answer(const nlohmann::json& j, http::status status = http::status::ok) {
-  return {status, j.dump()};
+  return {status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 Answer error_answer(Code code, const std::string& message) {
@@ -307,7 +307,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return drain_then(
           error_answer(Code::kNotFound,
                        "no route " + std::string(req.method_string()) + " " + std::string(target)));
-    if (route.kind != Route::kInfer) return drain_then(server_.answer(route));
+    if (route.kind != Route::kInfer)
+      return drain_then(guarded([&] { return server_.answer(route); }));
 
     ServedModel* served = nullptr;
     try {
@@ -336,6 +337,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     });
   }
 
+  // A handler's answer; whatever it throws is a 500, never an exception out of an I/O thread
+  // (which would end the process).
+  template <class F>
+  static Answer guarded(F&& f) {
+    try {
+      return f();
+    } catch (const std::exception& e) {
+      return error_answer(Code::kInternal, e.what());
+    } catch (...) {
+      return error_answer(Code::kInternal, "unknown failure");
+    }
+  }
+
   // A client that sent "Expect: 100-continue" waits for this before it sends the body.
   template <class Next>
   void continue_then(Next next) {
@@ -358,7 +372,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // Handled on this thread, which waits here for the request's batch: the other threads
     // go on reading and writing every other connection. No hand-off to a handler thread and
     // back, which would cost two thread wake-ups per request.
-    write(server_.infer(model_, body, json_length_), false);
+    write(guarded([&] { return server_.infer(model_, body, json_length_); }), false);
   }
 
   // Reads the body, if any, without keeping it, then answers.

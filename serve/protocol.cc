@@ -458,7 +458,7 @@ HttpBodyParts write_infer_request_parts(const InferRequest& request) {
   } else if (request.binary_output) {
     doc["parameters"] = {{"binary_data_output", true}};
   }
-  out.json = doc.dump();
+  out.json = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   if (!out.binary.empty() || request.binary_output) out.json_length = out.json.size();
   return out;
 }
@@ -492,7 +492,7 @@ HttpBody write_infer_response(const InferResponse& response, bool binary) {
     doc["outputs"].push_back(std::move(h));
   }
   HttpBody out;
-  out.body = doc.dump();
+  out.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
   if (binary) {
     out.json_length = out.body.size();
     out.body += data;
@@ -517,6 +517,10 @@ InferResponse parse_infer_response(std::string_view body, std::optional<size_t> 
   return r;
 }
 
-std::string error_body(const std::string& message) { return json{{"error", message}}.dump(); }
+// Replacing invalid UTF-8: a message may quote what a client sent (a model name from the URL,
+// the bytes a JSON parser stopped at), and nlohmann's dump() throws on invalid UTF-8.
+std::string error_body(const std::string& message) {
+  return json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 }  // namespace infermark::serve

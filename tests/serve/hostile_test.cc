@@ -92,6 +92,28 @@ TEST(ServeHostile, ChunkedBodyPastTheLimitIsRefused413AtOnce) {
   EXPECT_EQ(res->status, 200);
 }
 
+// Bytes that are not UTF-8 where a client can put them (a JSON key, the model's name in the
+// URL): a 400 or 404 whose message is valid JSON, and the server goes on. (Found by the fuzz
+// target of the HTTP front: nlohmann's dump() threw on the bytes the parser's message quoted,
+// out of an I/O thread, which ended the process.)
+TEST(ServeHostile, BytesThatAreNotUtf8AreAnsweredNotFatal) {
+  Stack s(fake(0), policy(8, 1, 64), "", options(4 * kMiB, 8));
+  httplib::Client c = s.client();
+  const auto bad_key =
+      c.Post("/v2/models/fake/infer", std::string("{\"inputs\":[{\"da\x8d\x9e\xdd\":1}]}"),
+             "application/json");
+  ASSERT_TRUE(bad_key);
+  EXPECT_EQ(bad_key->status, 400);
+  EXPECT_TRUE(json::parse(bad_key->body, nullptr, false).is_object()) << bad_key->body;
+  const auto bad_name = c.Get("/v2/models/%FF%FE");
+  ASSERT_TRUE(bad_name);
+  EXPECT_EQ(bad_name->status, 404);
+  EXPECT_TRUE(json::parse(bad_name->body, nullptr, false).is_object()) << bad_name->body;
+  const auto res = s.post(json_body(2));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
 // Bodies of just under 4 MiB, each a shape a client chooses to make a parser slow or large.
 std::vector<std::pair<std::string, std::string>> hostile_bodies() {
   const size_t target = 4 * kMiB - 4096;
