@@ -10,6 +10,7 @@
 // answering its health probe.
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -74,16 +75,22 @@ struct Server {
   }
 };
 
+// A connection to the server; a connect interrupted by a signal (libFuzzer's timer) is tried
+// again on a fresh socket.
 int connect_to(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) finding(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    finding(std::string("connect: ") + std::strerror(errno));
-  return fd;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) finding(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) return fd;
+    const int error = errno;
+    ::close(fd);
+    if (error != EINTR) finding(std::string("connect: ") + std::strerror(error));
+  }
+  finding("connect: interrupted 100 times");
 }
 
 // Sends `bytes` (as much as the server takes: it may close early, after a 413), closes the
@@ -93,6 +100,7 @@ std::string exchange(int port, const uint8_t* data, size_t size) {
   size_t sent = 0;
   while (sent < size) {
     const ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
@@ -108,6 +116,7 @@ std::string exchange(int port, const uint8_t* data, size_t size) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
     const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // closed (or reset, after a refused body)
     if (answer.size() < (size_t{1} << 20)) answer.append(buffer, static_cast<size_t>(n));
   }
