@@ -1,6 +1,6 @@
 // libFuzzer target for the KServe v2 parsers that take untrusted bytes (serve/protocol.h,
 // serve/grpc_convert.h). The first byte picks the parser (its value modulo 8, so that the
-// ASCII digits '0'..'7' of the seed files in fuzz/corpus/ name the modes):
+// ASCII digits '0'..'7' of the seed files in fuzz/corpus/protocol/ name the modes):
 //
 //   0  HTTP infer request, all JSON
 //   1  HTTP infer request with a binary part: "<Inference-Header-Content-Length>\n<body>"
