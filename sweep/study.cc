@@ -38,6 +38,14 @@ std::vector<Settings> combinations(const std::map<std::string, std::vector<std::
 
 }  // namespace
 
+// The most cells a study may have (Study::validate). A fuzzing build (libFuzzer's convention)
+// takes fewer, so that one input stays within its time limit under the sanitizers.
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+constexpr double kMaxStudyCells = 1000;
+#else
+constexpr double kMaxStudyCells = 100000;
+#endif
+
 int64_t fixed_batch(const ModelRef& m) {
   if (!m.stats.is_object()) return 0;
   const int64_t b = m.stats.value("input", nlohmann::json::object()).value("fixed_batch", 0);
@@ -83,8 +91,15 @@ void Study::validate() const {
   if (memory_limit_bytes < 0) throw Error("--memory-limit must be >= 0");
   if (repeat < 1) throw Error("--repeat " + std::to_string(repeat) + " is invalid: must be >= 1");
   if (rounds < 1) throw Error("--rounds " + std::to_string(rounds) + " is invalid: must be >= 1");
+  // Labels and setting values enter every result row as they are: UTF-8 JSON.
+  auto utf8 = [](const std::string& what, const std::string& text) {
+    if (valid_utf8(text) != text)
+      throw Error(what + " '" + valid_utf8(text) +
+                  "' is not valid UTF-8 (\uFFFD marks the bytes): result files are UTF-8 JSON");
+  };
   for (size_t i = 0; i < arms.size(); ++i) {
     if (arms[i].empty()) throw Error("--arms has an empty label");
+    utf8("--arms label", arms[i]);
     if (std::find(arms.begin(), arms.begin() + i, arms[i]) != arms.begin() + i)
       throw Error("--arms names '" + arms[i] + "' twice: each arm needs its own label");
   }
@@ -114,11 +129,38 @@ void Study::validate() const {
     const BackendInfo& info = registry.info(b);  // throws: unknown or not available
     for (const auto& [key, values] :
          settings.count(b) ? settings.at(b) : decltype(settings)::mapped_type{})
-      for (const auto& v : values) validate_settings(info, {{key, v}});
+      for (const auto& v : values) {
+        utf8("--set " + b + "." + key + " value", v);
+        validate_settings(info, {{key, v}});
+      }
   }
   for (const auto& [b, _] : settings)
     if (std::find(backends.begin(), backends.end(), b) == backends.end())
       throw Error("--set names backend '" + b + "', which is not in --backends");
+  // The matrix's size, bounded before it is expanded: a few numbers (--rounds 100000000) or
+  // short lists crossed with each other would otherwise make more cells than memory holds.
+  // An upper bound: a server counted twice (with and without batching), a model's fixed batch
+  // as --batches.
+  auto n = [](size_t size) { return std::max(1.0, static_cast<double>(size)); };
+  double combinations = 0;
+  for (const auto& b : backends) {
+    double c = 1;
+    if (settings.count(b))
+      for (const auto& [key, values] : settings.at(b)) c *= n(values.size());
+    combinations += c;
+  }
+  double per_model = 0;  // cells of one model, setting, arm and repeat in a round
+  for (const auto& s : scenarios)
+    per_model += s == "offline" || s == "ensemble" ? n(batches.size()) * n(concurrencies.size())
+                 : s == "server" ? 2 * n(transports.size()) * (find_peak ? 1 : n(rates.size()))
+                 : s == "single-stream" ? n(transports.size())
+                                        : 1;
+  const double cells = n(models.size()) * combinations * n(arms.size()) * repeat *
+                       std::max(1.0, per_model) * n(preparations.size()) * n(precisions.size()) *
+                       rounds;
+  if (cells > kMaxStudyCells)
+    throw Error("the study has up to " + fixed(cells, 0) + " cells, more than the " +
+                fixed(kMaxStudyCells, 0) + " a study may have: split it into smaller studies");
 }
 
 std::vector<CellSpec> expand(const Study& study) {
@@ -257,7 +299,8 @@ std::vector<CellSpec> expand(const Study& study) {
 
 int run_study(const Study& study) {
   study.validate();
-  if (!study.resume && fs::exists(study.out) && fs::file_size(study.out) > 0)
+  std::error_code ec;  // an --out that cannot be looked at fails when it is written
+  if (!study.resume && fs::exists(study.out, ec) && fs::file_size(study.out, ec) > 0 && !ec)
     throw Error("result file '" + study.out.string() +
                 "' already has results: pass --resume to continue it, or choose another --out");
   std::fprintf(stderr, "preparing models...\n");

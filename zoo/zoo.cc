@@ -99,7 +99,9 @@ bool is_zoo_name(const std::string& name) {
 }  // namespace
 
 void check_model_source(const std::string& name_or_path) {
-  if (is_zoo_name(name_or_path) || fs::exists(name_or_path)) return;
+  std::error_code ec;  // a name too long for a path is an error of its own, not an exception
+  if (is_zoo_name(name_or_path) || fs::exists(name_or_path, ec)) return;
+  if (ec) throw Error("model file '" + name_or_path + "' cannot be looked at: " + ec.message());
   if (name_or_path.find('/') == std::string::npos &&
       name_or_path.find(".onnx") == std::string::npos)
     find(name_or_path);  // throws: unknown model, with the known names

@@ -453,9 +453,14 @@ TEST_F(Sweep, AStudyFromAConfigFile) {
 }
 
 TEST_F(Sweep, BadMatrixValuesAreRefusedBeforeAnythingRuns) {
-  for (const std::string bad :
-       {"--batches 0", "--min-duration -1", "--scenario offlin", "--repeat 0",
-        "--rate -5 --scenario server", "--memory-limit lots", "--rounds 0", "--arms a,a"}) {
+  // The last three found by fuzz/study_fuzz.cc: a matrix without end (it was expanded until
+  // memory ran out), a label that is not UTF-8 (json's type_error when the cell was written),
+  // a model name too long for a path (filesystem_error when it was looked at).
+  for (const std::string& bad : std::vector<std::string>{
+           "--batches 0", "--min-duration -1", "--scenario offlin", "--repeat 0",
+           "--rate -5 --scenario server", "--memory-limit lots", "--rounds 0", "--arms a,a",
+           "--rounds 100000000", "--arms \"$(printf 'a\\356')\"",
+           "--models " + std::string(300, 'm')}) {
     const BenchRun r = bench(small() + " --backends fake " + bad);
     EXPECT_NE(r.code, 0) << bad;
     EXPECT_FALSE(fs::exists(dir_ / "r.jsonl")) << bad;

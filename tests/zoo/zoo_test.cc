@@ -132,6 +132,19 @@ TEST(Zoo, EnsembleAndUnknownNames) {
   }
 }
 
+// A name too long for a path is one error, not the filesystem's exception (found by
+// fuzz/study_fuzz.cc).
+TEST(Zoo, AModelNameTooLongForAPathIsOneError) {
+  try {
+    zoo::check_model_source(std::string(300, 'm') + ".onnx");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot be looked at: File name too long"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Zoo, NonsenseOptionsAreRefused) {
   for (double width : {-1.0, 0.0, 5.0, std::nan("")})
     EXPECT_THROW(zoo::build("resnet50", {64, width, 1}), Error) << width;
