@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -33,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const CLI::ParseError&) {
     // A file CLI11 or the options refuse: main.cc says so and exits 2.
   } catch (const infermark::cli::ExitCode&) {
+    // The command's exit code (a run the stubs say failed): main.cc exits with it.
   } catch (const infermark::Error&) {
     // A study the command refuses.
   } catch (const std::exception& e) {

@@ -4,7 +4,9 @@
 // study has been read and checked, except the frameworks' registry, whose stand-in knows a few
 // frameworks and their settings as the real one reports them.
 
+#include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
