@@ -6,10 +6,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
-#include <iterator>
 
 #include "core/error.h"
+#include "serve/grpc.h"
 #include "serve/grpc_convert.h"
 #include "serve/kserve_v2.grpc.pb.h"
 
@@ -66,9 +65,12 @@ std::string error_message(const std::string& body) {
 
 // A certificate authority's PEM file whole; throws Error naming it.
 std::string read_pem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.eof() && !in) throw Error("--tls-ca " + path + ": cannot be read");
+  std::string text;
+  try {
+    text = serve::read_pem_file(path);
+  } catch (const Error& e) {
+    throw Error(std::string("--tls-ca ") + e.what());
+  }
   if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
     throw Error("--tls-ca " + path + ": no PEM certificate in it");
   return text;

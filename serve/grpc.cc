@@ -33,19 +33,6 @@ grpc::StatusCode grpc_code(Code code) {
 
 grpc::Status status_of(const ServeError& e) { return {grpc_code(e.code()), e.what()}; }
 
-// A PEM file whole (a certificate or key: small); throws Error naming it.
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot be read");
-  std::string text;
-  char buffer[4096];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-    text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (text.size() > (size_t{1} << 20)) throw Error(path + ": larger than 1 MiB, not a PEM file");
-  }
-  return text;
-}
-
 }  // namespace
 
 class GrpcServer::Service final : public inference::GRPCInferenceService::Service {
@@ -139,6 +126,18 @@ class GrpcServer::Service final : public inference::GRPCInferenceService::Servic
   ModelServer& server_;
 };
 
+std::string read_pem_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot be read");
+  std::string text;
+  char buffer[4096];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > (size_t{1} << 20)) throw Error(path + ": larger than 1 MiB, not a PEM file");
+  }
+  return text;
+}
+
 GrpcServer::GrpcServer(ModelServer& server, const GrpcOptions& options)
     : service_(std::make_unique<Service>(server)) {
   if (options.threads < 1) throw Error("--grpc-threads must be >= 1");
@@ -152,7 +151,8 @@ GrpcServer::GrpcServer(ModelServer& server, const GrpcOptions& options)
     if (options.tls_cert.empty() || options.tls_key.empty())
       throw Error("--tls-cert and --tls-key go together");
     grpc::SslServerCredentialsOptions tls;
-    tls.pem_key_cert_pairs.push_back({read_file(options.tls_key), read_file(options.tls_cert)});
+    tls.pem_key_cert_pairs.push_back(
+        {read_pem_file(options.tls_key), read_pem_file(options.tls_cert)});
     credentials = grpc::SslServerCredentials(tls);
   }
   builder.AddListeningPort(address, credentials, &port_);

@@ -24,6 +24,10 @@ struct GrpcOptions {
   std::string tls_cert, tls_key;
 };
 
+// A PEM file (a certificate or a key) whole, at most 1 MiB; throws Error naming the file when
+// it cannot be read or is larger. Both transports' TLS and the load generator's read with it.
+std::string read_pem_file(const std::string& path);
+
 class GrpcServer {
  public:
   // Binds the port; throws Error when it cannot.
