@@ -21,6 +21,7 @@ void add_paper_command(CLI::App& app);
 void add_tune_commands(CLI::App& app);  // tune, advise
 void add_serve_command(CLI::App& app);
 void add_load_command(CLI::App& app);
+void add_explain_command(CLI::App& app);
 void add_isolated_command(CLI::App& app);  // _run: verify/isolated.h's child
 
 // A command that ran and said what it had to; the program exits with this code, silently.

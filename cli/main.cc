@@ -31,6 +31,7 @@ int run(int argc, char** argv) {
   infermark::cli::add_tune_commands(app);
   infermark::cli::add_serve_command(app);
   infermark::cli::add_load_command(app);
+  infermark::cli::add_explain_command(app);
   infermark::cli::add_isolated_command(app);
 
   try {

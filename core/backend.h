@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
+#include "core/profile.h"
 #include "core/tensor.h"
 
 namespace infermark {
@@ -58,6 +60,11 @@ struct Capabilities {
   // the file, so that shape arithmetic on the batch folds away before the framework sees it;
   // false for a framework that handles a free batch itself and is worse with a fixed one.
   bool fixed_batch_helps = true;
+  // The framework's own per-kernel profiler that LoadRequest::profile switches on (`infermark
+  // explain`), named as its documentation names it; empty: it offers none to this plugin, and
+  // no_kernel_profile says why.
+  std::string kernel_profiler;
+  std::string no_kernel_profile;
 };
 
 // What a backend can tell about itself without loading a model.
@@ -86,6 +93,11 @@ struct LoadRequest {
   // Capabilities::precisions ("bf16", "int8"); the harness refuses the others before loading
   // (check_capabilities), and a plugin refuses what it would silently run in another.
   std::string precision = "fp32";
+  // The framework's own profiler on (Capabilities::kernel_profiler), for Engine::kernel_profile:
+  // its times leave out the first profile_skip_runs runs (warm-up). A profiled engine is never
+  // used for a benchmark result: profiling changes timings.
+  bool profile = false;
+  int64_t profile_skip_runs = 0;
 };
 
 // A model loaded and compiled by one framework, ready to run batches.
@@ -118,6 +130,10 @@ class Engine {
   // while another request of the same model runs. Default: the framework keeps nothing
   // that can be given back, or offers no way to.
   virtual void release_cached_memory() {}
+  // An engine loaded with LoadRequest::profile: what the framework's profiler timed in the runs
+  // after the skipped ones, summed. Called once, after the last run (some profilers end
+  // there). Throws Error where the profiler's output cannot be read.
+  virtual KernelProfile kernel_profile() { throw Error("this engine was not loaded to profile"); }
 };
 
 class Backend {

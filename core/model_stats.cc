@@ -31,6 +31,7 @@ const std::unordered_set<std::string> kZeroMacOps = {"Abs",
                                                      "Constant",
                                                      "ConstantOfShape",
                                                      "Div",
+                                                     "DequantizeLinear",
                                                      "Dropout",
                                                      "Elu",
                                                      "Equal",
@@ -60,6 +61,7 @@ const std::unordered_set<std::string> kZeroMacOps = {"Abs",
                                                      "Pad",
                                                      "Pow",
                                                      "PRelu",
+                                                     "QuantizeLinear",
                                                      "Range",
                                                      "Reciprocal",
                                                      "ReduceMax",
@@ -167,7 +169,7 @@ int max_supported_opset() {
 }
 
 ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
-                         std::optional<int64_t> input_size) {
+                         std::optional<int64_t> input_size, int64_t batch) {
   ModelStats st;
   st.name = name;
   const auto& graph = model.graph();
@@ -181,6 +183,9 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   if (st.opset < 7 || st.opset > max_supported_opset())
     throw fail("uses opset " + std::to_string(st.opset) + "; statistics support opsets 7 to " +
                std::to_string(max_supported_opset()));
+  if (batch < 1 || batch > 65536)
+    throw Error("batch " + std::to_string(batch) + " is out of range (1 to 65536)");
+  st.costs_batch = batch;
   if (input_size && (*input_size < 1 || *input_size > 8192))
     throw Error("input size " + std::to_string(*input_size) + " is out of range (1 to 8192)");
 
@@ -271,7 +276,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
       if (--pending[c] == 0) order.push_back(c);
   if (static_cast<int>(order.size()) != n_nodes) throw fail("the graph has a cycle");
 
-  // Shape inference at batch 1 and the chosen size.
+  // Shape inference at the batch and the chosen size.
   onnx::ModelProto shaped = structure_only(model);
   auto* nodes = shaped.mutable_graph()->mutable_node();
   nodes->Clear();
@@ -280,7 +285,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
     if (in.name() != image->name()) continue;
     auto* shape = in.mutable_type()->mutable_tensor_type()->mutable_shape();
     shape->clear_dim();
-    shape->add_dim()->set_dim_value(1);
+    shape->add_dim()->set_dim_value(batch);
     for (int64_t d : st.input_shape) shape->add_dim()->set_dim_value(d);
   }
   for (auto& out : *shaped.mutable_graph()->mutable_output())
@@ -352,6 +357,24 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
       return dims;
     };
 
+    NodeCost cost;
+    cost.name = node.name();
+    cost.op_type = node.op_type();
+    const int64_t macs_before = st.macs;
+    for (const auto& in : node.input()) {
+      const auto it = tensors.find(in);
+      if (!in.empty() && !constant.count(in)) cost.inputs.push_back(in);
+      if (in.empty() || it == tensors.end() || !it->second.known) continue;
+      add(constant.count(in) ? cost.weight_bytes : cost.activation_bytes, count(it->second.shape),
+          element_bytes(it->second.elem_type));
+    }
+    for (const auto& o : node.output()) {
+      cost.outputs.push_back(o);
+      const auto it = tensors.find(o);
+      if (o.empty() || it == tensors.end() || !it->second.known) continue;
+      add(cost.activation_bytes, count(it->second.shape), element_bytes(it->second.elem_type));
+    }
+
     bool weighted = false;
     if (node.op_type() == "Conv" || node.op_type() == "ConvTranspose") {
       weighted = constant.count(node.input(1)) > 0;
@@ -376,6 +399,8 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
       const auto& a = rank(shape(node.input(0)), 1);
       add(st.macs, count(shape(node.output(0))), a.back());
     }
+    cost.macs = st.macs - macs_before;
+    st.node_costs.push_back(std::move(cost));
 
     for (int i = 0; i < node.input_size(); ++i) {
       const auto it = initializers.find(node.input(i));
@@ -420,6 +445,7 @@ ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
   for (const auto& out : graph.output())
     if (auto it = depth.find(out.name()); it != depth.end())
       st.layers = std::max(st.layers, it->second);
+  st.macs /= batch;  // per image: every MAC count above scales with the batch
   if (__builtin_mul_overflow(st.macs, 2, &st.flops))
     throw fail("its statistics pass 2^63 (" + std::to_string(st.macs) + " MACs)");
   st.parameters_per_layer = st.layers > 0 ? static_cast<double>(st.parameters) / st.layers : 0.0;

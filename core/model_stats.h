@@ -22,6 +22,21 @@ namespace infermark {
 //   they split; x * sigmoid(x) (SiLU) is therefore not a jump, a residual Add is.
 // - macs: multiply-accumulates of the weighted layers for one image; flops = 2 * macs.
 // - weight_bytes: bytes of every initializer the graph uses (parameters and buffers).
+// One node of the graph: what `infermark explain` maps a framework's kernel times onto.
+struct NodeCost {
+  std::string name;
+  std::string op_type;
+  std::vector<std::string> inputs;  // the computed ones (not initializers or constants)
+  std::vector<std::string> outputs;
+  // At the batch the statistics were computed for (compute_stats' batch), each tensor once.
+  int64_t macs = 0;
+  // The node's computed inputs and its outputs (activation_bytes), its constant inputs
+  // (weight_bytes). Their sum is the least memory traffic of the node: a lower bound, as
+  // caches and fusion decide the real traffic.
+  int64_t activation_bytes = 0;
+  int64_t weight_bytes = 0;
+};
+
 struct ModelStats {
   std::string name;
   int opset = 0;
@@ -41,6 +56,8 @@ struct ModelStats {
   int64_t flops = 0;
   int64_t weight_bytes = 0;
   int nodes = 0;
+  std::vector<NodeCost> node_costs;  // every node, in topological order, at the batch below
+  int64_t costs_batch = 1;
 };
 
 // Highest default-domain opset the statistics understand (that of the ONNX library used).
@@ -49,8 +66,10 @@ int max_supported_opset();
 // Computes the statistics. input_size overrides the image height and width (square);
 // without it the model's own fixed size is used, or 224 when the model's is symbolic.
 // Throws Error / Unsupported naming the model and the reason.
+// batch: the batch of the shape inference, that of a file that fixes it (the figures above are
+// per image whatever it is; node_costs are for the whole batch).
 ModelStats compute_stats(const onnx::ModelProto& model, const std::string& name,
-                         std::optional<int64_t> input_size = std::nullopt);
+                         std::optional<int64_t> input_size = std::nullopt, int64_t batch = 1);
 
 nlohmann::json to_json(const ModelStats& stats);
 

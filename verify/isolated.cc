@@ -68,7 +68,15 @@ class TempDir {
 };
 
 const char* mode_name(IsolatedJob::Mode m) {
-  return m == IsolatedJob::Mode::kTwice ? "twice" : "in_batches";
+  switch (m) {
+    case IsolatedJob::Mode::kTwice:
+      return "twice";
+    case IsolatedJob::Mode::kInBatches:
+      return "in_batches";
+    case IsolatedJob::Mode::kProfile:
+      return "profile";
+  }
+  return "twice";
 }
 
 std::string read_text(const fs::path& file, size_t max_bytes) {
@@ -112,14 +120,54 @@ Tensor run_in_batches(Engine& engine, const Tensor& images, int64_t batch) {
   return all;
 }
 
+// Explain's runs: a profiled engine beside the plain one, their timed runs interleaved (each
+// round in the other order) so that both meet the same state of the machine.
+Tensor run_profiled(Backend& backend, const LoadRequest& plain_request, Engine& plain,
+                    const Tensor& input, int warmup, int runs, json& outcome) {
+  LoadRequest request = plain_request;
+  request.profile = true;
+  request.profile_skip_runs = warmup;
+  const std::unique_ptr<Engine> profiled = backend.load(request);
+  Tensor output, scratch;
+  for (int i = 0; i < warmup; ++i) {
+    plain.run(view(input), output);
+    profiled->run(view(input), scratch);
+  }
+  std::vector<double> plain_ms, profiled_ms;
+  const auto timed = [&](Engine& e, Tensor& out, std::vector<double>& into) {
+    const auto t0 = std::chrono::steady_clock::now();
+    e.run(view(input), out);
+    into.push_back(ms_since(t0));
+  };
+  for (int i = 0; i < runs; ++i) {
+    if (i % 2 == 0) {
+      timed(plain, output, plain_ms);
+      timed(*profiled, scratch, profiled_ms);
+    } else {
+      timed(*profiled, scratch, profiled_ms);
+      timed(plain, output, plain_ms);
+    }
+  }
+  outcome["plain_ms"] = plain_ms;
+  outcome["profiled_ms"] = profiled_ms;
+  outcome["profile"] = profiled->kernel_profile();
+  return output;
+}
+
 }  // namespace
 
 IsolatedOutcome run_isolated(const IsolatedJob& job, const Tensor& input) {
   const TempDir dir;
-  const json spec = {{"backend", job.backend},          {"model", job.load.model.string()},
-                     {"settings", job.load.settings},   {"threads", job.load.threads},
-                     {"batch", job.load.batch},         {"concurrency", job.load.concurrency},
-                     {"precision", job.load.precision}, {"mode", mode_name(job.mode)}};
+  const json spec = {{"backend", job.backend},
+                     {"model", job.load.model.string()},
+                     {"settings", job.load.settings},
+                     {"threads", job.load.threads},
+                     {"batch", job.load.batch},
+                     {"concurrency", job.load.concurrency},
+                     {"precision", job.load.precision},
+                     {"mode", mode_name(job.mode)},
+                     {"runs", job.runs},
+                     {"warmup", job.warmup}};
   std::ofstream(dir.path() / "job.json") << spec.dump();
   save_npy(input, dir.path() / "input.npy");
   const fs::path program = fs::read_symlink("/proc/self/exe");
@@ -148,6 +196,16 @@ IsolatedOutcome run_isolated(const IsolatedJob& job, const Tensor& input) {
     o.second_run_ms = said.value("second_run_ms", 0.0);
     o.settings_in_effect = said.value("settings_in_effect", json::object());
     if (o.ok()) o.output = load_npy(dir.path() / "output.npy");
+    if (o.ok() && job.mode == IsolatedJob::Mode::kProfile) {
+      o.plain_ms = said.at("plain_ms").get<std::vector<double>>();
+      o.profiled_ms = said.at("profiled_ms").get<std::vector<double>>();
+      o.profile = said.at("profile").get<KernelProfile>();
+      for (auto& k : o.profile.kernels) {  // the framework's names, as hostile as its output
+        k.name = valid_utf8(k.name);
+        k.kind = valid_utf8(k.kind);
+        for (auto& n : k.nodes) n = valid_utf8(n);
+      }
+    }
   } else {
     switch (child.kind) {
       case K::kInterrupted:
@@ -214,6 +272,9 @@ int run_isolated_child(const fs::path& dir) {
     Tensor output;
     if (spec.at("mode") == "in_batches") {
       output = run_in_batches(*engine, input, std::max<int64_t>(1, request.batch));
+    } else if (spec.at("mode") == "profile") {
+      output = run_profiled(backend, request, *engine, input, spec.at("warmup").get<int>(),
+                            spec.at("runs").get<int>(), outcome);
     } else {
       t0 = std::chrono::steady_clock::now();
       engine->run(view(input), output);

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/tensor.h"
@@ -19,8 +20,12 @@ struct IsolatedJob {
   // kTwice: the whole input as one batch, twice (first run, then the steady state);
   // kInBatches: in batches of load.batch, a last shorter one filled up with copies of its
   // first image whose outputs are dropped (engines compiled for one batch run only that one).
-  enum class Mode { kTwice, kInBatches };
+  // kProfile (`infermark explain`): two engines, one plain and one with the framework's
+  // profiler on (LoadRequest::profile), `warmup` runs each, then `runs` timed runs of each
+  // interleaved, then the profiled engine's kernel times.
+  enum class Mode { kTwice, kInBatches, kProfile };
   Mode mode = Mode::kTwice;
+  int runs = 0, warmup = 0;        // kProfile
   double timeout_s = 0;            // 0: none
   int64_t memory_limit_bytes = 0;  // 0: none
 };
@@ -39,6 +44,9 @@ struct IsolatedOutcome {
   int64_t peak_rss_bytes = 0;
   double wall_s = 0;
   std::string output_tail;  // the end of what the process printed, valid UTF-8, when not ok
+  // kProfile: each timed run of the plain and the profiled engine, in ms, and the profile.
+  std::vector<double> plain_ms, profiled_ms;
+  KernelProfile profile;
 
   bool ok() const { return status == "ok"; }
 };

@@ -311,6 +311,9 @@ class IreeBackend : public Backend {
     b.available = b.reason.empty();
     // torch-mlir's ONNX lowering needs opset 17 for some operators (prepare_onnx.py).
     b.capabilities.min_opset = 17;
+    b.capabilities.no_kernel_profile =
+        "IREE's runtime gives per-dispatch times only through Tracy (the wheel's tracy runtime "
+        "and a capture server), which the plugin does not drive";
     // A module compiled with a free batch runs about six times slower per image than one
     // compiled for its batch (full ResNet-50 here, docs/backends.md): the server's batcher
     // gets a module for one image, and its batches run image by image.

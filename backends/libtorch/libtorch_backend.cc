@@ -166,6 +166,31 @@ class LibTorchEngine : public Engine {
 
   void set_effect(nlohmann::json effect) { effect_ = std::move(effect); }
 
+  // The route's own steps, each one ATen call, timed one by one: on the CPU an ATen call
+  // returns when its work is done, so the time around it is the kernel's (what PyTorch's
+  // profiler records per operator, without its bookkeeping).
+  void set_profiled(int64_t skip_runs) {
+    profiled_ = true;
+    skip_ = skip_runs;
+    step_ms_.assign(program_.steps.size(), 0.0);
+  }
+  KernelProfile kernel_profile() override {
+    if (!profiled_) throw Error("libtorch: this engine was not loaded to profile");
+    KernelProfile p;
+    p.profiler = "infermark's timer around each ATen call of the ONNX route's steps";
+    p.runs = std::max<int64_t>(0, runs_ - skip_);
+    for (size_t i = 0; i < program_.steps.size(); ++i) {
+      KernelTime k;
+      k.name = program_.steps[i].node;
+      k.kind = program_.steps[i].op_type;
+      k.nodes = {program_.steps[i].produces};
+      k.ms = step_ms_[i];
+      k.calls = p.runs;
+      p.kernels.push_back(std::move(k));
+    }
+    return p;
+  }
+
   // Runs the steps (the caller holds an InferenceMode guard), under bf16 autocast when the
   // engine computes in bf16.
   at::Tensor forward(const float* data, const std::vector<int64_t>& shape) {
@@ -173,8 +198,16 @@ class LibTorchEngine : public Engine {
     at::Tensor x = at::from_blob(const_cast<float*>(data), shape, at::kFloat);
     if (channels_last_) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     slots_[0] = x;
-    for (const Step& s : program_.steps) {
+    const bool timed = profiled_ && runs_++ >= skip_;
+    for (size_t i = 0; i < program_.steps.size(); ++i) {
+      const Step& s = program_.steps[i];
+      const auto t0 =
+          timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       slots_[static_cast<size_t>(s.out)] = libtorch_detail::execute(s, slots_);
+      if (timed)
+        step_ms_[i] +=
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count();
       for (int r : s.release) slots_[static_cast<size_t>(r)].reset();
     }
     at::Tensor result = program_.output_slot >= 0
@@ -215,6 +248,9 @@ class LibTorchEngine : public Engine {
   bool bf16_;
   nlohmann::json effect_;
   std::vector<at::Tensor> slots_;
+  bool profiled_ = false;
+  int64_t skip_ = 0, runs_ = 0;
+  std::vector<double> step_ms_;  // per step, summed over the timed runs
 };
 
 // ---------------------------------------------------------------- backend
@@ -230,6 +266,7 @@ class LibTorchBackend : public Backend {
     // PyTorch's CPU autocast computes convolutions and matrix products in bf16 on any x86 CPU,
     // fast with AVX512_BF16 or AMX and emulated by oneDNN without: offered where it is fast.
     b.capabilities.precisions = {"fp32"};
+    b.capabilities.kernel_profiler = "a timer around each ATen call of the ONNX route";
     if (cpu_has_bf16()) b.capabilities.precisions.push_back("bf16");
     b.settings = {
         int_setting("threads", "0", 0, 1024,
@@ -384,6 +421,7 @@ class LibTorchBackend : public Backend {
     effect["setup_ms"] = setup_ms;
     effect["load_ms"] = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
     engine->set_effect(std::move(effect));
+    if (request.profile) engine->set_profiled(request.profile_skip_runs);  // after the setup run
     return engine;
   }
 };

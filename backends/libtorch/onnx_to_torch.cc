@@ -343,6 +343,7 @@ class Translator {
 
   void emit(Step s, const onnx::NodeProto& n) {
     s.node = label(n);
+    s.op_type = n.op_type();
     single_output(n);
     const std::string& out = n.output(0);
     const bool all_constant =

@@ -67,6 +67,7 @@ struct Operand {
 struct Step {
   Op op = Op::kRelu;
   std::string node;         // the ONNX node's name, for messages
+  std::string op_type;      // the ONNX node's operator
   std::string produces;     // the ONNX value it writes
   std::vector<Operand> in;  // run-time operands (data inputs)
   int out = -1;             // slot written

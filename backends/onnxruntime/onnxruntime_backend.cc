@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "backends/cache.h"
+#include "backends/onnxruntime/profile_reader.h"
 #include "backends/plugin.h"
 
 namespace infermark {
@@ -197,6 +198,22 @@ class OnnxRuntimeEngine : public Engine {
 
   nlohmann::json settings_in_effect() const override { return effect_; }
 
+  // The session was made with profiling on: ending it writes the trace file, read and removed.
+  KernelProfile kernel_profile() override {
+    if (!profiled_) throw Error("onnxruntime: this engine was not loaded to profile, or was read");
+    Ort::AllocatorWithDefaultOptions alloc;
+    const fs::path file = session_->EndProfilingAllocated(alloc).get();
+    profiled_ = false;
+    KernelProfile p = read_ort_profile(file, skip_);
+    std::error_code ec;
+    fs::remove(file, ec);
+    return p;
+  }
+  void set_profiled(int64_t skip_runs) {
+    profiled_ = true;
+    skip_ = skip_runs;
+  }
+
   // ORT's CPU arena keeps every region it grew (a burst of batches of 8 added 60 MB to a
   // server serving EfficientNetB0) until a run asks it to shrink: one run of a single blank
   // image with the run option that frees the arena's regions no tensor uses. The run's own
@@ -303,6 +320,8 @@ class OnnxRuntimeEngine : public Engine {
   std::vector<int64_t> out_shape_;
   size_t out_numel_ = 0;
   bool out_known_ = false;
+  bool profiled_ = false;  // loaded with profiling on, and the profile not yet taken
+  int64_t skip_ = 0;       // warm-up runs the profile leaves out
 };
 
 // The int8 kernels in an ONNX graph ORT saved after optimizing, by operator type: QDQ
@@ -341,6 +360,7 @@ class OnnxRuntimeBackend : public Backend {
     // int8: the QDQ model the harness's preparation quantizes, run by ORT's int8 kernels
     // (verified at load in the optimized graph).
     b.capabilities.precisions = {"fp32", "int8"};
+    b.capabilities.kernel_profiler = "ONNX Runtime's session profiler";
     b.settings = {
         enum_setting("graph_optimization_level", "all", {"disabled", "basic", "extended", "all"},
                      "graph rewrites before running (constant folding, fusions, NCHWc layout); "
@@ -439,6 +459,12 @@ class OnnxRuntimeBackend : public Backend {
       o.AddConfigEntry("session.intra_op.allow_spinning", spinning);
       o.AddConfigEntry("session.inter_op.allow_spinning", spinning);
       o.SetLogId("infermark");
+      if (request.profile) {
+        const std::string prefix =
+            (fs::temp_directory_path() / ("infermark-ort-profile-" + std::to_string(::getpid())))
+                .string();
+        o.EnableProfiling(prefix.c_str());
+      }
       return o;
     };
 
@@ -573,9 +599,11 @@ class OnnxRuntimeBackend : public Backend {
     effect["precision_in_effect"] = int8 ? "int8" : "fp32";
     if (int8) effect["int8_kernels"] = int8_kernels;
 
-    return std::make_unique<OnnxRuntimeEngine>(std::move(env_ptr),
-                                               std::make_shared<Ort::Session>(std::move(*session)),
-                                               std::move(in), std::move(out), std::move(effect));
+    auto engine = std::make_unique<OnnxRuntimeEngine>(
+        std::move(env_ptr), std::make_shared<Ort::Session>(std::move(*session)), std::move(in),
+        std::move(out), std::move(effect));
+    if (request.profile) engine->set_profiled(request.profile_skip_runs);
+    return engine;
   }
 
   static void check_interface(const Ort::Session& session, const LoadRequest& request) {

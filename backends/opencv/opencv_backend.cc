@@ -227,6 +227,7 @@ class OpenCvEngine : public Engine {
       result_ = net_.forward(output_layer_);
       copy_output(result_, output);
       batches_run_.insert(input.shape[0]);
+      if (profiled_ && ++runs_ > skip_) add_layer_times();
     } catch (const cv::Exception& e) {
       const int64_t batch = input.shape[0];
       const std::string msg =
@@ -241,6 +242,32 @@ class OpenCvEngine : public Engine {
       if (is_unsupported(e)) throw Unsupported(msg);
       throw Error(msg);
     }
+  }
+
+  // OpenCV's per-layer timings of the last forward (Net::getPerfProfile), summed; a layer fused
+  // into the one before it (an activation into its convolution) times 0 and is left out.
+  KernelProfile kernel_profile() override {
+    if (!profiled_) throw Error("opencv: this engine was not loaded to profile");
+    KernelProfile p;
+    p.profiler = "OpenCV DNN's per-layer timings (cv::dnn::Net::getPerfProfile)";
+    p.runs = std::max<int64_t>(0, runs_ - skip_);
+    const std::vector<std::string> names = net_.getLayerNames();
+    for (size_t i = 0; i < layer_ticks_.size() && i < names.size(); ++i) {
+      if (layer_ticks_[i] <= 0) continue;
+      KernelTime k;
+      // The ONNX importer names a layer "onnx_node!" and the node's name (or first output).
+      static constexpr std::string_view kPrefix = "onnx_node!";
+      k.name = names[i].rfind(kPrefix, 0) == 0 ? names[i].substr(kPrefix.size()) : names[i];
+      k.kind = net_.getLayer(names[i])->type;
+      k.ms = layer_ticks_[i] * 1000.0 / cv::getTickFrequency();
+      k.calls = p.runs;
+      p.kernels.push_back(std::move(k));
+    }
+    return p;
+  }
+  void set_profiled(int64_t skip_runs) {
+    profiled_ = true;
+    skip_ = skip_runs;
   }
 
   nlohmann::json settings_in_effect() const override {
@@ -304,6 +331,15 @@ class OpenCvEngine : public Engine {
   cv::Mat input_mat_, result_;
   const float* bound_data_ = nullptr;
   std::vector<int64_t> bound_shape_;
+  bool profiled_ = false;
+  int64_t skip_ = 0, runs_ = 0;
+  std::vector<double> timings_, layer_ticks_;  // the last forward's, and their sums
+
+  void add_layer_times() {
+    net_.getPerfProfile(timings_);
+    if (layer_ticks_.size() < timings_.size()) layer_ticks_.resize(timings_.size(), 0.0);
+    for (size_t i = 0; i < timings_.size(); ++i) layer_ticks_[i] += timings_[i];
+  }
 };
 
 // ---------------------------------------------------------------- backend
@@ -316,6 +352,7 @@ class OpenCvBackend : public Backend {
     b.version = cv::getVersionString();
     const Availability& a = availability();
     b.devices = a.devices;
+    b.capabilities.kernel_profiler = "OpenCV DNN's per-layer timings";
     if (!a.error.empty()) {
       b.available = false;
       b.reason = "OpenCV DNN cannot list its backends: " + one_line(a.error);
@@ -561,8 +598,10 @@ class OpenCvBackend : public Backend {
         effect["opencl_device"] = nullptr;
       }
     }
-    return std::make_unique<OpenCvEngine>(net, out_layers.front(), in, threads,
-                                          std::move(batches_run), std::move(effect));
+    auto engine = std::make_unique<OpenCvEngine>(net, out_layers.front(), in, threads,
+                                                 std::move(batches_run), std::move(effect));
+    if (request.profile) engine->set_profiled(request.profile_skip_runs);
+    return engine;
   }
 
   static void forward_zeros(cv::dnn::Net& net, const std::string& output, int64_t batch,

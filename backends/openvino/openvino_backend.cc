@@ -11,10 +11,12 @@
 #include <map>
 #include <memory>
 #include <openvino/openvino.hpp>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "backends/openvino/profile.h"
 #include "backends/plugin.h"
 
 namespace infermark {
@@ -219,6 +221,7 @@ class OpenVinoEngine : public Engine {
         if (output.shape != shape) output.resize(shape);
         std::copy_n(result.data<const float>(), output.data.size(), output.data.data());
       }
+      if (profile_) profile_->after_run(request_);
     } catch (const Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -228,6 +231,12 @@ class OpenVinoEngine : public Engine {
   }
 
   nlohmann::json settings_in_effect() const override { return in_effect_; }
+
+  KernelProfile kernel_profile() override {
+    if (!profile_) throw Error("openvino: this engine was not loaded to profile");
+    return profile_->take(compiled_);
+  }
+  void set_profiled(int64_t skip_runs) { profile_.emplace(skip_runs); }
 
   // Another infer request on the same compiled model: OpenVINO runs the requests of one
   // compiled model in parallel on its streams.
@@ -272,6 +281,7 @@ class OpenVinoEngine : public Engine {
   float* bound_output_ = nullptr;
   std::vector<int64_t> bound_output_shape_;
   std::vector<int64_t> out_shape_buf_;
+  std::optional<OpenVinoProfile> profile_;  // loaded with LoadRequest::profile
 };
 
 class OpenVinoBackend : public Backend {
@@ -353,6 +363,7 @@ class OpenVinoBackend : public Backend {
     };
     tune_values(info.settings, "hint", {"auto", "throughput", "latency"});
     info.capabilities.shared_requests = true;  // infer requests of one compiled model
+    info.capabilities.kernel_profiler = "OpenVINO's performance counters";
     // bf16 where the default device says it computes in it (the precision setting).
     try {
       const auto caps = core().get_property(default_device, ov::device::capabilities);
@@ -429,6 +440,7 @@ class OpenVinoBackend : public Backend {
     }
     if (num_streams > 0) props.emplace(ov::num_streams(static_cast<int32_t>(num_streams)));
     props.emplace(ov::inference_num_threads(threads));
+    if (request.profile) props.emplace(ov::enable_profiling(true));
     if (precision != "fp32" && precision != "bf16" && precision != "int8")
       throw Unsupported("openvino: precision " + precision + " is not offered (fp32, bf16, int8)");
     // Set explicitly both ways: OpenVINO's CPU plugin computes in bf16 by default where the
@@ -547,7 +559,10 @@ class OpenVinoBackend : public Backend {
       } catch (const std::exception&) {
       }
     }
-    return std::make_unique<OpenVinoEngine>(std::move(compiled), request.batch, std::move(e));
+    auto engine =
+        std::make_unique<OpenVinoEngine>(std::move(compiled), request.batch, std::move(e));
+    if (request.profile) engine->set_profiled(request.profile_skip_runs);
+    return engine;
   }
 
   static void check_io(const std::vector<ov::Output<const ov::Node>>& inputs,

@@ -230,6 +230,9 @@ class TensorFlowBackend : public Backend {
     // onnx2tf converts a free batch as well, into one SavedModel for every batch; given a fixed
     // batch of an NHWC image input it fetches sample images from the network to check itself.
     b.capabilities.fixed_batch_helps = false;
+    b.capabilities.no_kernel_profile =
+        "TensorFlow's per-op step stats come back from TF_SessionRun as a serialized "
+        "RunMetadata protobuf, which the plugin, linked to the C API alone, does not decode";
     std::error_code ec;
     try {
       b.version = tf().TF_Version();

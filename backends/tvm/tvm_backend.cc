@@ -330,6 +330,9 @@ class TvmBackend : public Backend {
     };
     // The Relax build fixes the input shape: one compiled library per batch size.
     b.capabilities.dynamic_batch = false;
+    b.capabilities.no_kernel_profile =
+        "the plugin runs the Relax VM without its profiler (VirtualMachine with profile=True), "
+        "whose records name TVM's fused functions, not the model's nodes; not wired in yet";
     return b;
   }
 

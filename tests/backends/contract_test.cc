@@ -26,6 +26,8 @@
 #include "backends/settings.h"
 #include "core/error.h"
 #include "core/npy.h"
+#include "core/onnx_io.h"
+#include "explain/explain.h"
 #include "tests/backends/backend_fixture.h"
 #include "tests/enabled_frameworks.h"
 #include "zoo/zoo.h"
@@ -271,6 +273,39 @@ TEST_P(Contract, WrongInputShapeIsRefused) {
   Tensor out;
   EXPECT_THROW(engine->run(view(random_input({1, 3, 32, 32}, 1)), out), Error);
   EXPECT_THROW(engine->run(view(random_input({3, 64, 64}, 1)), out), Error);
+}
+
+// A framework that declares a per-kernel profiler gives one, and explain maps every record of a
+// small ResNet onto its nodes, except what the framework adds itself (a reorder of the input's
+// layout), which stays unmapped as data movement; one that declares none says why.
+TEST_P(Contract, DeclaredKernelProfileMapsOntoTheModel) {
+  Backend* b = backend();
+  ASSERT_TRUE(b);
+  const Capabilities caps = b->info().capabilities;
+  if (caps.kernel_profiler.empty()) {
+    EXPECT_FALSE(caps.no_kernel_profile.empty())
+        << name() << " declares no profiler, and no reason";
+    return;
+  }
+  const fs::path model = small_model("resnet50");
+  LoadRequest request{model, settings(name(), {}), kOneThread, 1};
+  request.profile = true;
+  request.profile_skip_runs = 1;
+  auto engine = b->load(request);
+  Tensor out;
+  for (int i = 0; i < 3; ++i) engine->run(view(random_input({1, 3, 64, 64}, 1)), out);
+  const KernelProfile p = engine->kernel_profile();
+  EXPECT_EQ(p.runs, 2) << p.profiler;
+  ASSERT_FALSE(p.kernels.empty()) << p.profiler;
+  FrameworkExplain f;
+  map_profile(p, compute_stats(load_onnx(model), "resnet50", std::nullopt, 1).node_costs, f);
+  EXPECT_GT(f.kernel_ms, 0);
+  EXPECT_GT(f.classes["convolution"], 0);
+  for (const auto& n : f.nodes) {
+    if (n.node.rfind("(unmapped) ", 0) == 0) {
+      EXPECT_EQ(n.cls, "data movement") << name() << ": " << n.node << " (" << n.op_type << ")";
+    }
+  }
 }
 
 // An operator that does not exist: Unsupported, or an Error naming the operator; one line

@@ -40,7 +40,8 @@ namespace {
 
 // The model's input dims (-1 where free); Error when the file is not an ONNX model with one
 // input, Unsupported naming the first operator that is not a standard ONNX one.
-std::vector<int64_t> read_model(const std::filesystem::path& file) {
+std::vector<int64_t> read_model(const std::filesystem::path& file,
+                                std::vector<std::pair<std::string, std::string>>* nodes = nullptr) {
   std::ifstream in(file, std::ios::binary);
   onnx::ModelProto m;
   if (!in || !m.ParseFromIstream(&in))
@@ -51,6 +52,7 @@ std::vector<int64_t> read_model(const std::filesystem::path& file) {
   for (const auto& n : m.graph().node()) {
     if (!onnx::OpSchemaRegistry::Schema(n.op_type(), static_cast<int>(opset), n.domain()))
       throw Unsupported(std::string(FAKE_NAME) + ": operator " + n.op_type() + " is not supported");
+    if (nodes) nodes->emplace_back(n.name().empty() ? n.output(0) : n.name(), n.op_type());
   }
   if (m.graph().input_size() < 1)
     throw Error(std::string(FAKE_NAME) + ": '" + file.string() + "' has no input");
@@ -79,8 +81,27 @@ class FakeEngine final : public Engine {
     if (output.shape.size() != 2 || output.shape[0] != n) output.resize({n, 10});
     for (int64_t i = 0; i < output.numel(); ++i) output.data[i] = input.data[i % input.numel()];
     std::this_thread::sleep_for(std::chrono::microseconds(service_ms_ * 1000));
+    ++runs_;
   }
   // Requests on one loaded model when FAKE_SHARED_REQUESTS is set.
+  // A profile as a framework's would be: 90% of the service time spread over the model's nodes
+  // by name, the rest in a reorder of the fake's own that no node holds.
+  void set_profiled(int64_t skip, std::vector<std::pair<std::string, std::string>> nodes) {
+    profiled_ = true;
+    skip_ = skip;
+    nodes_ = std::move(nodes);
+  }
+  KernelProfile kernel_profile() override {
+    if (!profiled_) throw Error(std::string(FAKE_NAME) + ": not loaded to profile");
+    KernelProfile p;
+    p.profiler = "the fake's per-node timer";
+    p.runs = std::max<int64_t>(0, runs_ - skip_);
+    const double total = static_cast<double>(service_ms_ * p.runs);
+    for (const auto& [name, op] : nodes_)
+      p.kernels.push_back({name, op, {}, 0.9 * total / static_cast<double>(nodes_.size()), p.runs});
+    p.kernels.push_back({"FakeReorderInput", "Reorder", {}, 0.1 * total, p.runs});
+    return p;
+  }
   std::unique_ptr<Engine> new_request() override {
     if (std::getenv("FAKE_SHARED_REQUESTS") == nullptr) return nullptr;
     return std::make_unique<FakeEngine>(*this);
@@ -122,6 +143,9 @@ class FakeEngine final : public Engine {
   ThreadChoice threads_;
   int64_t compiled_batch_;  // 0: any batch in one call
   std::string fail_ = "none";
+  bool profiled_ = false;
+  int64_t skip_ = 0, runs_ = 0;
+  std::vector<std::pair<std::string, std::string>> nodes_;  // name (or output), operator
 };
 
 class FakeBackend final : public Backend {
@@ -157,6 +181,10 @@ class FakeBackend final : public Backend {
     Capabilities c;
     c.dynamic_batch = std::getenv("FAKE_STATIC_BATCH") == nullptr;
     c.shared_requests = std::getenv("FAKE_SHARED_REQUESTS") != nullptr;
+    if (std::getenv("FAKE_NO_PROFILER") == nullptr)
+      c.kernel_profiler = "the fake's per-node timer";
+    else
+      c.no_kernel_profile = "FAKE_NO_PROFILER is set";
     return c;
   }
   // A framework whose runtime takes FAKE_START_MS to start (0 when unset).
@@ -166,14 +194,17 @@ class FakeBackend final : public Backend {
   }
   std::unique_ptr<Engine> load(const LoadRequest& r) override {
     if (setting(r.settings, "fail_at") == "load") FakeEngine::fail(setting(r.settings, "fail"));
-    std::vector<int64_t> dims = read_model(r.model);
+    std::vector<std::pair<std::string, std::string>> nodes;
+    std::vector<int64_t> dims = read_model(r.model, &nodes);
     int64_t compiled_batch = 0;  // any
     if (!capabilities().dynamic_batch) {
       compiled_batch = r.batch > 0 ? r.batch : 1;
       if (!dims.empty()) dims[0] = -1;  // a batch of several compiled_batch runs in pieces
     }
-    return std::make_unique<FakeEngine>(r.settings, std::move(dims), resolve_threads(0, r.threads),
-                                        compiled_batch);
+    auto engine = std::make_unique<FakeEngine>(r.settings, std::move(dims),
+                                               resolve_threads(0, r.threads), compiled_batch);
+    if (r.profile) engine->set_profiled(r.profile_skip_runs, std::move(nodes));
+    return engine;
   }
 };
 
