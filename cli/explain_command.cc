@@ -88,7 +88,7 @@ void add_explain_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads,
                   "Threads (default 0: every core this process may use)");
   cmd->add_option("--runs", args->runs,
-                  "Timed runs of the plain and of the profiled engine, interleaved (default 30)");
+                  "Timed runs of the plain engine, then of the profiled one (default 30)");
   cmd->add_option("--warmup", args->warmup, "Untimed runs of each engine first (default 5)");
   cmd->add_option("--top", args->top, "Nodes shown per table (default 15)");
   cmd->add_option("--out", args->out,

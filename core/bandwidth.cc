@@ -49,9 +49,10 @@ double measure_bandwidth(const BandwidthOptions& options) {
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       }
     };
+    // Every worker a thread of its own: pinning the calling thread would leave the process
+    // (and the children it starts later) on one CPU.
     std::vector<std::thread> threads;
-    for (int t = 1; t < n; ++t) threads.emplace_back(work, t);
-    work(0);
+    for (int t = 0; t < n; ++t) threads.emplace_back(work, t);
     for (auto& th : threads) th.join();
     // The first trial also pays for the pages' first writes by a[i]: the best of the others.
     for (size_t i = seconds.size() > 1 ? 1 : 0; i < seconds.size(); ++i)

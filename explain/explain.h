@@ -1,8 +1,8 @@
 #pragma once
 
 // `infermark explain`: why one framework is slower than another, layer by layer. Each
-// framework runs the model in a process of its own with its own profiler on (in an engine
-// beside a plain one, their runs interleaved); its kernel records are mapped onto the ONNX
+// framework runs the model in a process of its own, in a plain engine and then in one with its
+// own profiler on; its kernel records are mapped onto the ONNX
 // nodes of the prepared model it ran, and from there onto an operator class, the node's
 // FLOPs and its least memory traffic. docs/explain.md describes the method and the result
 // lines (schema infermark-explain/1).

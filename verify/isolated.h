@@ -20,9 +20,9 @@ struct IsolatedJob {
   // kTwice: the whole input as one batch, twice (first run, then the steady state);
   // kInBatches: in batches of load.batch, a last shorter one filled up with copies of its
   // first image whose outputs are dropped (engines compiled for one batch run only that one).
-  // kProfile (`infermark explain`): two engines, one plain and one with the framework's
-  // profiler on (LoadRequest::profile), `warmup` runs each, then `runs` timed runs of each
-  // interleaved, then the profiled engine's kernel times.
+  // kProfile (`infermark explain`): the plain engine's `warmup` runs and `runs` timed runs,
+  // then, that engine unloaded, the same with an engine loaded with the framework's profiler
+  // on (LoadRequest::profile), and its kernel times.
   enum class Mode { kTwice, kInBatches, kProfile };
   Mode mode = Mode::kTwice;
   int runs = 0, warmup = 0;        // kProfile
