@@ -17,7 +17,9 @@ What it does, in this order, each step recorded in META.json only when it change
                of onnxsim's optimizer is skipped: fusing is the frameworks' job, and what we
                measure.
   quantize     post-training static quantization to int8 with ONNX Runtime's quantization
-               tooling (onnxruntime.quantization.quantize_static): a QDQ model, int8 weights
+               tooling, as its guide asks: quant_pre_process (shape inference and ORT's basic
+               optimizations, which fold batch norms into convolutions), then
+               onnxruntime.quantization.quantize_static: a QDQ model, int8 weights
                per output channel, uint8 activations, ranges from MinMax calibration on N
                images of N(0, 1) values (numpy's default_rng(S)), 7-bit weights with
                --reduce-range. Random calibration images make a model for speed; a real
@@ -175,11 +177,21 @@ def quantize_int8(model, images, seed, reduce_range, out_path, calibration_npy=N
     with tempfile.TemporaryDirectory() as work:
         source = os.path.join(work, "fp32.onnx")
         onnx.save(model, source)
-        quantize_static(source, out_path, Images(), quant_format=QuantFormat.QDQ,
+        # ONNX Runtime's quantization guide: pre-process first (ONNX's shape inference, then
+        # ORT's basic graph optimizations, which fold each BatchNormalization into the
+        # convolution before it; the symbolic shape inference is skipped: the image's size is
+        # fixed here, and it would need sympy), so that the quantized graph has no float normalisation
+        # between a DequantizeLinear and a QuantizeLinear for kernels to run in float.
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        ready = os.path.join(work, "preprocessed.onnx")
+        quant_pre_process(source, ready, skip_symbolic_shape=True)
+        folded = sum(n.op_type == "BatchNormalization" for n in model.graph.node) - sum(
+            n.op_type == "BatchNormalization" for n in onnx.load(ready).graph.node)
+        quantize_static(ready, out_path, Images(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, reduce_range=reduce_range,
                         calibrate_method=CalibrationMethod.MinMax)
-    return onnx.load(out_path)
+    return onnx.load(out_path), folded
 
 
 def tools():
@@ -224,13 +236,15 @@ def main():
             if opset < 13:  # per-channel QuantizeLinear/DequantizeLinear (their axis) need 13
                 model = onnx.version_converter.convert_version(model, 13)
                 steps.append(f"opset {opset} to 13 (per-channel quantization)")
-            model = quantize_int8(model, a.calibration_images, a.calibration_seed,
-                                  a.reduce_range, a.model_out, a.calibration_npy)
+            model, folded = quantize_int8(model, a.calibration_images, a.calibration_seed,
+                                          a.reduce_range, a.model_out, a.calibration_npy)
             q = sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
             calibration = (f"{a.calibration_images} images of {a.calibration_npy}"
                            if a.calibration_npy else
                            f"{a.calibration_images} random N(0,1) images (seed {a.calibration_seed})")
-            steps.append(f"quantize int8: QDQ by onnxruntime.quantization.quantize_static, "
+            steps.append("quantize int8: pre-processed by onnxruntime.quantization.shape_inference"
+                         f".quant_pre_process ({folded} BatchNormalization folded into "
+                         "convolutions), then QDQ by onnxruntime.quantization.quantize_static, "
                          f"per-channel int8 weights{' (7-bit, reduce_range)' if a.reduce_range else ''}"
                          f", uint8 activations, MinMax on {calibration}; {q} QuantizeLinear nodes")
         onnx.save(model, a.model_out)
