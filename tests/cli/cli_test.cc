@@ -10,10 +10,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "explain/explain.h"
 #include "tests/command.h"
 
 namespace {
 namespace fs = std::filesystem;
+using infermark::explain_from_json;
+using infermark::FrameworkExplain;
 using infermark::result_lines;
 
 // The program's caches (zoo models, frameworks' compiled models) go to a folder of this test
@@ -329,6 +332,49 @@ TEST(Cli, AFrameworkCrashCostsOnlyItsOwnAnswer) {
   EXPECT_EQ(rows[2]["status"], "ok");
   EXPECT_EQ(rows[2]["top1_agreement"], 1.0);
   fs::remove_all(dir);
+}
+
+// explain: each framework's profile in a process of its own, mapped onto the model's nodes;
+// one that crashes, or has no profiler, is a row with its reason; the difference of two.
+TEST(Cli, ExplainMapsEachProfileAndSurvivesACrash) {
+  const fs::path out =
+      fs::temp_directory_path() / ("infermark_explain_" + std::to_string(getpid()) + ".jsonl");
+  fs::remove(out);
+  const Result r =
+      run("explain --model resnet50 --input-size 64 --width 0.25 --backends fake,fake2,fake3 "
+          "--set fake.service_ms=2 --set fake2.service_ms=6 --set fake3.fail=crash "
+          "--set fake3.fail_at=run --runs 5 --warmup 1 --a fake --b fake2 --out " +
+              out.string(),
+          kWithFake);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;  // fake3 crashed
+  EXPECT_NE(r.out.find("== fake (the fake's per-node timer, 5 profiled runs)"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("== fake3: no profile (crashed): crashed (SIGSEGV while running"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("where fake2 and fake differ"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("by class: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" convolution +"), std::string::npos) << r.out;
+  const std::vector<nlohmann::json> rows = result_lines(out);
+  ASSERT_EQ(rows.size(), 3u) << r.out;
+  const FrameworkExplain fake = explain_from_json(rows[0]);
+  EXPECT_EQ(fake.status, "ok");
+  EXPECT_EQ(fake.unmapped, 1);  // the fake's own reorder; every node's record found its node
+  EXPECT_NEAR(fake.kernel_ms, 2.0, 1e-9);  // 90% of 2 ms on the nodes, 10% on the reorder
+  ASSERT_FALSE(fake.nodes.empty());
+  EXPECT_EQ(fake.nodes[0].node, "(unmapped) FakeReorderInput");  // the largest record
+  EXPECT_NEAR(fake.nodes[0].ms, 0.2, 1e-9);
+  EXPECT_EQ(fake.nodes[0].cls, "data movement");
+  EXPECT_GT(fake.latency_ms, 1.9);
+  EXPECT_EQ(explain_from_json(rows[2]).status, "crashed");
+
+  const Result none = run("explain --model resnet50 --input-size 64 --width 0.25 --backends fake",
+                          kWithFake + " FAKE_NO_PROFILER=1");
+  EXPECT_EQ(none.code, 1) << none.out << none.err;
+  EXPECT_NE(none.out.find("fake gives no per-kernel profile here: FAKE_NO_PROFILER is set"),
+            std::string::npos)
+      << none.out;
+  fs::remove(out);
 }
 
 TEST(Cli, BackendsJson) {
