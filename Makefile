@@ -104,9 +104,12 @@ test-sanitize: deps
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) -L '$(SANITIZE_SUITES)' -E '$(NEEDS_FRAMEWORK)'
 
-# libFuzzer over the KServe v2 request and response parsers (fuzz/protocol_fuzz.cc), built by
-# clang-14 with ASan and UBSan in build-fuzz: FUZZ_RUNS inputs from the seed corpus (about a
-# minute for a million on 2 cores). ctest runs 10,000 of them (Fuzz.ProtocolParsers10k).
+# libFuzzer over every parser of outside bytes (fuzz/: the KServe v2 protocol, serve's HTTP front,
+# .npy files, JPEG and PNG images, result files, studies, ONNX files with their statistics), built
+# by clang-14 with ASan and UBSan in build-fuzz: each target from its seed corpus
+# (fuzz/corpus/<target>/) for FUZZ_RUNS inputs or FUZZ_SECONDS (600) seconds, whichever comes
+# first, with a summary per target (scripts/fuzz.sh). ctest runs 10,000 protocol inputs
+# (Fuzz.ProtocolParsers10k) and 3,000 of each file parser (Fuzz.FileParsers3k).
 FUZZ_DIR ?= build-fuzz
 FUZZ_RUNS ?= 1000000
 fuzz: deps
