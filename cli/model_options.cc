@@ -1,7 +1,6 @@
 #include "cli/model_options.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "backends/settings.h"
 #include "core/error.h"
@@ -82,15 +81,6 @@ int64_t parse_memory_limit(const std::string& text) {
   if (used == 0 || !(v >= 0) || !(v * scale < 1125899906842624.0))
     throw Error("--memory-limit '" + text + "' is invalid: give bytes or a size like 512M, 4G");
   return static_cast<int64_t>(v * scale);
-}
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
 }
 
 std::vector<int64_t> image_shape(const std::filesystem::path& onnx_file) {

@@ -9,6 +9,7 @@
 #include "backends/registry.h"
 #include "core/image.h"
 #include "core/tensor.h"
+#include "core/text.h"
 #include "zoo/zoo.h"
 
 namespace infermark::cli {
@@ -38,9 +39,6 @@ struct ImageArgs {
   std::string describe() const;  // the preprocessing in words
   ImagePreprocess preprocessing() const;
 };
-
-// "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists of the command line.
-std::vector<std::string> split_list(const std::string& text);
 
 // --memory-limit: bytes, or a size like 512M, 4G (K, M, G, KiB, MiB, GiB). Throws Error naming
 // the text when it is none of those.

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace infermark {
 
@@ -25,6 +26,18 @@ inline std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// "a,b,,c" -> {"a", "b", "c"}: comma-separated lists (the command line's, the build's lists of
+// frameworks). Inline, so that a test that links no infermark library uses it too.
+inline std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t at = 0; at <= text.size();) {
+    const size_t comma = std::min(text.find(',', at), text.size());
+    if (comma > at) out.emplace_back(text.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
 }
 
 // `v` with `digits` decimals (printf's "%.*f"): fixed(3.14159, 2) == "3.14".

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/registry.h"
+#include "core/text.h"
 
 namespace infermark {
 namespace {
@@ -53,15 +54,6 @@ std::vector<std::string> names(const std::vector<Entry>& entries) {
   return out;
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 TEST(FrameworkList, RegistryKnowsExactlyTheListedFrameworksInTheirOrder) {
   const std::vector<Entry> entries = listed();
   ASSERT_FALSE(entries.empty());
@@ -70,7 +62,7 @@ TEST(FrameworkList, RegistryKnowsExactlyTheListedFrameworksInTheirOrder) {
 }
 
 TEST(FrameworkList, CMakeReadsTheSameEntries) {
-  EXPECT_EQ(split_commas(INFERMARK_LISTED_FRAMEWORKS), names(listed()));
+  EXPECT_EQ(split_list(INFERMARK_LISTED_FRAMEWORKS), names(listed()));
 }
 
 TEST(FrameworkList, EachFrameworkHasItsFolderAndInstallStep) {

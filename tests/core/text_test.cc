@@ -87,5 +87,13 @@ TEST(Text, TomlQuotedGivesBackTheValueOrRefusesIt) {
   }
 }
 
+TEST(Text, SplitListDropsEmptyItems) {
+  EXPECT_EQ(split_list("a,b,,c"), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(split_list("onnxruntime"), (std::vector<std::string>{"onnxruntime"}));
+  EXPECT_EQ(split_list(",a,"), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(split_list("").empty());
+  EXPECT_TRUE(split_list(",,").empty());
+}
+
 }  // namespace
 }  // namespace infermark
