@@ -23,7 +23,7 @@ namespace infermark {
 namespace {
 using nlohmann::json;
 
-bool has_word(const std::string& lowered, std::initializer_list<const char*> words) {
+bool contains_any(const std::string& lowered, std::initializer_list<const char*> words) {
   return std::any_of(words.begin(), words.end(),
                      [&](const char* w) { return lowered.find(w) != std::string::npos; });
 }
@@ -74,22 +74,22 @@ std::string operator_class(const std::string& type) {
   };
   // Order matters: a fused convolution with its activation is a convolution; a reorder of a
   // convolution's input is data movement; (de)quantization is element-wise, not a product.
-  if (has_word(t, {"reorder", "transpose", "layout_transform", "reshape", "concat", "split",
-                   "slice", "gather", "pad", "flatten", "squeeze", "expand", "tile", "identity",
-                   "copy", "permute", "shuffle", "strided"}))
+  if (contains_any(t, {"reorder", "transpose", "layout_transform", "reshape", "concat", "split",
+                       "slice", "gather", "pad", "flatten", "squeeze", "expand", "tile", "identity",
+                       "copy", "permute", "shuffle", "strided"}))
     return "data movement";
-  if (has_word(t, {"quantize"})) return "element-wise";
-  if (has_word(t, {"conv"})) return "convolution";
-  if (has_word(t, {"matmul", "gemm", "dense", "fullyconnected", "innerproduct", "inner_product",
-                   "attention", "einsum"}) ||
+  if (contains_any(t, {"quantize"})) return "element-wise";
+  if (contains_any(t, {"conv"})) return "convolution";
+  if (contains_any(t, {"matmul", "gemm", "dense", "fullyconnected", "innerproduct", "inner_product",
+                       "attention", "einsum"}) ||
       word({"linear", "mm", "bmm", "addmm"}))
     return "matrix product";
-  if (has_word(t, {"norm", "mvn", "lrn"})) return "normalisation";
-  if (has_word(t, {"pool", "reducemean", "reduce_mean"}) || word({"mean"})) return "pooling";
-  if (has_word(t, {"relu",        "sigmoid",    "swish", "clip",     "tanh",
-                   "gelu",        "erf",        "sqrt",  "softmax",  "eltwise",
-                   "elementwise", "activation", "prelu", "subgraph", "multiply",
-                   "power",       "mish",       "silu",  "softplus", "reciprocal"}) ||
+  if (contains_any(t, {"norm", "mvn", "lrn"})) return "normalisation";
+  if (contains_any(t, {"pool", "reducemean", "reduce_mean"}) || word({"mean"})) return "pooling";
+  if (contains_any(t, {"relu",        "sigmoid",    "swish", "clip",     "tanh",
+                       "gelu",        "erf",        "sqrt",  "softmax",  "eltwise",
+                       "elementwise", "activation", "prelu", "subgraph", "multiply",
+                       "power",       "mish",       "silu",  "softplus", "reciprocal"}) ||
       word({"add",  "mul",   "sub",  "div",     "exp",   "pow",   "elu",  "selu", "max", "min",
             "neg",  "abs",   "cast", "convert", "where", "scale", "bias", "log",  "sum", "floor",
             "ceil", "equal", "less", "greater", "not",   "and",   "or",   "sin",  "cos"}))
@@ -219,17 +219,14 @@ ExplainReport run_explain(BackendRegistry& registry, const ExplainOptions& o,
       f.prepared = p.steps;
       const std::vector<NodeCost> costs =
           node_costs_of(p.file, report.model, o.batch, f.costs_note);
-      std::vector<int64_t> input_shape = {o.batch};
-      for (int64_t d :
-           p.after.input_dims.size() == 4
-               ? std::vector<int64_t>(p.after.input_dims.begin() + 1, p.after.input_dims.end())
-               : std::vector<int64_t>{})
-        input_shape.push_back(d);
+      // The prepared file's input, in its own layout, at the batch.
+      std::vector<int64_t> input_shape = p.after.input_dims;
       if (input_shape.size() != 4 ||
-          std::any_of(input_shape.begin(), input_shape.end(), [](int64_t d) { return d < 1; }))
+          std::any_of(input_shape.begin() + 1, input_shape.end(), [](int64_t d) { return d < 1; }))
         throw Unsupported("explain needs the image's size fixed in the model, '" +
                           o.model.string() +
                           "' leaves it free: " + shape_string(p.after.input_dims));
+      input_shape[0] = o.batch;
       IsolatedJob job;
       job.backend = backend;
       const auto it = o.settings.find(backend);
