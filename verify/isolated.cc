@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <new>
 
@@ -164,7 +165,12 @@ IsolatedOutcome run_isolated(const IsolatedJob& job, const Tensor& input) {
                      {"mode", mode_name(job.mode)},
                      {"runs", job.runs},
                      {"warmup", job.warmup}};
-  std::ofstream(dir.path() / "job.json") << spec.dump();
+  // CBOR, not JSON text: its strings carry any bytes, so that a path that is not UTF-8 (the
+  // model's, a setting's) reaches the framework as it is; JSON's writer refuses such a string.
+  const std::vector<std::uint8_t> job_bytes = json::to_cbor(spec);
+  std::ofstream(dir.path() / "job.cbor", std::ios::binary)
+      .write(reinterpret_cast<const char*>(job_bytes.data()),
+             static_cast<std::streamsize>(job_bytes.size()));
   save_npy(input, dir.path() / "input.npy");
   const fs::path program = fs::read_symlink("/proc/self/exe");
 
@@ -246,8 +252,8 @@ int run_isolated_child(const fs::path& dir) {
     fs::rename(dir / "outcome.json.tmp", dir / "outcome.json");
   };
   try {
-    std::ifstream in(dir / "job.json");
-    const json spec = json::parse(in);
+    std::ifstream in(dir / "job.cbor", std::ios::binary);
+    const json spec = json::from_cbor(in);
     const Tensor input = load_npy(dir / "input.npy");
     phase("loading");
     // The framework's chatter goes where this process's output goes: the parent's log of it.

@@ -55,7 +55,7 @@ struct IsolatedOutcome {
 // framework does is in the outcome.
 IsolatedOutcome run_isolated(const IsolatedJob& job, const Tensor& input);
 
-// The child's side, `infermark _run DIR`: reads DIR/job.json and DIR/input.npy, writes
+// The child's side, `infermark _run DIR`: reads DIR/job.cbor and DIR/input.npy, writes
 // DIR/phase as it goes, then DIR/output.npy and DIR/outcome.json. Returns the exit code.
 int run_isolated_child(const std::filesystem::path& dir);
 

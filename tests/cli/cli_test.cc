@@ -377,6 +377,36 @@ TEST(Cli, ExplainMapsEachProfileAndSurvivesACrash) {
   fs::remove(out);
 }
 
+// A model path that is not UTF-8 reaches the framework's process as it is (the job file is
+// CBOR, whose strings carry any bytes): check, infer and explain run it, and explain's result
+// line holds the name with U+FFFD for the bad bytes.
+TEST(Cli, AModelPathThatIsNotUtf8RunsInEveryFrameworkProcess) {
+  const fs::path dir = fs::temp_directory_path() / ("infermark_utf8_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const Result built = run("zoo build resnet50 --input-size 64 --width 0.25 --out " +
+                           (dir / "source.onnx").string());
+  ASSERT_EQ(built.code, 0) << built.err;
+  const fs::path model = dir / "bad-\xff\xfe.onnx";
+  fs::rename(dir / "source.onnx", model);
+  const std::string quoted = "'" + model.string() + "'";
+  const Result c = run("check --model " + quoted + " --backends fake,fake2", kWithFake);
+  EXPECT_EQ(c.code, 0) << c.out << c.err;
+  EXPECT_NE(c.out.find("fake2        runs"), std::string::npos) << c.out;
+  const Result i = run("infer --model " + quoted + " --backend fake", kWithFake);
+  EXPECT_EQ(i.code, 0) << i.err;
+  const fs::path out = dir / "explain.jsonl";
+  const Result e = run(
+      "explain --model " + quoted + " --backends fake --runs 3 --warmup 0 --out " + out.string(),
+      kWithFake);
+  EXPECT_EQ(e.code, 0) << e.out << e.err;
+  const std::vector<nlohmann::json> rows = result_lines(out);
+  ASSERT_EQ(rows.size(), 1u) << e.out;
+  EXPECT_EQ(rows[0]["status"], "ok");
+  EXPECT_NE(rows[0]["model"].get<std::string>().find("bad-\uFFFD\uFFFD.onnx"), std::string::npos)
+      << rows[0]["model"];
+  fs::remove_all(dir);
+}
+
 TEST(Cli, BackendsJson) {
   const Result r = run("backends --json");
   ASSERT_EQ(r.code, 0) << r.err;
