@@ -15,26 +15,32 @@ void add_report_commands(CLI::App& app) {
       ->add_option(
           "results", *files,
           "Result files (.jsonl), the files of infermark accuracy (speed against "
-          "accuracy) and of infermark conformance (the matrix), each recognized by its lines")
+          "accuracy), of infermark conformance (the matrix) and of infermark explain (where "
+          "the time goes), each recognized by its lines")
       ->required();
   report->add_option("--out", *out, "Report folder (default ./report)");
   report->callback([files, out] {
-    std::vector<std::filesystem::path> results, accuracy, conformance;
+    std::vector<std::filesystem::path> results, accuracy, conformance, explained;
     for (const auto& f : *files) {
       if (is_accuracy_file(f)) {
         accuracy.emplace_back(f);
       } else if (is_conformance_file(f)) {
         conformance.emplace_back(f);
+      } else if (is_explain_file(f)) {
+        explained.emplace_back(f);
       } else {
         results.emplace_back(f);
       }
     }
     const auto rows = read_results(results);
     const auto conf = read_conformance(conformance);
-    const auto index = write_report(rows, *out, read_accuracy(accuracy), conf);
+    const auto explain = read_explain(explained);
+    const auto index = write_report(rows, *out, read_accuracy(accuracy), conf, explain);
     std::printf(
-        "report of %zu cells%s%s: %s\n", rows.size(), accuracy.empty() ? "" : " and their accuracy",
+        "report of %zu cells%s%s%s: %s\n", rows.size(),
+        accuracy.empty() ? "" : " and their accuracy",
         conf.empty() ? "" : (" and " + std::to_string(conf.size()) + " conformance pairs").c_str(),
+        explain.empty() ? "" : (" and " + std::to_string(explain.size()) + " explained").c_str(),
         index.c_str());
   });
 

@@ -17,19 +17,13 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/explain_row.h"
 #include "core/model_stats.h"
 #include "core/profile.h"
 
 namespace infermark {
 
 class BackendRegistry;
-
-inline constexpr const char* kExplainSchema = "infermark-explain/1";
-
-// The operator classes, in the order tables and figures show them.
-inline constexpr const char* kOperatorClasses[] = {
-    "convolution", "matrix product", "element-wise", "normalisation",
-    "pooling",     "data movement",  "other"};
 
 // The class of an operator or kernel type, ONNX's ("Conv") or a framework's ("FusedConv",
 // "Convolution", "fused_nn_conv2d_add_nn_relu", "Reorder"), by the words in it.
@@ -47,53 +41,6 @@ struct ExplainOptions {
   int runs = 30;  // timed runs of each engine
   int warmup = 5;
   double timeout_s = 0;  // each framework's process; 0: none
-};
-
-// The machine's limits the figures are read against.
-struct MachineLimits {
-  double peak_flops = 0;         // of the precision run (fp32 or bf16 as `env` measures it)
-  std::string peak_what;         // which peak: "fp32 FMA peak"
-  double bandwidth_bytes_s = 0;  // sustained, a triad loop (measure_bandwidth)
-};
-
-// One ONNX node's time in one framework: the kernels mapped to it.
-struct NodeTime {
-  std::string node;  // its name in the prepared model
-  std::string op_type;
-  std::string cls;   // operator class
-  double ms = 0;     // per run
-  double flops = 0;  // per run (the batch's)
-  double bytes = 0;  // least memory traffic per run (activations of the batch, weights once)
-  std::vector<std::string> kernels;  // the framework's names of what ran it
-};
-
-// One framework's profile, mapped.
-struct FrameworkExplain {
-  std::string backend;
-  std::string status = "ok";  // ok, or why there is no profile: unsupported, error, crash...
-  std::string reason;
-  std::string profiler;
-  std::vector<std::string> prepared;  // the preparation's steps
-  std::string costs_note;  // why nodes have no FLOPs or bytes (the statistics refused the model)
-  int64_t runs = 0;
-  double latency_ms = 0, latency_low_ms = 0, latency_high_ms = 0;  // plain engine, median (95%)
-  double profiled_ms = 0;                                          // profiled engine, median
-  double kernel_ms = 0;         // sum of the kernel times per run
-  double overhead_ms = 0;       // latency_ms minus kernel_ms: time outside the kernels
-  int64_t kernels = 0;          // records the profiler gave
-  int64_t unmapped = 0;         // records that matched no node (their time is in class "other")
-  std::vector<NodeTime> nodes;  // by time, largest first
-  std::map<std::string, double> classes;  // ms per run by operator class
-  nlohmann::json settings_in_effect;
-};
-
-struct ExplainReport {
-  std::string model;
-  int64_t batch = 1;
-  std::string precision;
-  MachineLimits limits;
-  std::vector<FrameworkExplain> frameworks;  // in the order of the options' backends
-  bool interrupted = false;
 };
 
 // Maps one framework's kernel records onto the model's nodes: a record's own node names
@@ -118,10 +65,6 @@ struct NodeDifference {
 };
 std::vector<NodeDifference> explain_difference(const FrameworkExplain& a,
                                                const FrameworkExplain& b);
-
-// Result lines: one per framework, schema kExplainSchema.
-nlohmann::json to_json(const ExplainReport& report, const FrameworkExplain& f);
-FrameworkExplain explain_from_json(const nlohmann::json& line);
 
 // The tables `infermark explain` prints: per framework its classes and top nodes, then the
 // classes side by side, then (with compare) the nodes behind the difference of two frameworks.

@@ -1,6 +1,7 @@
 // libFuzzer target for the files report reads: JSON lines (core/jsonl.h) and the rows in them,
-// result rows (core/result.h), accuracy rows (core/accuracy_row.h) and conformance rows
-// (core/conformance_row.h), with what report asks of a row (identity, key, label, machine).
+// result rows (core/result.h), accuracy rows (core/accuracy_row.h), conformance rows
+// (core/conformance_row.h) and explain lines (core/explain_row.h), with what report asks of a
+// row (identity, key, label, machine).
 // The input is the file's bytes.
 //
 // read_json_lines reads the file as it is (a torn last line included). The readers of rows
@@ -20,6 +21,7 @@
 #include "core/accuracy_row.h"
 #include "core/conformance_row.h"
 #include "core/error.h"
+#include "core/explain_row.h"
 #include "core/jsonl.h"
 #include "core/result.h"
 #include "fuzz_input.h"
@@ -75,6 +77,30 @@ void check(const fs::path& file, const uint8_t* data, size_t size) {
   if (infermark::is_accuracy_file(complete)) {
     rows_round_trip<infermark::AccuracyRow>(complete, "accuracy rows", infermark::read_accuracy,
                                             infermark::accuracy_row_from_json);
+  } else if (infermark::is_explain_file(complete)) {
+    std::vector<infermark::ExplainReport> reports;
+    try {
+      reports = infermark::read_explain({complete});
+    } catch (const infermark::Error&) {
+      return;  // the reader's answer to a bad file
+    }
+    for (const auto& report : reports)
+      for (const auto& f : report.frameworks) {
+        const json once = to_json(report, f);
+        json twice;
+        try {
+          infermark::ExplainReport again;
+          const infermark::FrameworkExplain back =
+              infermark::explain_from_json(json::parse(once.dump()), &again);
+          twice = to_json(again, back);
+        } catch (const infermark::Error& e) {
+          finding("explain lines", std::string("a written line does not read again: ") + e.what() +
+                                       ": " + once.dump());
+        }
+        if (once != twice)
+          finding("explain lines",
+                  "a written line reads as another: " + once.dump() + " then " + twice.dump());
+      }
   } else if (infermark::is_conformance_file(complete)) {
     rows_round_trip<infermark::ConformanceRow>(complete, "conformance rows",
                                                infermark::read_conformance,

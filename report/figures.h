@@ -8,6 +8,7 @@
 
 #include "core/accuracy_row.h"
 #include "core/conformance_row.h"
+#include "core/explain_row.h"
 #include "core/result.h"
 
 namespace infermark {
@@ -56,5 +57,10 @@ PowerLawFit fit_power_law(const std::vector<double>& x, const std::vector<double
 // The conformance matrix as squares coloured by verdict (report/conformance.cc).
 std::optional<Figure> conformance_figure(const std::vector<ConformanceRow>& rows,
                                          const std::filesystem::path& dir);
+
+// Per model, batch and precision explained (report/explain.cc): a stacked bar per framework of
+// its time by operator class and outside kernels, and a roofline of the nodes with FLOPs.
+std::vector<Figure> explain_figures(const std::vector<ExplainReport>& reports,
+                                    const std::filesystem::path& dir);
 
 }  // namespace infermark

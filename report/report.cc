@@ -532,13 +532,15 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows) {
 
 fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
                       const std::vector<AccuracyRow>& accuracy,
-                      const std::vector<ConformanceRow>& conformance) {
+                      const std::vector<ConformanceRow>& conformance,
+                      const std::vector<ExplainReport>& explain) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw Error("cannot create report folder '" + dir.string() + "': " + ec.message());
   std::vector<Table> tables = make_tables(rows);
   if (!accuracy.empty()) tables.push_back(speed_accuracy_table(rows, accuracy));
   for (auto& t : conformance_tables(conformance)) tables.push_back(std::move(t));
+  for (auto& t : explain_tables(explain)) tables.push_back(std::move(t));
   for (const auto& t : tables) {
     std::ofstream(dir / (t.name + ".md")) << to_markdown(t);
     std::ofstream(dir / (t.name + ".csv")) << to_csv(t);
@@ -547,6 +549,7 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
   if (!accuracy.empty())
     if (auto f = speed_accuracy_figure(rows, accuracy, dir)) figures.push_back(*f);
   if (auto f = conformance_figure(conformance, dir)) figures.push_back(*f);
+  for (auto& f : explain_figures(explain, dir)) figures.push_back(std::move(f));
 
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>infermark report</title>\n"

@@ -7,6 +7,7 @@
 
 #include "core/accuracy_row.h"
 #include "core/conformance_row.h"
+#include "core/explain_row.h"
 #include "core/result.h"
 #include "core/statistics.h"  // Aggregate, Ratio: for the files that include this one
 
@@ -31,11 +32,17 @@ std::vector<Table> make_tables(const std::vector<ResultRow>& rows);
 
 // Writes DIR/index.html (one page that opens offline: figures inlined as SVG), every figure
 // as PNG and SVG, every table as Markdown and CSV. Returns the path of index.html. With the
-// lines of `infermark accuracy`, also speed against accuracy (a table and a figure).
+// lines of `infermark accuracy`, also speed against accuracy (a table and a figure); with those
+// of `infermark explain`, where each framework's time goes (tables and figures).
 std::filesystem::path write_report(const std::vector<ResultRow>& rows,
                                    const std::filesystem::path& dir,
                                    const std::vector<AccuracyRow>& accuracy = {},
-                                   const std::vector<ConformanceRow>& conformance = {});
+                                   const std::vector<ConformanceRow>& conformance = {},
+                                   const std::vector<ExplainReport>& explain = {});
+
+// Per model, batch and precision explained: each framework's time by operator class (ms per
+// image, with its latency and kernel coverage), and its slowest nodes (report/explain.cc).
+std::vector<Table> explain_tables(const std::vector<ExplainReport>& reports);
 
 // The conformance matrix (models x frameworks, the verdict of each pair) and the reasons of the
 // pairs that do not run; none without rows.

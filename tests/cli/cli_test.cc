@@ -10,7 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "explain/explain.h"
+#include "core/explain_row.h"
 #include "tests/command.h"
 
 namespace {

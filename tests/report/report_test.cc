@@ -646,5 +646,100 @@ TEST(Advise, BadConstraintsAndObjectivesAreRefusedByName) {
   EXPECT_THROW(objective_for("throughput", "server"), Error);
 }
 
+// Explain lines (`infermark explain --out`): read back grouped by model, batch and precision, a
+// framework explained again replacing its earlier line; per report a table by operator class, a
+// table of the slowest nodes, a stacked bar figure and a roofline; a line that is not one is
+// named, never taken for another kind of file.
+TEST(Report, ExplainLinesGiveTablesAndFigures) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_explain_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  ExplainReport r;
+  r.model = "resnet50";
+  r.batch = 2;
+  r.precision = "fp32";
+  r.limits = {5e11, "fp32 FMA peak (env)", 4e10};
+  FrameworkExplain ort;
+  ort.backend = "onnxruntime";
+  ort.profiler = "ONNX Runtime's session profiler";
+  ort.runs = 30;
+  ort.latency_ms = 40;
+  ort.latency_low_ms = 39;
+  ort.latency_high_ms = 41;
+  ort.profiled_ms = 41;
+  ort.kernel_ms = 38;
+  ort.overhead_ms = 2;
+  ort.classes = {{"convolution", 36}, {"pooling", 2}};
+  NodeTime conv;
+  conv.node = "conv1";
+  conv.op_type = "Conv";
+  conv.cls = "convolution";
+  conv.ms = 36;
+  conv.flops = 7.2e9;  // 200 GFLOP/s
+  conv.bytes = 1e8;    // 72 FLOP/B
+  ort.nodes = {conv};
+  FrameworkExplain old = ort;
+  old.latency_ms = 99;  // replaced by the later line of the same framework
+  FrameworkExplain tvm;
+  tvm.backend = "tvm";
+  tvm.status = "unsupported";
+  tvm.reason = "tvm gives no per-kernel profile here: not wired in";
+  {
+    std::ofstream out(dir / "explain.jsonl");
+    for (const auto* f : {&old, &ort, &tvm}) out << to_json(r, *f).dump() << "\n";
+  }
+  ASSERT_TRUE(is_explain_file(dir / "explain.jsonl"));
+  const std::vector<ExplainReport> read = read_explain({dir / "explain.jsonl"});
+  ASSERT_EQ(read.size(), 1u);
+  ASSERT_EQ(read[0].frameworks.size(), 2u);
+  EXPECT_DOUBLE_EQ(read[0].frameworks[0].latency_ms, 40);
+  EXPECT_EQ(read[0].batch, 2);
+  EXPECT_DOUBLE_EQ(read[0].limits.bandwidth_bytes_s, 4e10);
+
+  const std::vector<Table> tables = explain_tables(read);
+  ASSERT_EQ(tables.size(), 2u);
+  EXPECT_EQ(tables[0].name, "explain_resnet50_b2_fp32");
+  ASSERT_EQ(tables[0].rows.size(), 2u);
+  const auto& row = tables[0].rows[0];
+  EXPECT_EQ(row[1], "20.000 [19.500, 20.500]");  // per image, batch 2
+  EXPECT_EQ(row[2], "+2.5%");
+  EXPECT_EQ(row[3], "95%");
+  EXPECT_EQ(row[4], "18.000");  // convolution per image
+  EXPECT_EQ(tables[0].rows[1][1], "unsupported: " + tvm.reason);
+  ASSERT_EQ(tables[1].rows.size(), 1u);
+  EXPECT_EQ(tables[1].rows[0][6], "200.0");  // GFLOP/s
+  EXPECT_EQ(tables[1].rows[0][7], "40%");    // of the 500 GFLOP/s peak
+  EXPECT_EQ(tables[1].rows[0][8], "72.0");   // FLOP/B
+
+  const fs::path index = write_report({}, dir / "report", {}, {}, read);
+  for (const char* f :
+       {"fig_explain_classes_resnet50_b2_fp32", "fig_explain_roofline_resnet50_b2_fp32"})
+    for (const char* ext : {".png", ".svg"})
+      EXPECT_TRUE(fs::exists(dir / "report" / (std::string(f) + ext))) << f << ext;
+  std::ifstream in(index);
+  const std::string html((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(html.find("Where the time goes"), std::string::npos);
+
+  // Hostile lines: a batch past an integer's range, a node without its time, a schema that is
+  // not a string: each one error naming the file's line.
+  for (
+      const std::string bad :
+      {R"({"schema":"infermark-explain/1","model":"m","backend":"b","status":"ok","batch":1e300})",
+       R"({"schema":"infermark-explain/1","model":"m","backend":"b","status":"ok","nodes":[{"node":"x"}]})",
+       R"({"schema":"infermark-explain/1","model":"m","backend":"b","status":"ok","classes":[1]})"}) {
+    std::ofstream(dir / "bad.jsonl") << to_json(r, ort).dump() << "\n" << bad << "\n";
+    try {
+      read_explain({dir / "bad.jsonl"});
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("line 2"), std::string::npos) << e.what();
+    }
+  }
+  std::ofstream(dir / "other.jsonl") << R"({"schema":7})"
+                                     << "\n";
+  EXPECT_FALSE(is_explain_file(dir / "other.jsonl"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace infermark
