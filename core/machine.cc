@@ -41,10 +41,10 @@ std::string field(const std::string& path, const std::string& key, char sep = ':
   return "";
 }
 
-std::string gflops(double flops) {
+std::string gflops(double flops, const char* unit = "GFLOP/s") {
   if (flops <= 0) return "not measured";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f GFLOP/s", flops / 1e9);
+  std::snprintf(buf, sizeof buf, "%.1f %s", flops / 1e9, unit);
   return buf;
 }
 
@@ -91,6 +91,7 @@ Machine read_machine(PeakCache peak) {
         peak_cache_file(key), key, [&] { return measure_peak(PeakOptions{cpus}); }, peak);
     m.peak_fp32_flops = p.fp32_flops;
     m.peak_bf16_flops = p.bf16_flops;
+    m.peak_int8_ops = p.int8_ops;
     m.peak_method = p.method;
   } catch (const std::exception& e) {  // no usable cache folder, not even a temporary one
     m.peak_method = std::string("not measured: ") + e.what();
@@ -112,6 +113,7 @@ nlohmann::json to_json(const Machine& m) {
           {"git_revision", m.git_revision},
           {"peak_fp32_flops", m.peak_fp32_flops},
           {"peak_bf16_flops", m.peak_bf16_flops},
+          {"peak_int8_ops", m.peak_int8_ops},
           {"peak_method", m.peak_method}};
 }
 
@@ -130,6 +132,7 @@ std::string format_machine(const Machine& m) {
       << "infermark:  " << m.tool_version << " (" << m.git_revision << ")\n"
       << "peak fp32:  " << gflops(m.peak_fp32_flops) << "\n"
       << "peak bf16:  " << gflops(m.peak_bf16_flops) << "\n"
+      << "peak int8:  " << gflops(m.peak_int8_ops, "GOP/s") << "\n"
       << "peak how:   " << m.peak_method << "\n";
   return out.str();
 }

@@ -24,6 +24,7 @@ struct Machine {
   std::string git_revision;
   double peak_fp32_flops = 0;  // measured on the cores used (core/peak.h); 0 if not measured
   double peak_bf16_flops = 0;  // 0 where the CPU has no bf16 kernel
+  double peak_int8_ops = 0;    // int8 operations per second; 0 where the CPU has no int8 kernel
   std::string peak_method;     // how the peak was measured, or "not measured: <why>"
 };
 

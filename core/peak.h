@@ -16,19 +16,19 @@ namespace infermark {
 
 // Part of the cache key: bump it when a kernel changes in a way that changes its figure, so
 // that figures of older kernels are measured again.
-inline constexpr int kPeakKernelVersion = 1;
+inline constexpr int kPeakKernelVersion = 2;  // 2: the int8 kernel
 
 // One kernel (instruction set and data type) measured on a set of CPUs.
 struct PeakRun {
-  std::string isa;          // "avx512f", "avx2+fma", "scalar", "avx512_bf16"
-  std::string dtype;        // "fp32" or "bf16"
+  std::string isa;          // "avx512f", "avx2+fma", "scalar", "avx512_bf16", "avx512_vnni"
+  std::string dtype;        // "fp32", "bf16" or "int8"
   std::string instruction;  // what one chain step is, e.g. "zmm fma"
   int chains = 0;           // independent accumulators per thread
   int threads = 0;          // one per CPU, each pinned to its CPU
   bool pinned = false;      // every thread could be pinned
   double window_s = 0;      // timed window of each trial
   int trials = 0;           // the best trial counts
-  double flops = 0;         // FLOP/s of all threads together in the best trial
+  double flops = 0;         // FLOP/s (int8: operations/s) of all threads together in the best trial
 };
 
 struct PeakOptions {
@@ -37,7 +37,7 @@ struct PeakOptions {
   int trials = 3;
 };
 
-// Names of the kernels built into the program: fp32 widest first, then bf16.
+// Names of the kernels built into the program: fp32 widest first, then bf16, then int8.
 const std::vector<std::string>& peak_kernels();
 
 // Whether this CPU (and the OS, for the wider registers) runs a kernel; asked of CPUID at run
@@ -52,6 +52,7 @@ struct Peak {
   double bf16_flops = 0;  // the best bf16 kernel; 0 where the CPU has none
   std::string method;     // how it was measured, or "not measured: <why>"
   std::vector<PeakRun> runs;
+  double int8_ops = 0;  // the best int8 kernel (operations: 2 per multiply-add); 0 where none
 };
 
 // Measures every kernel this CPU supports. Never throws: a failure is a Peak with zero

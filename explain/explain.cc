@@ -197,10 +197,20 @@ ExplainReport run_explain(BackendRegistry& registry, const ExplainOptions& o,
   report.batch = o.batch;
   report.precision = o.precision;
   const Machine machine = read_machine();
-  report.limits.peak_flops =
-      o.precision == "bf16" ? machine.peak_bf16_flops : machine.peak_fp32_flops;
-  report.limits.peak_what = o.precision == "bf16" ? "bf16 peak (env)" : "fp32 FMA peak (env)";
-  if (o.precision == "int8") report.limits.peak_what = "fp32 FMA peak (env; int8's not measured)";
+  // The peak of the precision run, as `env` measures it; int8's where the CPU has a kernel for
+  // it (VNNI), else fp32's, said so.
+  report.limits.peak_flops = machine.peak_fp32_flops;
+  report.limits.peak_what = "fp32 FMA peak (env)";
+  if (o.precision == "bf16") {
+    report.limits.peak_flops = machine.peak_bf16_flops;
+    report.limits.peak_what = "bf16 peak (env)";
+  } else if (o.precision == "int8") {
+    report.limits.peak_flops =
+        machine.peak_int8_ops > 0 ? machine.peak_int8_ops : machine.peak_fp32_flops;
+    report.limits.peak_what = machine.peak_int8_ops > 0
+                                  ? "int8 VNNI peak (env, operations)"
+                                  : "fp32 FMA peak (env; no int8 kernel on this CPU)";
+  }
   report.limits.bandwidth_bytes_s = measure_bandwidth();
 
   for (const auto& backend : o.backends) {

@@ -466,6 +466,10 @@ std::string peak_text(const json& env) {
     std::snprintf(buf, sizeof buf, " (bf16: %.1f GFLOP/s)", bf16_flops / 1e9);
     out += buf;
   }
+  if (const double int8_ops = env.value("peak_int8_ops", 0.0); int8_ops > 0) {
+    std::snprintf(buf, sizeof buf, " (int8: %.1f GOP/s)", int8_ops / 1e9);
+    out += buf;
+  }
   if (!method.empty()) out += "; " + method;
   return html_escape(out);
 }

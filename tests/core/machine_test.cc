@@ -38,10 +38,11 @@ TEST_F(MachineTest, ReadsThisMachine) {
   // bf16 has a measured figure exactly where the CPU has AVX512_BF16 dot products (the kernel
   // core/peak.cc times), and 0 elsewhere.
   EXPECT_EQ(m.peak_bf16_flops > 0, m.isa.at("avx512_bf16")) << m.peak_method;
+  EXPECT_EQ(m.peak_int8_ops > 0, m.isa.at("avx512_vnni")) << m.peak_method;
   const nlohmann::json j = to_json(m);
   for (const char* key :
        {"cpu_model", "cores_used", "isa", "memory_bytes", "os", "compiler", "tool_version",
-        "git_revision", "peak_fp32_flops", "peak_bf16_flops", "peak_method"})
+        "git_revision", "peak_fp32_flops", "peak_bf16_flops", "peak_int8_ops", "peak_method"})
     EXPECT_TRUE(j.contains(key)) << key;
   for (const char* flag :
        {"avx2", "fma", "avx_vnni", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"})
@@ -61,6 +62,7 @@ TEST_F(MachineTest, PeakIsMeasuredOnceAndThenCached) {
   const Machine second = read_machine();
   EXPECT_EQ(second.peak_fp32_flops, first.peak_fp32_flops);
   EXPECT_EQ(second.peak_bf16_flops, first.peak_bf16_flops);
+  EXPECT_EQ(second.peak_int8_ops, first.peak_int8_ops);
   EXPECT_EQ(second.peak_method, first.peak_method);
 }
 
