@@ -1,4 +1,4 @@
-// infermark tune (sweep/tune.h) and infermark advise (report/advise.h).
+// infermark tune (sweep/tune.h) and infermark advise (advise/advise.h, its table report/advise.h).
 #include <cstdio>
 #include <fstream>
 #include <sstream>

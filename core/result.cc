@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 
@@ -362,6 +363,42 @@ void mark_machines(std::vector<ResultRow>& rows) {
     r.machine = machine_of(r);
     if (r.machine.empty()) r.machine = "unknown machine";
   }
+}
+
+Headline headline(const ResultRow& r) {
+  Headline h;
+  const double mean = r.latency("mean");
+  auto half_ci = [&]() {
+    const double lo = r.latency("ci95_low"), hi = r.latency("ci95_high");
+    return mean > 0 && !std::isnan(lo) && !std::isnan(hi) ? (hi - lo) / 2 / mean : 0.0;
+  };
+  const std::string& scenario = r.cell.scenario;
+  if (scenario == "single-stream") {
+    h.metric = "latency_p50_ms";
+    h.value = r.latency("p50");
+    h.higher_is_better = false;
+    h.rel_half_ci = half_ci();
+  } else if (scenario == "load") {
+    h.metric = "load_cold_ms";
+    h.value = r.metric("load_cold_ms");
+    h.higher_is_better = false;
+  } else if (scenario == "server" && !std::isnan(r.metric("peak_qps"))) {
+    h.metric = "peak_qps";
+    h.value = r.metric("peak_qps");
+  } else if (scenario == "server") {
+    // At a fixed offered rate the throughput is that rate whenever the server keeps up: what
+    // tells two configurations apart is the latency.
+    h.metric = "latency_p50_ms";
+    h.value = r.latency("p50");
+    h.higher_is_better = false;
+  } else {
+    // Throughput is batch / mean iteration time: its relative interval is the mean's.
+    h.metric = "throughput_ips";
+    h.value = r.metric("throughput_ips");
+    h.rel_half_ci = half_ci();
+  }
+  h.ok = r.ok() && h.value > 0;
+  return h;
 }
 
 }  // namespace infermark

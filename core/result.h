@@ -190,4 +190,17 @@ std::string machine_of(const ResultRow& r);
 // Sets `machine` on every row when the rows come from more than one machine.
 void mark_machines(std::vector<ResultRow>& rows);
 
+// The figure a scenario is judged by, and whether larger is better: offline and ensemble
+// throughput, single-stream p50 latency, server p50 latency at a fixed rate (its throughput
+// is the offered rate whenever it keeps up) or the peak rate with --find-peak, load's cold
+// load time.
+struct Headline {
+  std::string metric;  // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
+  double value = 0;
+  double rel_half_ci = 0;  // half-width of its 95% interval within the cell, relative; 0: none
+  bool higher_is_better = true;
+  bool ok = false;
+};
+Headline headline(const ResultRow& row);
+
 }  // namespace infermark

@@ -58,19 +58,6 @@ Table speed_accuracy_table(const std::vector<ResultRow>& rows,
 // were confirmed whose own figures (those of its run at the peak) fail the rule.
 double confirmed_peak_qps(const ResultRow& row);
 
-// The figure a scenario is judged by, and whether larger is better: offline and ensemble
-// throughput, single-stream p50 latency, server p50 latency at a fixed rate (its throughput
-// is the offered rate whenever it keeps up) or the peak rate with --find-peak, load's cold
-// load time.
-struct Headline {
-  std::string metric;  // "throughput_ips", "latency_p50_ms", "peak_qps", "load_cold_ms"
-  double value = 0;
-  double rel_half_ci = 0;  // half-width of its 95% interval within the cell, relative; 0: none
-  bool higher_is_better = true;
-  bool ok = false;
-};
-Headline headline(const ResultRow& row);
-
 // A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {
   std::string cell;  // what was compared (the identity dimensions that vary shown)

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "report/advise.h"
+#include "advise/advise.h"
 
 namespace infermark {
 

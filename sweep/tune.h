@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "report/advise.h"
+#include "advise/advise.h"
 #include "zoo/zoo.h"
 
 namespace infermark {

@@ -13,9 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include "advise/advise.h"
 #include "backends/registry.h"
 #include "core/text.h"  // fixed, for the files that include this one
-#include "report/advise.h"
 #include "sweep/tune.h"
 
 namespace infermark::tune_internal {
