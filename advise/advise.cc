@@ -22,9 +22,9 @@ bool better(double a, double b, const Objective& o) { return o.higher_is_better 
 // offered rate when its peak was not searched).
 std::tuple<std::string, std::string, std::string> group_of(const ResultRow& r) {
   std::string scenario = r.cell.scenario;
-  if (r.cell.scenario == "server" && r.cell.server && !r.cell.peak_slo_p99_ms)
+  if (r.cell.scenario == scenario::kServer && r.cell.server && !r.cell.peak_slo_p99_ms)
     scenario += " at " + fixed(r.cell.server->rate_qps, 1) + " qps";
-  if (r.cell.scenario == "server" && r.cell.peak_slo_p99_ms)
+  if (r.cell.scenario == scenario::kServer && r.cell.peak_slo_p99_ms)
     scenario += " (peak, p99 <= " + fixed(*r.cell.peak_slo_p99_ms, 1) + " ms)";
   return {r.machine, r.cell.model.name, scenario};
 }
@@ -34,11 +34,11 @@ std::tuple<std::string, std::string, std::string> group_of(const ResultRow& r) {
 Objective objective_for(const std::string& name, const std::string& scenario) {
   std::string n = name;
   if (n.empty()) {
-    if (scenario == "single-stream")
+    if (scenario == scenario::kSingleStream)
       n = "latency-p50";
-    else if (scenario == "server")
+    else if (scenario == scenario::kServer)
       n = "peak-rate";
-    else if (scenario == "load")
+    else if (scenario == scenario::kLoad)
       n = "load-cold";
     else
       n = "throughput";
@@ -54,9 +54,9 @@ Objective objective_for(const std::string& name, const std::string& scenario) {
                 "' is unknown (valid: throughput, latency-p50, latency-p99, images-per-joule, "
                 "peak-rate)");
   }
-  if (n == "peak-rate" && scenario != "server")
+  if (n == "peak-rate" && scenario != scenario::kServer)
     throw Error("--objective peak-rate needs --scenario server");
-  if (scenario == "server" && n != "peak-rate")
+  if (scenario == scenario::kServer && n != "peak-rate")
     throw Error("--objective " + n +
                 " does not apply to --scenario server, which is judged by "
                 "the highest rate meeting the p99 target (peak-rate)");

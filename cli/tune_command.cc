@@ -165,7 +165,7 @@ void add_tune_commands(CLI::App& app) {
       const ResultRow& w = r.winner.row;
       std::printf("%s%s, %s: %s", r.machine.empty() ? "" : (r.machine + ": ").c_str(),
                   r.model.c_str(), r.scenario.c_str(), w.label().c_str());
-      if (w.cell.scenario == "offline")
+      if (w.cell.scenario == scenario::kOffline)
         std::printf(" batch %lld", static_cast<long long>(w.cell.batch));
       std::printf(", %s", value_text(r.winner.value.median, r.objective).c_str());
       if (r.winner.value.has_interval())

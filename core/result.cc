@@ -373,19 +373,19 @@ Headline headline(const ResultRow& r) {
     return mean > 0 && !std::isnan(lo) && !std::isnan(hi) ? (hi - lo) / 2 / mean : 0.0;
   };
   const std::string& scenario = r.cell.scenario;
-  if (scenario == "single-stream") {
+  if (scenario == scenario::kSingleStream) {
     h.metric = "latency_p50_ms";
     h.value = r.latency("p50");
     h.higher_is_better = false;
     h.rel_half_ci = half_ci();
-  } else if (scenario == "load") {
+  } else if (scenario == scenario::kLoad) {
     h.metric = "load_cold_ms";
     h.value = r.metric("load_cold_ms");
     h.higher_is_better = false;
-  } else if (scenario == "server" && !std::isnan(r.metric("peak_qps"))) {
+  } else if (scenario == scenario::kServer && !std::isnan(r.metric("peak_qps"))) {
     h.metric = "peak_qps";
     h.value = r.metric("peak_qps");
-  } else if (scenario == "server") {
+  } else if (scenario == scenario::kServer) {
     // At a fixed offered rate the throughput is that rate whenever the server keeps up: what
     // tells two configurations apart is the latency.
     h.metric = "latency_p50_ms";

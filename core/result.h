@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/backend.h"
@@ -74,6 +75,15 @@ struct ModelRef {
   // The first error of the model or of a member; empty when every file could be read.
   std::string first_error() const;
 };
+
+// The scenarios a cell runs, by the names result rows, studies and the command line use.
+namespace scenario {
+inline constexpr std::string_view kOffline = "offline";
+inline constexpr std::string_view kSingleStream = "single-stream";
+inline constexpr std::string_view kServer = "server";
+inline constexpr std::string_view kEnsemble = "ensemble";
+inline constexpr std::string_view kLoad = "load";
+}  // namespace scenario
 
 // One cell of a study: everything a fresh process needs to run it. The fields up to `arm`
 // are its identity (what makes two cells the same configuration); round and repeat say which

@@ -34,7 +34,8 @@ std::map<std::tuple<std::string, std::string, std::string>, Best> best_offline(
   std::map<std::string, std::vector<double>> by_config;
   std::map<std::string, const ResultRow*> example;
   for (const auto& r : rows) {
-    if (!r.ok() || r.cell.scenario != "offline" || !r.metrics.contains("throughput_ips")) continue;
+    if (!r.ok() || r.cell.scenario != scenario::kOffline || !r.metrics.contains("throughput_ips"))
+      continue;
     const std::string id = identity(r.cell, {"arm"});
     by_config[id].push_back(r.metrics["throughput_ips"].get<double>());
     example[id] = &r;

@@ -26,7 +26,7 @@ Table advice_table(const std::vector<Recommendation>& recs) {
     if (machines) row.push_back(r.machine);
     const ResultRow& w = r.winner.row;
     std::string what = w.label();
-    if (w.cell.scenario == "offline" || w.cell.scenario == "ensemble")
+    if (w.cell.scenario == scenario::kOffline || w.cell.scenario == scenario::kEnsemble)
       what += ", batch " + std::to_string(w.cell.batch);
     if (w.cell.precision != "fp32" && what.find(w.cell.precision) == std::string::npos)
       what += ", " + w.cell.precision;

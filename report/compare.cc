@@ -18,7 +18,8 @@ std::string describe(const CellSpec& c, const std::string& without = "") {
   std::string s = c.model.name;
   if (without != "backend") s += " " + c.backend;
   s += " " + c.scenario;
-  if (c.scenario == "offline" || c.scenario == "ensemble") s += " batch " + std::to_string(c.batch);
+  if (c.scenario == scenario::kOffline || c.scenario == scenario::kEnsemble)
+    s += " batch " + std::to_string(c.batch);
   if (c.server) {
     if (!c.peak_slo_p99_ms) s += " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
     s += c.server->max_batch > 1 ? " batching" : " no batching";

@@ -133,7 +133,7 @@ std::vector<Cell> cells_of(const std::vector<ResultRow>& rows) {
   }
   std::vector<Cell> out;
   for (auto& [k, c] : cells) {
-    if (c.scenario == "server") {
+    if (c.scenario == scenario::kServer) {
       // The batcher from the cell (or, in old files, from its metrics); the rate from the cell,
       // except for a find-peak cell, whose rate is the peak each round found (median).
       const ResultRow& first = *c.rows.front();

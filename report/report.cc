@@ -147,7 +147,7 @@ std::string in_flight(int concurrency) {
 Table offline(const std::vector<ResultRow>& rows) {
   std::set<int64_t> batches;
   for (const auto& r : rows)
-    if (r.cell.scenario == "offline") batches.insert(r.cell.batch);
+    if (r.cell.scenario == scenario::kOffline) batches.insert(r.cell.batch);
   Table t{"offline_throughput",
           "Offline throughput (images/s) by batch size",
           {"model", "framework"},
@@ -358,7 +358,7 @@ Table best(const std::vector<ResultRow>& rows) {
   for (const auto& q : questions) {
     // model -> label -> (batch, concurrency) -> visits; throughput takes each framework's
     // best batch and concurrency.
-    const bool best_of_runs = q.scenario == "offline" && q.higher;
+    const bool best_of_runs = q.scenario == scenario::kOffline && q.higher;
     std::map<std::string, std::map<std::string, std::map<std::pair<int64_t, int>, Visits>>> by;
     for (const auto& [id, g] : groups(rows, q.scenario))
       for (const ResultRow* r : g)

@@ -117,7 +117,7 @@ ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Te
   engine.run(view(one), out);
   sig.classes = out.shape.back();
   serve::BatchPolicy policy;
-  const bool server_scenario = spec.scenario == "server";
+  const bool server_scenario = spec.scenario == scenario::kServer;
   const ServerConfig config = spec.server.value_or(ServerConfig{});
   policy.max_batch = server_scenario ? config.max_batch : 1;
   policy.max_queue_delay_ms = server_scenario ? config.max_queue_delay_ms : 0;
@@ -259,13 +259,13 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   // framework benefits), or any batch for the server's dynamic batcher where the framework
   // has dynamic batches (else one image, and the batcher's batches are split).
   int64_t load_batch = spec.batch;
-  if (scenario == "single-stream") load_batch = 1;
-  if (scenario == "server") load_batch = caps.dynamic_batch ? 0 : 1;
+  if (scenario == scenario::kSingleStream) load_batch = 1;
+  if (scenario == scenario::kServer) load_batch = caps.dynamic_batch ? 0 : 1;
 
   // Requests in flight (offline --concurrency): each gets its share of the cores, and the
   // framework is told how many there will be.
   const int concurrency = spec.concurrency;
-  if (concurrency > 1 && scenario != "offline")
+  if (concurrency > 1 && scenario != scenario::kOffline)
     throw Error("concurrency " + std::to_string(concurrency) +
                 " applies to the offline scenario only, not to " + scenario);
   int threads = spec.threads;
@@ -305,12 +305,12 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   metrics["rss_after_load_bytes"] = load_memory["rss_after_bytes"];
   metrics["rss_before_load_bytes"] = load_memory["rss_before_bytes"];
 
-  std::vector<int64_t> shape = {scenario == "single-stream" ? 1 : spec.batch};
-  if (scenario == "server") shape[0] = spec.server.value_or(ServerConfig{}).max_batch;
+  std::vector<int64_t> shape = {scenario == scenario::kSingleStream ? 1 : spec.batch};
+  if (scenario == scenario::kServer) shape[0] = spec.server.value_or(ServerConfig{}).max_batch;
   for (int64_t d : models.front().input_shape) shape.push_back(d);
   const Tensor input = random_input(shape, spec.seed);
 
-  if (scenario == "load") {
+  if (scenario == scenario::kLoad) {
     Tensor out;
     const auto t0 = std::chrono::steady_clock::now();
     raw.front()->run(view(input), out);
@@ -327,13 +327,13 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   MemoryMeter run_memory;
   run_memory.start();
   ScenarioResult r;
-  if (scenario == "offline") {
+  if (scenario == scenario::kOffline) {
     r = run_offline_concurrent(requests, input, spec.limits, clock, window);
-  } else if (scenario == "single-stream" && !spec.transport.empty()) {
+  } else if (scenario == scenario::kSingleStream && !spec.transport.empty()) {
     r = run_over_transport(spec, *raw.front(), input, nullptr, metrics);
-  } else if (scenario == "single-stream") {
+  } else if (scenario == scenario::kSingleStream) {
     r = run_single_stream(*raw.front(), input, spec.limits, clock, window);
-  } else if (scenario == "server") {
+  } else if (scenario == scenario::kServer) {
     const ServerConfig config = spec.server.value_or(ServerConfig{});
     if (spec.peak_slo_p99_ms) {
       PeakSearch search;
@@ -364,7 +364,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
     } else {
       r = run_server(*raw.front(), input, config, clock, window);
     }
-  } else if (scenario == "ensemble") {
+  } else if (scenario == scenario::kEnsemble) {
     r = run_ensemble(raw, input, spec.limits, clock, nullptr, window);
   } else {
     throw Error("unknown scenario '" + scenario + "'");
@@ -377,8 +377,9 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   add_energy_per_image(metrics);
   // Whether the framework ran each batch as one call: a scenario's batch (or the server's
   // largest) that the engine splits into several calls was not batched by the framework.
-  const int64_t largest =
-      scenario == "server" ? shape[0] : (scenario == "single-stream" ? 1 : spec.batch);
+  const int64_t largest = scenario == scenario::kServer
+                              ? shape[0]
+                              : (scenario == scenario::kSingleStream ? 1 : spec.batch);
   const int64_t calls = raw.front()->framework_calls_per_batch(largest);
   metrics["framework_calls_per_batch"] = calls;
   result.batched = caps.batches_natively && calls == 1;

@@ -38,8 +38,9 @@ ResultRow unrun_row(const CellSpec& spec) {
 
 std::string describe(const CellSpec& c) {
   std::string s = c.model.name + " " + c.backend + " " + c.scenario;
-  if (c.scenario == "offline" || c.scenario == "ensemble") s += " batch " + std::to_string(c.batch);
-  if (c.scenario == "server" && c.server) {
+  if (c.scenario == scenario::kOffline || c.scenario == scenario::kEnsemble)
+    s += " batch " + std::to_string(c.batch);
+  if (c.scenario == scenario::kServer && c.server) {
     s += c.peak_slo_p99_ms ? " find-peak"
                            : " " + std::to_string(c.server->rate_qps).substr(0, 6) + " qps";
     s += c.server->max_batch > 1 ? " batching" : " no batching";
@@ -209,7 +210,7 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
     const std::string model_error = spec.model.first_error();
     std::vector<std::string> phases = {""};
     if (!model_error.empty()) phases.clear();
-    if (spec.scenario == "load") phases = {"cold", "warm"};
+    if (spec.scenario == scenario::kLoad) phases = {"cold", "warm"};
     const fs::path cache = work / ("cache-" + key);
     ResultRow result;
     for (const auto& phase : phases) {

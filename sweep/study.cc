@@ -110,8 +110,9 @@ void Study::validate() const {
       throw Error("unknown transport '" + t +
                   "' (valid: in-process, http-json, http-binary, grpc)");
   if (transports != std::vector<std::string>{"in-process"} &&
-      std::none_of(scenarios.begin(), scenarios.end(),
-                   [](const std::string& s) { return s == "server" || s == "single-stream"; }))
+      std::none_of(scenarios.begin(), scenarios.end(), [](const std::string& s) {
+        return s == scenario::kServer || s == scenario::kSingleStream;
+      }))
     throw Error("--transport applies to the server and single-stream scenarios: add one of them");
   if (precisions.empty()) throw Error("--precision needs at least one of fp32, bf16, int8");
   for (const auto& p : precisions) check_precision_name(p);
@@ -151,10 +152,12 @@ void Study::validate() const {
   }
   double per_model = 0;  // cells of one model, setting, arm and repeat in a round
   for (const auto& s : scenarios)
-    per_model += s == "offline" || s == "ensemble" ? n(batches.size()) * n(concurrencies.size())
-                 : s == "server" ? 2 * n(transports.size()) * (find_peak ? 1 : n(rates.size()))
-                 : s == "single-stream" ? n(transports.size())
-                                        : 1;
+    per_model += s == scenario::kOffline || s == scenario::kEnsemble
+                     ? n(batches.size()) * n(concurrencies.size())
+                 : s == scenario::kServer
+                     ? 2 * n(transports.size()) * (find_peak ? 1 : n(rates.size()))
+                 : s == scenario::kSingleStream ? n(transports.size())
+                                                : 1;
   const double cells = n(models.size()) * combinations * n(arms.size()) * repeat *
                        std::max(1.0, per_model) * n(preparations.size()) * n(precisions.size()) *
                        rounds;
@@ -219,7 +222,7 @@ std::vector<CellSpec> expand(const Study& study) {
             base.repeat = rep;
             base.seed = study.zoo.seed;
             base.limits = study.limits;
-            if (scenario == "ensemble") {
+            if (scenario == scenario::kEnsemble) {
               for (const auto& e : ensembles)
                 for (int64_t b : study.batches) {
                   CellSpec c = base;
@@ -233,21 +236,21 @@ std::vector<CellSpec> expand(const Study& study) {
               CellSpec c = base;
               c.model = model(name);
               const int64_t fixed = fixed_batch(c.model);
-              if (scenario == "offline") {
+              if (scenario == scenario::kOffline) {
                 for (int64_t b : fixed ? std::vector<int64_t>{fixed} : study.batches)
                   for (int n : study.concurrencies) {
                     c.batch = b;
                     c.concurrency = n;
                     round.push_back(c);
                   }
-              } else if (scenario == "load") {
+              } else if (scenario == scenario::kLoad) {
                 round.push_back(c);
-              } else if (scenario == "single-stream") {
+              } else if (scenario == scenario::kSingleStream) {
                 for (const auto& t : study.transports) {
                   c.transport = t == "in-process" ? "" : t;
                   round.push_back(c);
                 }
-              } else if (scenario == "server") {
+              } else if (scenario == scenario::kServer) {
                 for (int64_t max_batch : {fixed ? fixed : study.max_batch, int64_t{1}}) {
                   ServerConfig server;
                   server.max_batch = max_batch;
@@ -328,9 +331,9 @@ double estimate_seconds(const Study& study) {
   for (const auto& c : expand(study)) {
     const double iteration = c.batch * c.model.total_flops_per_image() / effective;
     double cell = 2.0;  // process start and load
-    if (c.scenario == "load")
+    if (c.scenario == scenario::kLoad)
       cell = 2 * (2.0 + iteration);
-    else if (c.scenario == "server")
+    else if (c.scenario == scenario::kServer)
       cell += (c.peak_slo_p99_ms ? 10 : 1) *
               std::max(study.server_duration_s, study.server_min_queries * iteration);
     else

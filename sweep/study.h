@@ -66,8 +66,9 @@ struct Study {
   void validate() const;
 };
 
-inline const std::vector<std::string> kScenarios = {"offline", "single-stream", "server",
-                                                    "ensemble", "load"};
+inline const std::vector<std::string> kScenarios = {
+    std::string(scenario::kOffline), std::string(scenario::kSingleStream),
+    std::string(scenario::kServer), std::string(scenario::kEnsemble), std::string(scenario::kLoad)};
 inline const std::vector<std::string> kTransports = {"in-process", "http-json", "http-binary",
                                                      "grpc"};
 

@@ -81,11 +81,11 @@ CellSpec Tuner::cell(const Candidate& c, const std::string& arm, int round) cons
   s.round = round;
   s.limits = arm == kScreen || arm == kExplore ? short_limits(o_.cell_seconds)
                                                : long_limits(o_.cell_seconds);
-  if (o_.scenario == "offline") {
+  if (o_.scenario == scenario::kOffline) {
     s.batch = c.batch;
     s.concurrency = c.concurrency;
   }
-  if (o_.scenario == "server") {
+  if (o_.scenario == scenario::kServer) {
     ServerConfig server;
     server.max_batch = c.max_batch;
     server.max_queue_delay_ms = c.max_batch > 1 ? c.delay_ms : 0.0;
@@ -141,7 +141,7 @@ double Tuner::cost_of(const Candidate& c) const {
     r = find(cell(family, kScreen));
   }
   if (!r) return 5.0;
-  if (o_.scenario == "server") return r->wall_s * 2.5 / 1.5;
+  if (o_.scenario == scenario::kServer) return r->wall_s * 2.5 / 1.5;
   const double load_s = std::isfinite(r->metric("load_ms")) ? r->metric("load_ms") / 1000 : 0;
   return std::max(0.5, r->wall_s - load_s - s.warmup_s - s.min_duration_s) + std::min(load_s, 5.0) +
          l.warmup_s + l.min_duration_s;
@@ -162,7 +162,7 @@ std::string Tuner::describe(const ResultRow& r) const {
   ResultRow unlabelled = r;
   unlabelled.cell.arm.clear();
   std::string s = unlabelled.label();
-  if (r.cell.scenario == "offline") s += " batch " + std::to_string(r.cell.batch);
+  if (r.cell.scenario == scenario::kOffline) s += " batch " + std::to_string(r.cell.batch);
   if (r.cell.server)
     s += r.cell.server->max_batch > 1 ? " batching " + std::to_string(r.cell.server->max_batch) +
                                             "/" + fixed(r.cell.server->max_queue_delay_ms, 0) + "ms"
@@ -241,7 +241,7 @@ void Tuner::explore(Candidate best, double best_value) {
     return false;
   };
   const BackendInfo& info = registry_.info(best.backend);
-  if (o_.scenario == "offline") {
+  if (o_.scenario == scenario::kOffline) {
     if (fixed_batch(template_.model) == 0) {
       int misses = 0;
       for (int64_t b : o_.batches) {
@@ -259,7 +259,7 @@ void Tuner::explore(Candidate best, double best_value) {
       attempt(c);
     }
   }
-  if (o_.scenario == "server") {
+  if (o_.scenario == scenario::kServer) {
     const Candidate at = best;
     for (int64_t mb : o_.max_batches) {
       if (mb <= 1) continue;
@@ -408,7 +408,7 @@ int Tuner::run() {
   Study study;
   study.models = {o_.model};
   study.backends = {backends_.front()};
-  study.scenarios = {o_.scenario == "server" ? "single-stream" : o_.scenario};
+  study.scenarios = {o_.scenario == scenario::kServer ? "single-stream" : o_.scenario};
   study.zoo = o_.zoo;
   study.threads = o_.threads;
   std::fprintf(stderr, "[tune] preparing %s...\n", o_.model.c_str());
@@ -416,7 +416,7 @@ int Tuner::run() {
   if (!template_.model.error.empty()) throw Error(template_.model.error);
   template_.scenario = o_.scenario;
   template_.preparation = "simplify";
-  if (o_.scenario == "server") {
+  if (o_.scenario == scenario::kServer) {
     for (const auto& c : o_.limits.latency)
       if (c.what == "p99") template_.peak_slo_p99_ms = c.limit_ms;
   }
@@ -463,12 +463,14 @@ int Tuner::run() {
 void TuneOptions::validate() const {
   if (model.empty()) throw Error("--model is required");
   zoo::check_model_source(model);
-  if (scenario != "offline" && scenario != "single-stream" && scenario != "server")
+  if (scenario != scenario::kOffline && scenario != scenario::kSingleStream &&
+      scenario != scenario::kServer)
     throw Error("--scenario '" + scenario + "' cannot be tuned (offline, single-stream, server)");
   objective_for(objective, scenario);
   if (!(budget_s > 0)) throw Error("--budget must be positive");
-  if (scenario == "server" && std::none_of(limits.latency.begin(), limits.latency.end(),
-                                           [](const Constraint& c) { return c.what == "p99"; }))
+  if (scenario == scenario::kServer &&
+      std::none_of(limits.latency.begin(), limits.latency.end(),
+                   [](const Constraint& c) { return c.what == "p99"; }))
     throw Error("--scenario server needs --constraint p99<=MS: the rate is judged against it");
   if (limits.min_top1_agreement < 0 || limits.min_top1_agreement > 1)
     throw Error("--min-top1-agreement must be between 0 and 1");

@@ -50,12 +50,12 @@ void Tuner::write_study_file(const ResultRow& w, const ResultRow* base) {
     << "backends = " << list(both(a.backend, b.backend), true) << "\n"
     << "scenario = " << list({o_.scenario}, true) << "\n"
     << "precision = " << list(both(a.precision, b.precision), true) << "\n";
-  if (o_.scenario == "offline") {
+  if (o_.scenario == scenario::kOffline) {
     f << "batches = " << list(both(std::to_string(a.batch), std::to_string(b.batch)), false) << "\n"
       << "concurrency = "
       << list(both(std::to_string(a.concurrency), std::to_string(b.concurrency)), false) << "\n";
   }
-  if (o_.scenario == "server" && a.server) {
+  if (o_.scenario == scenario::kServer && a.server) {
     f << "find-peak = true\nslo-p99-ms = " << *a.peak_slo_p99_ms << "\n"
       << "max-batch = " << a.server->max_batch << "\n"
       << "max-queue-delay-ms = " << a.server->max_queue_delay_ms << "\n";
@@ -75,7 +75,7 @@ void Tuner::answer() {
   const std::vector<Standing> confirmed = rank(rows_, objective_, o_.limits, {kConfirm});
   std::printf("\n== tune: %s, %s, objective %s%s ==\n", template_.model.name.c_str(),
               o_.scenario.c_str(), objective_.name.c_str(),
-              o_.scenario == "server"
+              o_.scenario == scenario::kServer
                   ? (" (p99 <= " + fixed(*template_.peak_slo_p99_ms, 1) + " ms)").c_str()
                   : "");
   double spent = 0;
@@ -118,7 +118,7 @@ void Tuner::answer() {
   if (winner) {
     const ResultRow& w = winner->row;
     std::string what = w.label();
-    if (o_.scenario == "offline") what += ", batch " + std::to_string(w.cell.batch);
+    if (o_.scenario == scenario::kOffline) what += ", batch " + std::to_string(w.cell.batch);
     if (w.cell.precision != "fp32" && what.find(w.cell.precision) == std::string::npos)
       what += ", " + w.cell.precision;
     if (w.cell.server)
@@ -150,7 +150,7 @@ void Tuner::answer() {
     std::printf(
         "against each framework's defaults (%s, fp32, %s; ratio above 1 favours the "
         "winner, 95%% interval over paired rounds):\n",
-        objective_.name.c_str(), o_.scenario == "server" ? "no batching" : "batch 1");
+        objective_.name.c_str(), o_.scenario == scenario::kServer ? "no batching" : "batch 1");
     for (const auto& b : backends_) {
       const Standing* d = defaults_of(b);
       if (!d) continue;
