@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
+#include "core/jsonl.h"
 #include "infermark/version.h"
 
 namespace infermark {
@@ -115,6 +117,37 @@ nlohmann::json to_json(const Machine& m) {
           {"peak_bf16_flops", m.peak_bf16_flops},
           {"peak_int8_ops", m.peak_int8_ops},
           {"peak_method", m.peak_method}};
+}
+
+Machine machine_from_json(const nlohmann::json& j) {
+  Machine m;
+  if (!j.is_object()) return m;
+  const auto text = [&](const char* key, std::string& out) {
+    if (const auto it = j.find(key); it != j.end() && it->is_string()) out = it->get<std::string>();
+  };
+  const auto number = [&](const char* key, auto& out) {
+    using T = std::remove_reference_t<decltype(out)>;
+    if (const auto it = j.find(key); it != j.end() && it->is_number() && converts_to<T>(*it))
+      out = it->get<T>();
+  };
+  text("cpu_model", m.cpu_model);
+  number("logical_cores", m.logical_cores);
+  number("cores_used", m.cores_used);
+  number("cpu_mhz", m.cpu_mhz);
+  if (const auto it = j.find("isa"); it != j.end() && it->is_object())
+    for (const auto& [flag, on] : it->items())
+      if (on.is_boolean()) m.isa[flag] = on.get<bool>();
+  number("memory_bytes", m.memory_bytes);
+  text("os", m.os);
+  text("kernel", m.kernel);
+  text("compiler", m.compiler);
+  text("tool_version", m.tool_version);
+  text("git_revision", m.git_revision);
+  number("peak_fp32_flops", m.peak_fp32_flops);
+  number("peak_bf16_flops", m.peak_bf16_flops);
+  number("peak_int8_ops", m.peak_int8_ops);
+  text("peak_method", m.peak_method);
+  return m;
 }
 
 std::string format_machine(const Machine& m) {

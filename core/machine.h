@@ -34,6 +34,9 @@ struct Machine {
 Machine read_machine(PeakCache peak = PeakCache::kUse);
 
 nlohmann::json to_json(const Machine& m);
+// The machine a result row records (its `env`), as hostile as the file it came from: a field
+// missing or of another type is left at its default, never an exception.
+Machine machine_from_json(const nlohmann::json& j);
 std::string format_machine(const Machine& m);
 
 }  // namespace infermark

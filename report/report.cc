@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/machine.h"
 #include "core/statistics.h"
 #include "core/text.h"
 #include "report/figures.h"
@@ -455,22 +456,19 @@ std::string html_escape(const std::string& s) {
 }
 
 // The peak the shares of peak were computed with, and how it was measured.
-std::string peak_text(const json& env) {
-  const double fp32_flops = env.value("peak_fp32_flops", 0.0);
-  const double bf16_flops = env.value("peak_bf16_flops", 0.0);
-  const std::string method = env.value("peak_method", "");
+std::string peak_text(const Machine& m) {
   char buf[96];
-  std::snprintf(buf, sizeof buf, "%.1f GFLOP/s", fp32_flops / 1e9);
-  std::string out = fp32_flops > 0 ? buf : "not measured";
-  if (bf16_flops > 0) {
-    std::snprintf(buf, sizeof buf, " (bf16: %.1f GFLOP/s)", bf16_flops / 1e9);
+  std::snprintf(buf, sizeof buf, "%.1f GFLOP/s", m.peak_fp32_flops / 1e9);
+  std::string out = m.peak_fp32_flops > 0 ? buf : "not measured";
+  if (m.peak_bf16_flops > 0) {
+    std::snprintf(buf, sizeof buf, " (bf16: %.1f GFLOP/s)", m.peak_bf16_flops / 1e9);
     out += buf;
   }
-  if (const double int8_ops = env.value("peak_int8_ops", 0.0); int8_ops > 0) {
-    std::snprintf(buf, sizeof buf, " (int8: %.1f GOP/s)", int8_ops / 1e9);
+  if (m.peak_int8_ops > 0) {
+    std::snprintf(buf, sizeof buf, " (int8: %.1f GOP/s)", m.peak_int8_ops / 1e9);
     out += buf;
   }
-  if (!method.empty()) out += "; " + method;
+  if (!m.peak_method.empty()) out += "; " + m.peak_method;
   return html_escape(out);
 }
 
@@ -564,11 +562,11 @@ fs::path write_report(const std::vector<ResultRow>& rows, const fs::path& dir,
        "figure{margin:1em 0}figcaption{color:#555;font-size:90%}</style></head><body>\n"
        "<h1>infermark report</h1>\n";
   if (!rows.empty() && !rows.front().env.empty()) {
-    const json& e = rows.front().env;
-    h << "<p>Machine: " << html_escape(e.value("cpu_model", "")) << ", " << e.value("cores_used", 0)
-      << " cores used, " << html_escape(e.value("os", "")) << "; peak FP32: " << peak_text(e)
-      << "; infermark " << html_escape(e.value("tool_version", "")) << " ("
-      << html_escape(e.value("git_revision", "")) << "). " << rows.size() << " cells.</p>\n";
+    const Machine m = machine_from_json(rows.front().env);
+    h << "<p>Machine: " << html_escape(m.cpu_model) << ", " << m.cores_used << " cores used, "
+      << html_escape(m.os) << "; peak FP32: " << peak_text(m) << "; infermark "
+      << html_escape(m.tool_version) << " (" << html_escape(m.git_revision) << "). " << rows.size()
+      << " cells.</p>\n";
   }
   h << "<h2>Which framework wins where</h2>\n";
   for (const auto& t : tables)

@@ -66,5 +66,32 @@ TEST_F(MachineTest, PeakIsMeasuredOnceAndThenCached) {
   EXPECT_EQ(second.peak_method, first.peak_method);
 }
 
+// A result row's env read back into a Machine; a file's hostile fields (another type, out of
+// range) are left at their defaults rather than thrown.
+TEST(Machine, FromJsonRoundTripsAndSurvivesWrongTypes) {
+  Machine m;
+  m.cpu_model = "AMD EPYC";
+  m.cores_used = 2;
+  m.logical_cores = 4;
+  m.isa = {{"avx512f", true}, {"avx512_vnni", false}};
+  m.memory_bytes = int64_t{24} << 30;
+  m.peak_fp32_flops = 5e11;
+  m.peak_int8_ops = 2e12;
+  m.peak_method = "measured";
+  const Machine back = machine_from_json(to_json(m));
+  EXPECT_EQ(back.cpu_model, m.cpu_model);
+  EXPECT_EQ(back.cores_used, 2);
+  EXPECT_EQ(back.isa, m.isa);
+  EXPECT_EQ(back.memory_bytes, m.memory_bytes);
+  EXPECT_EQ(back.peak_int8_ops, 2e12);
+  EXPECT_EQ(to_json(back), to_json(m));
+  const Machine bad = machine_from_json(nlohmann::json{
+      {"cpu_model", 7}, {"cores_used", 1e300}, {"isa", {{"avx2", "yes"}}}, {"os", {1, 2}}});
+  EXPECT_EQ(bad.cpu_model, "");
+  EXPECT_EQ(bad.cores_used, 0);
+  EXPECT_TRUE(bad.isa.empty());
+  EXPECT_EQ(machine_from_json(nlohmann::json::array()).cpu_model, "");
+}
+
 }  // namespace
 }  // namespace infermark
