@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "core/statistics.h"
 #include "core/text.h"
 
@@ -67,18 +68,18 @@ double objective_value(const ResultRow& r, const Objective& o) {
   if (!r.ok()) return NAN;
   double v = NAN;
   if (o.name == "throughput")
-    v = r.metric("throughput_ips");
+    v = r.metric(metric::kThroughputIps);
   else if (o.name == "latency-p50")
     v = r.latency("p50");
   else if (o.name == "latency-p99")
     v = r.latency("p99");
   else if (o.name == "peak-rate")
-    v = r.metric("peak_qps");
+    v = r.metric(metric::kPeakQps);
   else if (o.name == "load-cold")
-    v = r.metric("load_cold_ms");
+    v = r.metric(metric::kLoadColdMs);
   else if (o.name == "images-per-joule") {
-    double j = r.metric("energy_per_image_j");
-    const double gpu = r.metric("gpu_energy_per_image_j");
+    double j = r.metric(metric::kEnergyPerImageJ);
+    const double gpu = r.metric(metric::kGpuEnergyPerImageJ);
     if (std::isfinite(gpu)) j = (std::isfinite(j) ? j : 0) + gpu;
     v = j > 0 ? 1 / j : NAN;
   }
@@ -134,7 +135,7 @@ bool within(const ResultRow& r, const Limits& limits, std::string* why) {
     }
   }
   if (limits.memory_bytes > 0) {
-    const double rss = r.metric("child_peak_rss_bytes");
+    const double rss = r.metric(metric::kChildPeakRssBytes);
     if (std::isfinite(rss) && rss > static_cast<double>(limits.memory_bytes)) {
       if (why)
         *why = "peak memory " + fixed(rss / (1 << 20), 0) + " MiB > " +
@@ -219,7 +220,7 @@ std::vector<Standing> pareto_front(const std::vector<Standing>& ranked,
     return std::isfinite(v) ? v : INFINITY;
   };
   auto mem = [](const Standing& s) {
-    const double v = s.row.metric("child_peak_rss_bytes");
+    const double v = s.row.metric(metric::kChildPeakRssBytes);
     return std::isfinite(v) ? v : INFINITY;
   };
   // Figures within the machine's noise count as equal: 5% (and 16 MiB of memory, what a

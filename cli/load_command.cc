@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/image.h"
 #include "core/machine.h"
+#include "core/metrics.h"
 #include "core/npy.h"
 #include "core/result.h"
 #include "core/text.h"
@@ -123,9 +124,9 @@ ResultRow row_of(const LoadArgs& a, const load::Endpoint& endpoint,
 
 // What the printed line says of a find-peak row's peak: the confirmed rate, or why none was.
 std::string peak_text(const ResultRow& row) {
-  if (!row.metrics.contains("peak_qps")) return "";
+  if (!row.metrics.contains(metric::kPeakQps)) return "";
   if (row.metrics.value("peak_confirmed", false))
-    return ", peak " + formatted(row.metric("peak_qps"), "%.4g") + "/s (confirmed)";
+    return ", peak " + formatted(row.metric(metric::kPeakQps), "%.4g") + "/s (confirmed)";
   return ", no peak confirmed: " + row.metrics.value("peak_reason", std::string());
 }
 
@@ -212,11 +213,12 @@ void run(const LoadArgs& a) {
           row.cell.arm.c_str(), a.model.c_str(),
           a.concurrency > 0 ? ("x" + std::to_string(a.concurrency)).c_str()
                             : (formatted(one.config.rate_qps, "%.4g") + "/s").c_str(),
-          static_cast<long long>(row.metrics["queries"].get<int64_t>()),
+          static_cast<long long>(row.metrics[metric::kQueries].get<int64_t>()),
           static_cast<long long>(row.metrics["ok"].get<int64_t>()),
           static_cast<long long>(row.metrics["rejected"].get<int64_t>()),
-          static_cast<long long>(row.metrics["failed"].get<int64_t>()), row.metric("achieved_qps"),
-          row.latency("p50"), row.latency("p99"), peak_text(row).c_str());
+          static_cast<long long>(row.metrics["failed"].get<int64_t>()),
+          row.metric(metric::kAchievedQps), row.latency("p50"), row.latency("p99"),
+          peak_text(row).c_str());
     else
       std::printf("%s %s: %s\n", row.cell.arm.c_str(), a.model.c_str(), row.message.c_str());
     std::fflush(stdout);

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/jsonl.h"
+#include "core/metrics.h"
 
 namespace infermark {
 using nlohmann::json;
@@ -94,7 +95,7 @@ void write_cell_fields(const CellSpec& c, json& j) {
   j["seed"] = c.seed;
   j["limits"] = limits_json(c.limits);
   if (c.server) j["server"] = server_json(*c.server);
-  if (c.peak_slo_p99_ms) j["peak"] = {{"slo_p99_ms", *c.peak_slo_p99_ms}};
+  if (c.peak_slo_p99_ms) j["peak"] = {{metric::kSloP99Ms, *c.peak_slo_p99_ms}};
 }
 
 void read_cell_fields(const json& j, CellSpec& c) {
@@ -113,7 +114,7 @@ void read_cell_fields(const json& j, CellSpec& c) {
   c.limits = limits_from(j.value("limits", json::object()));
   if (j.contains("server") && j["server"].is_object()) c.server = server_from(j["server"]);
   if (j.contains("peak") && j["peak"].is_object())
-    c.peak_slo_p99_ms = get_or(j["peak"], "slo_p99_ms", 100.0);
+    c.peak_slo_p99_ms = get_or(j["peak"], metric::kSloP99Ms, 100.0);
 }
 
 }  // namespace
@@ -379,12 +380,12 @@ Headline headline(const ResultRow& r) {
     h.higher_is_better = false;
     h.rel_half_ci = half_ci();
   } else if (scenario == scenario::kLoad) {
-    h.metric = "load_cold_ms";
-    h.value = r.metric("load_cold_ms");
+    h.metric = metric::kLoadColdMs;
+    h.value = r.metric(metric::kLoadColdMs);
     h.higher_is_better = false;
-  } else if (scenario == scenario::kServer && !std::isnan(r.metric("peak_qps"))) {
-    h.metric = "peak_qps";
-    h.value = r.metric("peak_qps");
+  } else if (scenario == scenario::kServer && !std::isnan(r.metric(metric::kPeakQps))) {
+    h.metric = metric::kPeakQps;
+    h.value = r.metric(metric::kPeakQps);
   } else if (scenario == scenario::kServer) {
     // At a fixed offered rate the throughput is that rate whenever the server keeps up: what
     // tells two configurations apart is the latency.
@@ -393,8 +394,8 @@ Headline headline(const ResultRow& r) {
     h.higher_is_better = false;
   } else {
     // Throughput is batch / mean iteration time: its relative interval is the mean's.
-    h.metric = "throughput_ips";
-    h.value = r.metric("throughput_ips");
+    h.metric = metric::kThroughputIps;
+    h.value = r.metric(metric::kThroughputIps);
     h.rel_half_ci = half_ci();
   }
   h.ok = r.ok() && h.value > 0;

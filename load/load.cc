@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "meters/summary.h"
 #include "scenarios/internal.h"
 
@@ -213,17 +214,18 @@ ScenarioResult run_load(const Connect& connect, const serve::InferRequest& reque
   ScenarioResult r;
   nlohmann::json& m = r.metrics;
   const double span_s = last_done - start_s;
-  if (open) m["offered_qps"] = config.rate_qps;
+  if (open) m[metric::kOfferedQps] = config.rate_qps;
   if (!open) m["clients"] = config.concurrency;
   m["distribution"] = open ? config.distribution : "closed-loop";
-  m["queries"] = queries;
+  m[metric::kQueries] = queries;
   m["ok"] = ok;
   m["rejected"] = rejected;
   m["failed"] = failed;
   m["dropped"] = rejected + failed;
   if (!first_failure.empty()) m["first_failure"] = first_failure;
-  m["achieved_qps"] = span_s > 0 ? static_cast<double>(ok) / span_s : 0.0;
-  m["throughput_ips"] = m["achieved_qps"].get<double>() * static_cast<double>(images_per_request);
+  m[metric::kAchievedQps] = span_s > 0 ? static_cast<double>(ok) / span_s : 0.0;
+  m[metric::kThroughputIps] =
+      m[metric::kAchievedQps].get<double>() * static_cast<double>(images_per_request);
   m["images"] = ok * images_per_request;
   m["timed_s"] = span_s;
   m["seed"] = config.seed;

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/metrics.h"
 
 namespace infermark {
 namespace {
@@ -129,7 +130,7 @@ void RaplMeter::start() {
 
 void RaplMeter::stop(nlohmann::json& metrics) {
   auto unmeasured = [&](const std::string& reason) {
-    metrics["energy_j"] = nullptr;
+    metrics[metric::kEnergyJ] = nullptr;
     metrics["energy_reason"] = reason;
   };
   if (!started_) return unmeasured("RAPL meter stopped without being started");
@@ -146,7 +147,7 @@ void RaplMeter::stop(nlohmann::json& metrics) {
   } catch (const Error& e) {
     return unmeasured(e.what());
   }
-  metrics["energy_j"] = static_cast<double>(total_uj) / 1e6;
+  metrics[metric::kEnergyJ] = static_cast<double>(total_uj) / 1e6;
   metrics["energy_source"] = "rapl";
   metrics["energy_domains"] = domains;
 }
@@ -339,8 +340,8 @@ void add_energy_per_image(nlohmann::json& m) {
   const double images =
       m.contains("images") && m["images"].is_number() ? m["images"].get<double>() : 0;
   if (!(images > 0)) return;
-  for (const auto& [energy, per_image] : {std::pair{"energy_j", "energy_per_image_j"},
-                                          std::pair{"gpu_energy_j", "gpu_energy_per_image_j"}})
+  for (const auto& [energy, per_image] : {std::pair{metric::kEnergyJ, metric::kEnergyPerImageJ},
+                                          std::pair{"gpu_energy_j", metric::kGpuEnergyPerImageJ}})
     if (m.contains(energy) && m[energy].is_number())
       m[per_image] = m[energy].get<double>() / images;
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/metrics.h"
 
 namespace infermark {
 namespace {
@@ -82,7 +83,7 @@ void MemoryMeter::start() {
 void MemoryMeter::stop(nlohmann::json& metrics) {
   auto unmeasured = [&](const std::string& reason) {
     for (const char* k :
-         {"rss_before_bytes", "rss_after_bytes", "rss_peak_bytes", "rss_delta_bytes"})
+         {"rss_before_bytes", "rss_after_bytes", metric::kRssPeakBytes, "rss_delta_bytes"})
       metrics[k] = nullptr;
     metrics["rss_reason"] = reason;
   };
@@ -99,7 +100,8 @@ void MemoryMeter::stop(nlohmann::json& metrics) {
   metrics["rss_after_bytes"] = after.rss_bytes;
   // The high-water mark covers the region only if it was reset at start(); it is never
   // below what was seen at either end.
-  metrics["rss_peak_bytes"] = std::max({after.rss_peak_bytes, before_.rss_bytes, after.rss_bytes});
+  metrics[metric::kRssPeakBytes] =
+      std::max({after.rss_peak_bytes, before_.rss_bytes, after.rss_bytes});
   metrics["rss_delta_bytes"] = after.rss_bytes - before_.rss_bytes;
   metrics["rss_peak_reset"] = peak_reset_;
 }

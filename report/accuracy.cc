@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "core/text.h"
 #include "report/figures.h"
 #include "report/figures_plot.h"
@@ -34,10 +35,11 @@ std::map<std::tuple<std::string, std::string, std::string>, Best> best_offline(
   std::map<std::string, std::vector<double>> by_config;
   std::map<std::string, const ResultRow*> example;
   for (const auto& r : rows) {
-    if (!r.ok() || r.cell.scenario != scenario::kOffline || !r.metrics.contains("throughput_ips"))
+    if (!r.ok() || r.cell.scenario != scenario::kOffline ||
+        !r.metrics.contains(metric::kThroughputIps))
       continue;
     const std::string id = identity(r.cell, {"arm"});
-    by_config[id].push_back(r.metrics["throughput_ips"].get<double>());
+    by_config[id].push_back(r.metrics[metric::kThroughputIps].get<double>());
     example[id] = &r;
   }
   std::map<std::tuple<std::string, std::string, std::string>, Best> best;

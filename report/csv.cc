@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "report/report.h"
 
 namespace infermark {
@@ -30,13 +31,13 @@ void write_csv(const std::vector<std::filesystem::path>& results,
         << field(r.settings_text()) << "," << c.scenario << "," << c.batch << "," << c.threads
         << "," << field(c.precision) << "," << c.concurrency << "," << field(c.preparation) << ","
         << field(c.arm) << "," << c.round << "," << c.repeat << "," << field(r.node) << ","
-        << r.status << "," << num(r.metric("throughput_ips")) << "," << num(r.latency("mean"))
+        << r.status << "," << num(r.metric(metric::kThroughputIps)) << "," << num(r.latency("mean"))
         << "," << num(r.latency("p50")) << "," << num(r.latency("p99")) << ","
         << num(r.latency("cv")) << ","
         << (l.is_object() && l.contains("stable") ? l["stable"].dump() : "") << ","
-        << num(r.metric("load_ms")) << "," << num(r.metric("load_cold_ms")) << ","
-        << num(r.metric("load_warm_ms")) << "," << num(r.metric("rss_peak_bytes")) << ","
-        << num(r.metric("energy_j")) << "," << num(r.metric("share_of_peak")) << ","
+        << num(r.metric("load_ms")) << "," << num(r.metric(metric::kLoadColdMs)) << ","
+        << num(r.metric(metric::kLoadWarmMs)) << "," << num(r.metric(metric::kRssPeakBytes)) << ","
+        << num(r.metric(metric::kEnergyJ)) << "," << num(r.metric(metric::kShareOfPeak)) << ","
         << field(r.message) << "\n";
   }
 }

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "report/figures_cells.h"
 
 namespace infermark {
@@ -25,7 +26,8 @@ void energy_figure(const std::vector<Cell>& cells, const Palette& palette, const
   double lo_x = INFINITY, hi_x = 0, lo_y = INFINITY, hi_y = 0;  // whiskers included
   for (const Cell& c : cells) {
     if (!c.ok()) continue;
-    const auto x = c.metric_spread("throughput_ips"), y = c.metric_spread("energy_per_image_j");
+    const auto x = c.metric_spread(metric::kThroughputIps),
+               y = c.metric_spread(metric::kEnergyPerImageJ);
     if (!x || !y || x->median <= 0 || y->median <= 0) continue;
     points[c.label].push_back({*x, *y});
     all_x.push_back(x->median);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 
+#include "core/metrics.h"
 #include "report/figures_cells.h"
 
 namespace infermark::figures {
@@ -184,7 +185,7 @@ void throughput_figures(const std::vector<Cell>& cells, const Palette& palette, 
                 {"offline", "fig1_throughput_", "Offline throughput of ", "throughput (images/s)",
                  "Bars: median throughput over rounds and repeats, one slot per batch size "
                  "measured, one colour per framework (shades: its configurations).",
-                 [](const Cell& c) { return c.metric_spread("throughput_ips"); }},
+                 [](const Cell& c) { return c.metric_spread(metric::kThroughputIps); }},
                 out);
 }
 
@@ -196,7 +197,7 @@ void memory_figures(const std::vector<Cell>& cells, const Palette& palette, cons
                  "Bars: median peak resident set size (rss_peak_bytes) of the process running all "
                  "members, one slot per batch size measured, one colour per framework.",
                  [](const Cell& c) -> std::optional<Spread> {
-                   auto s = c.metric_spread("rss_peak_bytes");
+                   auto s = c.metric_spread(metric::kRssPeakBytes);
                    if (!s) return s;
                    for (double* v : {&s->median, &s->low, &s->high}) *v /= 1024.0 * 1024.0;
                    return s;
@@ -289,7 +290,7 @@ void share_figure(const std::vector<Cell>& cells, const Palette& palette, const 
       if (values.count(k)) continue;
       BarValue& v = here[k];
       if (c->ok()) {
-        if (auto s = c->metric_spread("share_of_peak");
+        if (auto s = c->metric_spread(metric::kShareOfPeak);
             s && (!v.value || s->median > v.value->median)) {
           v.value = s;
           v.status = "ok";

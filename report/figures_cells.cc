@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "core/metrics.h"
 #include "report/report.h"
 
 namespace infermark::figures {
@@ -139,14 +140,15 @@ std::vector<Cell> cells_of(const std::vector<ResultRow>& rows) {
       const ResultRow& first = *c.rows.front();
       c.max_batch = c.metric("max_batch");
       c.queue_delay_ms = c.metric("max_queue_delay_ms");
-      c.offered_qps = c.metric("offered_qps");
+      c.offered_qps = c.metric(metric::kOfferedQps);
       if (first.cell.server) {
         c.max_batch = static_cast<double>(first.cell.server->max_batch);
         c.queue_delay_ms = first.cell.server->max_queue_delay_ms;
         if (!first.cell.peak_slo_p99_ms || !c.offered_qps)
           c.offered_qps = first.cell.server->rate_qps;
       }
-      c.find_peak = first.cell.peak_slo_p99_ms.has_value() || c.metric("peak_qps").has_value();
+      c.find_peak =
+          first.cell.peak_slo_p99_ms.has_value() || c.metric(metric::kPeakQps).has_value();
     }
     out.push_back(std::move(c));
   }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <tuple>
 
+#include "core/metrics.h"
 #include "report/figures_cells.h"
 #include "report/report.h"
 #include "scenarios/peak_rule.h"
@@ -176,7 +177,7 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
           ext.y(s->low);
           ext.y(s->high);
         }
-      if (const auto t = c->metric("slo_p99_ms")) ext.y(*t);
+      if (const auto t = c->metric(metric::kSloP99Ms)) ext.y(*t);
       if (const auto peak = confirmed_peak(*c, c->label)) mx.x(peak->rate.high);
       for (const auto& [x, y] : probes_of(*c)) {
         mx.x(x);
@@ -273,7 +274,7 @@ void server_figures(const std::vector<Cell>& cells, const Palette& palette, cons
         for (const Cell* c : line) {
           for (const auto& xy : probes_of(*c)) tried.push_back(xy);
           if (c->ok()) {
-            if (auto t = c->metric("slo_p99_ms")) targets.insert(*t);
+            if (auto t = c->metric(metric::kSloP99Ms)) targets.insert(*t);
             if (auto peak = confirmed_peak(*c, label)) peaks.push_back(std::move(*peak));
           } else if (c->offered_qps) {
             p.label(c->status(), "first " + fmt(*c->offered_qps) + ", graph 0.03",

@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/machine.h"
+#include "core/metrics.h"
 #include "core/statistics.h"
 #include "core/text.h"
 #include "report/figures.h"
@@ -119,11 +120,11 @@ Table table3(const std::vector<ResultRow>& rows) {
   for (const auto& [id, g] : groups(rows, "load")) {
     const ResultRow& r = *g.front();
     const std::string cold = cell_value(
-        g, [](const ResultRow& x) { return metric(x, "load_cold_ms"); }, 0);
+        g, [](const ResultRow& x) { return metric(x, metric::kLoadColdMs); }, 0);
     const std::string warm = cell_value(
-        g, [](const ResultRow& x) { return metric(x, "load_warm_ms"); }, 0);
+        g, [](const ResultRow& x) { return metric(x, metric::kLoadWarmMs); }, 0);
     const std::string ratio = cell_value(g, [](const ResultRow& x) {
-      return metric(x, "load_warm_ms") / metric(x, "load_cold_ms");
+      return metric(x, metric::kLoadWarmMs) / metric(x, metric::kLoadColdMs);
     });
     const std::string first = cell_value(
         g, [](const ResultRow& x) { return metric(x, "first_inference_cold_ms"); }, 1);
@@ -159,7 +160,7 @@ Table offline(const std::vector<ResultRow>& rows) {
   for (int64_t b : batches) t.columns.push_back("batch " + std::to_string(b));
   t.columns.push_back("best");
   t.columns.push_back("best share of peak");
-  const Value throughput = [](const ResultRow& x) { return metric(x, "throughput_ips"); };
+  const Value throughput = [](const ResultRow& x) { return metric(x, metric::kThroughputIps); };
   // (model, framework) -> batch -> concurrency -> rows
   std::map<std::pair<std::string, std::string>, std::map<int64_t, std::map<int, Group>>> by;
   for (const auto& [id, g] : groups(rows, "offline"))
@@ -193,7 +194,7 @@ Table offline(const std::vector<ResultRow>& rows) {
       }
       for (const auto& [n, g] : it->second)
         if (const double x =
-                median_of(g, [](const ResultRow& r) { return metric(r, "share_of_peak"); });
+                median_of(g, [](const ResultRow& r) { return metric(r, metric::kShareOfPeak); });
             !(x <= share))
           share = x;
     }
@@ -216,7 +217,7 @@ Table single_stream(const std::vector<ResultRow>& rows) {
         {model(r), label(r), cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
          cell_value(g, [](const ResultRow& x) { return latency(x, "p90"); }),
          cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
-         cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
+         cell_value(g, [](const ResultRow& x) { return metric(x, metric::kThroughputIps); })});
   }
   return t;
 }
@@ -230,7 +231,7 @@ std::string peak_cell(const Group& g) {
   bool any_ok = false;
   for (const ResultRow* x : g) {
     any_ok = any_ok || x->ok();
-    if (x->ok() && x->metrics.is_object() && x->metrics.contains("peak_qps")) {
+    if (x->ok() && x->metrics.is_object() && x->metrics.contains(metric::kPeakQps)) {
       ++searched;
       if (!std::isnan(confirmed_peak_qps(*x))) ++confirmed;
     }
@@ -238,7 +239,7 @@ std::string peak_cell(const Group& g) {
   if (!any_ok) return r.status;  // as the other columns: the first failure's status
   if (searched == 0) return "";
   if (confirmed == 0) return "none confirmed";
-  const std::string slo = fmt(metric(r, "slo_p99_ms"), 0);
+  const std::string slo = fmt(metric(r, metric::kSloP99Ms), 0);
   std::string s = cell_value(g, confirmed_peak_qps);
   if (!slo.empty()) s += " (p99 <= " + slo + " ms)";
   if (confirmed < searched)
@@ -249,21 +250,21 @@ std::string peak_cell(const Group& g) {
 }  // namespace
 
 double confirmed_peak_qps(const ResultRow& r) {
-  const double peak = r.metric("peak_qps");
+  const double peak = r.metric(metric::kPeakQps);
   if (!(peak > 0)) return NAN;
   if (r.metrics.contains("peak_confirmed")) return r.metrics["peak_confirmed"] == true ? peak : NAN;
   // Written before peaks were confirmed: the row's own run was at the peak, judged here by the
   // same rule on its figures (its achieved share: achieved_qps over the nominal offered rate,
   // the drain included, the only one such a row has).
-  const double offered = r.metric("offered_qps");
+  const double offered = r.metric(metric::kOfferedQps);
   if (!(std::abs(offered - peak) <= 1e-9 * peak)) return NAN;
   RateFigures f;
   f.p99_ms = r.latency("p99");
-  const double queries = r.metric("queries"), ok = r.metric("ok");
+  const double queries = r.metric(metric::kQueries), ok = r.metric("ok");
   f.queries = std::isnan(queries) ? 0 : static_cast<int64_t>(queries);
   f.answered = std::isnan(ok) ? f.queries : static_cast<int64_t>(ok);
-  f.achieved_fraction = r.metric("achieved_qps") / offered;
-  const double slo = r.cell.peak_slo_p99_ms.value_or(r.metric("slo_p99_ms"));
+  f.achieved_fraction = r.metric(metric::kAchievedQps) / offered;
+  const double slo = r.cell.peak_slo_p99_ms.value_or(r.metric(metric::kSloP99Ms));
   return meets_rate_rule(f, slo).meets ? peak : NAN;
 }
 
@@ -287,15 +288,16 @@ Table server(const std::vector<ResultRow>& rows) {
   for (const auto& [id, g] : groups(rows, "server")) {
     const ResultRow& r = *g.front();
     const std::string peak = peak_cell(g);
-    t.rows.push_back({model(r), label(r), fmt(metric(r, "max_batch"), 0),
-                      fmt(metric(r, "max_queue_delay_ms"), 1),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "offered_qps"); }),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "achieved_qps"); }),
-                      cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
-                      cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
-                      cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }) +
-                          (r.batched == false ? " (run as 1-image calls)" : ""),
-                      peak});
+    t.rows.push_back(
+        {model(r), label(r), fmt(metric(r, "max_batch"), 0),
+         fmt(metric(r, "max_queue_delay_ms"), 1),
+         cell_value(g, [](const ResultRow& x) { return metric(x, metric::kOfferedQps); }),
+         cell_value(g, [](const ResultRow& x) { return metric(x, metric::kAchievedQps); }),
+         cell_value(g, [](const ResultRow& x) { return latency(x, "p50"); }),
+         cell_value(g, [](const ResultRow& x) { return latency(x, "p99"); }),
+         cell_value(g, [](const ResultRow& x) { return metric(x, "mean_batch"); }) +
+             (r.batched == false ? " (run as 1-image calls)" : ""),
+         peak});
   }
   return t;
 }
@@ -311,11 +313,11 @@ Table ensemble(const std::vector<ResultRow>& rows) {
     t.rows.push_back(
         {model(r), label(r), std::to_string(r.cell.batch),
          cell_value(
-             g, [](const ResultRow& x) { return metric(x, "rss_peak_bytes") / 1048576.0; }, 0),
+             g, [](const ResultRow& x) { return metric(x, metric::kRssPeakBytes) / 1048576.0; }, 0),
          cell_value(
              g, [](const ResultRow& x) { return metric(x, "rss_after_load_bytes") / 1048576.0; },
              0),
-         cell_value(g, [](const ResultRow& x) { return metric(x, "throughput_ips"); })});
+         cell_value(g, [](const ResultRow& x) { return metric(x, metric::kThroughputIps); })});
   }
   return t;
 }
@@ -340,7 +342,7 @@ Table best(const std::vector<ResultRow>& rows) {
   };
   const std::vector<Q> questions = {
       {"highest throughput (batch applications)", "offline", "images/s", true,
-       [](const ResultRow& r) { return metric(r, "throughput_ips"); },
+       [](const ResultRow& r) { return metric(r, metric::kThroughputIps); },
        [](const ResultRow&) { return true; }},
       {"lowest latency (data-flow applications)", "single-stream", "ms p50", false,
        [](const ResultRow& r) { return latency(r, "p50"); }, [](const ResultRow&) { return true; }},
@@ -348,10 +350,10 @@ Table best(const std::vector<ResultRow>& rows) {
        [](const ResultRow& r) { return confirmed_peak_qps(r); },
        [](const ResultRow& r) { return !std::isnan(confirmed_peak_qps(r)); }},
       {"least memory (batch 1)", "offline", "MiB peak RSS", false,
-       [](const ResultRow& r) { return metric(r, "rss_peak_bytes") / 1048576.0; },
+       [](const ResultRow& r) { return metric(r, metric::kRssPeakBytes) / 1048576.0; },
        [](const ResultRow& r) { return r.cell.batch == 1; }},
       {"fastest cold load", "load", "ms", false,
-       [](const ResultRow& r) { return metric(r, "load_cold_ms"); },
+       [](const ResultRow& r) { return metric(r, metric::kLoadColdMs); },
        [](const ResultRow&) { return true; }},
   };
   // (result file, round, repeat) -> value: visits pair only within one run of a study.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "core/statistics.h"
 #include "core/tensor.h"
 #include "scenarios/clock.h"
@@ -139,7 +140,7 @@ inline ScenarioResult loop_result(LoopResult&& loop, int64_t images_per_iteratio
   m["timed_s"] = loop.timed_s;
   m["warmup_iterations"] = loop.warmup_iterations;
   m["warmup_s"] = loop.warmup_s;
-  m["throughput_ips"] =
+  m[metric::kThroughputIps] =
       loop.timed_s > 0 ? static_cast<double>(n * images_per_iteration) / loop.timed_s : 0.0;
   // Time between one iteration's end and the next one's start (clock reads, sample
   // bookkeeping, the stopping test): what the harness itself costs per iteration.

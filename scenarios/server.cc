@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "meters/energy.h"
 #include "scenarios/internal.h"
 #include "scenarios/scenario.h"
@@ -111,10 +112,10 @@ ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConf
   scenarios_internal::stop_window(window, m);
   const double span_s = last_completion - arrival.front();
   const auto completed = static_cast<int64_t>(n_queries);
-  m["offered_qps"] = config.rate_qps;
-  m["achieved_qps"] = span_s > 0 ? static_cast<double>(completed) / span_s : 0.0;
-  m["throughput_ips"] = m["achieved_qps"];  // one image per query
-  m["queries"] = completed;
+  m[metric::kOfferedQps] = config.rate_qps;
+  m[metric::kAchievedQps] = span_s > 0 ? static_cast<double>(completed) / span_s : 0.0;
+  m[metric::kThroughputIps] = m[metric::kAchievedQps];  // one image per query
+  m[metric::kQueries] = completed;
   m["images"] = completed;
   m["dropped"] = 0;
   m["schedule_s"] = offsets.back();
@@ -208,7 +209,7 @@ RateVerdict meets_target(const ScenarioResult& run, double slo_p99_ms) {
   RateFigures f;
   f.p99_ms = run.latency_ms.count > 0 ? run.latency_ms.p99 : NAN;
   f.answered = run.latency_ms.count;
-  f.queries = run.metrics.value("queries", f.answered);
+  f.queries = run.metrics.value(metric::kQueries, f.answered);
   f.achieved_fraction = run.metrics.value("achieved_fraction", 0.0);
   return meets_rate_rule(f, slo_p99_ms);
 }
@@ -218,9 +219,9 @@ nlohmann::json rate_record(double rate_qps, const ScenarioResult& run, double sl
   nlohmann::json p = {{"rate_qps", rate_qps},
                       {"p99_ms", run.latency_ms.p99},
                       {"meets", v.meets},
-                      {"queries", run.metrics.value("queries", run.latency_ms.count)},
+                      {metric::kQueries, run.metrics.value(metric::kQueries, run.latency_ms.count)},
                       {"answered", run.latency_ms.count},
-                      {"achieved_qps", run.metrics.value("achieved_qps", 0.0)},
+                      {metric::kAchievedQps, run.metrics.value(metric::kAchievedQps, 0.0)},
                       {"achieved_fraction", run.metrics.value("achieved_fraction", 0.0)}};
   if (!v.meets) p["reason"] = v.reason;
   return p;
@@ -255,8 +256,8 @@ void confirm_peak(PeakResult& peak, const std::function<ScenarioResult(double ra
 }
 
 void add_peak_metrics(const PeakResult& peak, double slo_p99_ms, nlohmann::json& metrics) {
-  metrics["peak_qps"] = peak.peak_qps;
-  metrics["slo_p99_ms"] = slo_p99_ms;
+  metrics[metric::kPeakQps] = peak.peak_qps;
+  metrics[metric::kSloP99Ms] = slo_p99_ms;
   metrics["probes"] = peak.probes;
   metrics["peak_confirmations"] = peak.confirmations;
   metrics["peak_confirmed"] = peak.confirmed;
@@ -278,7 +279,7 @@ PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
     p["mean_batch"] = r.metrics["mean_batch"];
     p["images"] = r.metrics["images"];
     // Each probe's own energy, over exactly its own requests.
-    for (const char* k : {"energy_j", "energy_reason", "gpu_energy_j"})
+    for (const char* k : {metric::kEnergyJ, "energy_reason", "gpu_energy_j"})
       if (r.metrics.contains(k)) p[k] = r.metrics[k];
     add_energy_per_image(p);
     return p;
@@ -295,7 +296,7 @@ PeakResult find_peak(Engine& engine, const Tensor& images, ServerConfig config,
     quick.max_duration_s = 2;
     quick.cv_threshold = std::numeric_limits<double>::infinity();
     const ScenarioResult single = run_single_stream(engine, images, quick, clock);
-    hi = 2 * single.metrics["throughput_ips"].get<double>();
+    hi = 2 * single.metrics[metric::kThroughputIps].get<double>();
   }
   PeakResult peak = search_peak(probe, search, hi);
   // The same configuration, measured again: what the row reports.

@@ -11,6 +11,7 @@
 #include "backends/settings.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/metrics.h"
 #include "core/npy.h"
 #include "core/statistics.h"
 #include "load/load.h"
@@ -212,7 +213,7 @@ ScenarioResult run_over_transport(const CellSpec& spec, Engine& engine, const Te
     r.metrics["server_compute_ms_mean"] =
         (after.request_compute_s - before.request_compute_s) * 1e3 / static_cast<double>(ok);
   }
-  if (!server_scenario) r.metrics["iterations"] = r.metrics["queries"];
+  if (!server_scenario) r.metrics["iterations"] = r.metrics[metric::kQueries];
   return r;
 }
 
@@ -346,7 +347,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
       quick.min_iterations = 3;
       quick.max_duration_s = 5;
       const double single = run_single_stream(*raw.front(), input, quick, clock)
-                                .metrics["throughput_ips"]
+                                .metrics[metric::kThroughputIps]
                                 .get<double>();
       search.lo_qps = std::max(0.1, 0.25 * single);
       search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
@@ -384,9 +385,9 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
   metrics["framework_calls_per_batch"] = calls;
   result.batched = caps.batches_natively && calls == 1;
   const double flops = spec.model.total_flops_per_image();
-  if (metrics.contains("throughput_ips") && flops > 0 && spec.peak_fp32_flops > 0)
-    metrics["share_of_peak"] =
-        metrics["throughput_ips"].get<double>() * flops / spec.peak_fp32_flops;
+  if (metrics.contains(metric::kThroughputIps) && flops > 0 && spec.peak_fp32_flops > 0)
+    metrics[metric::kShareOfPeak] =
+        metrics[metric::kThroughputIps].get<double>() * flops / spec.peak_fp32_flops;
   result.settings_in_effect = raw.front()->settings_in_effect();
 }
 

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/jsonl.h"
 #include "core/machine.h"
+#include "core/metrics.h"
 #include "sweep/study.h"
 
 namespace infermark {
@@ -117,7 +118,7 @@ ResultRow classify(const CellSpec& spec, const ChildOutcome& child, const fs::pa
       break;
   }
   r.wall_s = child.wall_s;
-  r.metrics["child_peak_rss_bytes"] = child.peak_rss_bytes;
+  r.metrics[metric::kChildPeakRssBytes] = child.peak_rss_bytes;
   if (!r.ok()) r.output_tail = child.output_tail;
   return r;
 }
@@ -129,8 +130,9 @@ void print_summary(const std::vector<ResultRow>& rows) {
   for (const auto& r : rows) {
     std::printf("%-16s %-12s %-14s %6lld %-11s %12.2f %10.2f %10.2f%s\n", r.cell.model.name.c_str(),
                 r.cell.backend.c_str(), r.cell.scenario.c_str(),
-                static_cast<long long>(r.cell.batch), r.status.c_str(), r.metric("throughput_ips"),
-                r.latency("p50"), r.latency("p99"), r.warning.empty() ? "" : "  (unstable)");
+                static_cast<long long>(r.cell.batch), r.status.c_str(),
+                r.metric(metric::kThroughputIps), r.latency("p50"), r.latency("p99"),
+                r.warning.empty() ? "" : "  (unstable)");
   }
 }
 
@@ -258,10 +260,12 @@ int run_cells(const std::vector<CellSpec>& cells, const CellRunner& study) {
     rows.push_back(result);
     ++finished;
     std::string figure;
-    if (!std::isnan(result.metric("throughput_ips")))
-      figure = ": " + std::to_string(result.metric("throughput_ips")).substr(0, 7) + " images/s";
-    if (!std::isnan(result.metric("load_cold_ms")))
-      figure = ": load cold " + std::to_string(result.metric("load_cold_ms")).substr(0, 7) + " ms";
+    if (!std::isnan(result.metric(metric::kThroughputIps)))
+      figure =
+          ": " + std::to_string(result.metric(metric::kThroughputIps)).substr(0, 7) + " images/s";
+    if (!std::isnan(result.metric(metric::kLoadColdMs)))
+      figure =
+          ": load cold " + std::to_string(result.metric(metric::kLoadColdMs)).substr(0, 7) + " ms";
     if (!result.ok()) figure = ": " + result.message;
     if (tty) std::fprintf(stderr, "\r\033[K");
     std::fprintf(stderr, "[%zu/%zu] %s %s%s\n", finished, todo, result.status.c_str(),

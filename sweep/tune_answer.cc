@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/metrics.h"
 #include "core/text.h"
 #include "sweep/tune_internal.h"
 
@@ -183,7 +184,7 @@ void Tuner::answer() {
   for (const auto& s : front)
     std::printf("  %-60s %-20s p99 %8.2f ms  %6.0f MiB\n", describe(s.row).c_str(),
                 value_text(s.value.median, objective_).c_str(), s.row.latency("p99"),
-                s.row.metric("child_peak_rss_bytes") / (1 << 20));
+                s.row.metric(metric::kChildPeakRssBytes) / (1 << 20));
   if (!all.empty() && o_.pareto_figure)
     o_.pareto_figure(all, front, objective_, "tune: " + template_.model.name + " " + o_.scenario,
                      fs::absolute(o_.out).parent_path(),
