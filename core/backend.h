@@ -65,6 +65,10 @@ struct Capabilities {
   // no_kernel_profile says why.
   std::string kernel_profiler;
   std::string no_kernel_profile;
+  // The profiler's records name the model's nodes (or the tensors they write); false where
+  // they name the framework's own compiled functions (TVM's fused functions), which explain
+  // can only class by name.
+  bool kernel_names_nodes = true;
 };
 
 // What a backend can tell about itself without loading a model.

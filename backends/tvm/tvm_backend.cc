@@ -35,6 +35,7 @@
 
 #include "backends/cache.h"
 #include "backends/plugin.h"
+#include "backends/tvm/vm_profile.h"
 
 extern char** environ;
 
@@ -205,6 +206,7 @@ class TvmEngine : public Engine {
     if (input.data == nullptr) throw Error("tvm: input has no data");
     try {
       threads_in_effect_ = configure_thread_pool(threads_);
+      if (profile_) profile_->run_started();
       const int64_t chunk_numel = Tensor{shape_, {}}.numel();
       // A library compiled for batch B runs a batch of k*B as k calls (the dynamic engine,
       // compiled for one image, runs each image of a batch in turn).
@@ -222,6 +224,15 @@ class TvmEngine : public Engine {
 
   int64_t framework_calls_per_batch(int64_t batch) const override {
     return std::max<int64_t>(1, batch / shape_[0]);
+  }
+
+  void set_profiled(int64_t skip_runs) {
+    profile_.emplace(skip_runs);
+    vm_->GetFunction("set_instrument").value()(profile_->instrument());
+  }
+  KernelProfile kernel_profile() override {
+    if (!profile_) throw Error("tvm: this engine was not loaded to profile");
+    return profile_->take();
   }
 
   nlohmann::json settings_in_effect() const override {
@@ -273,6 +284,7 @@ class TvmEngine : public Engine {
   nlohmann::json effect_;
   ffi::Tensor staging_, borrowed_;
   bool input_copied_ = false;
+  std::optional<VmProfile> profile_;  // loaded with LoadRequest::profile
   int threads_in_effect_ = 0;
 };
 
@@ -330,9 +342,8 @@ class TvmBackend : public Backend {
     };
     // The Relax build fixes the input shape: one compiled library per batch size.
     b.capabilities.dynamic_batch = false;
-    b.capabilities.no_kernel_profile =
-        "the plugin runs the Relax VM without its profiler (VirtualMachine with profile=True), "
-        "whose records name TVM's fused functions, not the model's nodes; not wired in yet";
+    b.capabilities.kernel_profiler = "TVM's Relax VM instrument, a timer around each call";
+    b.capabilities.kernel_names_nodes = false;  // TVM's fused functions
     return b;
   }
 
@@ -510,8 +521,10 @@ class TvmBackend : public Backend {
       effect["default_records"] = tuned.value("default_records", 0);
     }
     if (!cache_note.empty()) effect["cache_note"] = cache_note;
-    return std::make_unique<TvmEngine>(std::move(lib), std::move(vm), std::move(main), shape,
-                                       shape_text, threads, std::move(effect));
+    auto engine = std::make_unique<TvmEngine>(std::move(lib), std::move(vm), std::move(main), shape,
+                                              shape_text, threads, std::move(effect));
+    if (request.profile) engine->set_profiled(request.profile_skip_runs);
+    return engine;
   }
 
   // "host" or an LLVM -mattr list: "+avx2,+fma,-avx512f".
