@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <set>
 
@@ -738,6 +740,73 @@ TEST(Report, ExplainLinesGiveTablesAndFigures) {
   std::ofstream(dir / "other.jsonl") << R"({"schema":7})"
                                      << "\n";
   EXPECT_FALSE(is_explain_file(dir / "other.jsonl"));
+  fs::remove_all(dir);
+}
+
+// The report in a real browser (Debian's Chromium, headless): a report of every kind of table
+// and figure opens with nothing on its console, every link and source is a file of the report,
+// and a screenshot is kept in the build folder (test-artifacts/report.png) to look at.
+TEST(ReportBrowser, OpensWithoutConsoleMessagesOrBrokenLinks) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_browser_" + std::to_string(getpid()));
+  ExplainReport explained;
+  explained.model = "resnet50";
+  explained.precision = "fp32";
+  explained.limits = {5e11, "fp32 FMA peak (env)", 4e10};
+  FrameworkExplain f;
+  f.backend = "onnxruntime";
+  f.latency_ms = f.profiled_ms = 20;
+  f.kernel_ms = 19;
+  f.overhead_ms = 1;
+  f.classes = {{"convolution", 19}};
+  NodeTime conv;
+  conv.node = "conv1";
+  conv.cls = "convolution";
+  conv.ms = 19;
+  conv.flops = 4e9;
+  conv.bytes = 1e8;
+  f.nodes = {conv};
+  explained.frameworks = {f};
+  const fs::path index = write_report(typed(fixture()), dir, {}, {}, {explained});
+  std::ifstream in(index);
+  const std::string html((std::istreambuf_iterator<char>(in)), {});
+
+  // Every href and src: an anchor, or a file the report wrote.
+  int links = 0;
+  for (const char* attr : {"href=\"", "src=\""})
+    for (size_t at = html.find(attr); at != std::string::npos; at = html.find(attr, at + 1)) {
+      const size_t start = at + std::strlen(attr), stop = html.find('"', start);
+      ASSERT_NE(stop, std::string::npos);
+      const std::string target = html.substr(start, stop - start);
+      if (target.empty() || target[0] == '#') continue;
+      ++links;
+      EXPECT_TRUE(fs::is_regular_file(dir / target)) << "broken link: " << target;
+    }
+  EXPECT_GT(links, 4);
+
+  const fs::path artifacts = fs::path(INFERMARK_BINARY).parent_path() / "test-artifacts";
+  fs::create_directories(artifacts);
+  const fs::path shot = artifacts / "report.png", log = dir / "chromium.log";
+  fs::remove(shot);
+  const std::string version_cmd =
+      "chromium --version > " + (dir / "version.txt").string() + " 2>/dev/null";
+  ASSERT_EQ(std::system(version_cmd.c_str()), 0)
+      << "Chromium is missing (scripts/deps/apt-packages.txt)";
+  std::ifstream version_file(dir / "version.txt");
+  std::string version;
+  std::getline(version_file, version);
+  std::cout << "browser: " << version << "\n";
+  const std::string cmd =
+      "timeout 120 chromium --headless=new --no-sandbox --disable-gpu "
+      "--enable-logging=stderr --v=0 --window-size=1200,2400 --screenshot=" +
+      shot.string() + " 'file://" + index.string() + "' > " + log.string() + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream log_in(log);
+  for (std::string line; std::getline(log_in, line);)
+    EXPECT_EQ(line.find(":CONSOLE"), std::string::npos) << "the page's console: " << line;
+  ASSERT_TRUE(fs::exists(shot));
+  EXPECT_GT(fs::file_size(shot), 20000u) << "a screenshot of an empty page";
+  std::cout << "screenshot: " << shot.string() << "\n";
   fs::remove_all(dir);
 }
 
