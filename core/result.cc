@@ -402,4 +402,10 @@ Headline headline(const ResultRow& r) {
   return h;
 }
 
+void append_result(const std::filesystem::path& file, const ResultRow& row) {
+  // One write under the file's lock (core/jsonl.h); text from outside is already valid UTF-8,
+  // and anything that is not becomes U+FFFD rather than an exception that loses the row.
+  append_line(file, to_json(row).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 }  // namespace infermark

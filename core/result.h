@@ -190,6 +190,10 @@ std::string identity(const ResultRow& r, const std::set<std::string>& without = 
 // The host name of this machine (a result row's node).
 std::string this_node();
 
+// Appends one result line to a result file and flushes it to disk (what every cell and
+// `infermark load` write). Throws Error naming the file.
+void append_result(const std::filesystem::path& file, const ResultRow& row);
+
 // Reads result files (JSON lines). Throws Error naming the file and line of anything that is
 // not a result line; an empty file gives no rows.
 // Every row of the files, with `source` set, and `machine` where they come from more than one

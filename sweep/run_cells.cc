@@ -138,12 +138,6 @@ void print_summary(const std::vector<ResultRow>& rows) {
 
 }  // namespace
 
-void append_result(const fs::path& file, const ResultRow& row) {
-  // One write under the file's lock (core/jsonl.h); text from outside is already valid UTF-8,
-  // and anything that is not becomes U+FFFD rather than an exception that loses the row.
-  append_line(file, to_json(row).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
-
 bool counts_as_run(const std::string& status) { return status.rfind("slurm_", 0) != 0; }
 
 std::set<std::string> finished_keys(const fs::path& file) {

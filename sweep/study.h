@@ -105,10 +105,6 @@ std::set<std::string> finished_keys(const std::filesystem::path& file);
 
 // The batch a model file fixes (0: free), said once per model on stderr: its offline cells run
 // at that batch only, and the server's batcher forms batches of it at most.
-// Appends one result line to a result file and flushes it to disk (what every cell and
-// `infermark load` write). Throws Error naming the file.
-void append_result(const std::filesystem::path& file, const ResultRow& row);
-
 int64_t fixed_batch(const ModelRef& m);
 
 // A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
