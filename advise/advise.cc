@@ -74,7 +74,7 @@ double objective_value(const ResultRow& r, const Objective& o) {
   else if (o.name == "latency-p99")
     v = r.latency("p99");
   else if (o.name == "peak-rate")
-    v = r.metric(metric::kPeakQps);
+    v = confirmed_peak_qps(r);  // an unconfirmed peak is none
   else if (o.name == "load-cold")
     v = r.metric(metric::kLoadColdMs);
   else if (o.name == "images-per-joule") {

@@ -5,10 +5,10 @@
 #include "cli/model_options.h"
 #include "core/error.h"
 #include "core/metrics.h"
+#include "core/peak_rule.h"
 #include "core/result.h"
 #include "core/text.h"
 #include "load/measure.h"
-#include "scenarios/peak_rule.h"
 
 namespace infermark::cli {
 namespace {

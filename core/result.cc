@@ -10,6 +10,7 @@
 #include "core/hash.h"
 #include "core/jsonl.h"
 #include "core/metrics.h"
+#include "core/peak_rule.h"
 
 namespace infermark {
 using nlohmann::json;
@@ -385,7 +386,7 @@ Headline headline(const ResultRow& r) {
     h.higher_is_better = false;
   } else if (scenario == scenario::kServer && !std::isnan(r.metric(metric::kPeakQps))) {
     h.metric = metric::kPeakQps;
-    h.value = r.metric(metric::kPeakQps);
+    h.value = confirmed_peak_qps(r);  // NaN where no full-length run held it
   } else if (scenario == scenario::kServer) {
     // At a fixed offered rate the throughput is that rate whenever the server keeps up: what
     // tells two configurations apart is the latency.
@@ -406,6 +407,25 @@ void append_result(const std::filesystem::path& file, const ResultRow& row) {
   // One write under the file's lock (core/jsonl.h); text from outside is already valid UTF-8,
   // and anything that is not becomes U+FFFD rather than an exception that loses the row.
   append_line(file, to_json(row).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+double confirmed_peak_qps(const ResultRow& r) {
+  const double peak = r.metric(metric::kPeakQps);
+  if (!(peak > 0)) return NAN;
+  if (r.metrics.contains("peak_confirmed")) return r.metrics["peak_confirmed"] == true ? peak : NAN;
+  // Written before peaks were confirmed: the row's own run was at the peak, judged here by the
+  // same rule on its figures (its achieved share: achieved_qps over the nominal offered rate,
+  // the drain included, the only one such a row has).
+  const double offered = r.metric(metric::kOfferedQps);
+  if (!(std::abs(offered - peak) <= 1e-9 * peak)) return NAN;
+  RateFigures f;
+  f.p99_ms = r.latency("p99");
+  const double queries = r.metric(metric::kQueries), ok = r.metric("ok");
+  f.queries = std::isnan(queries) ? 0 : static_cast<int64_t>(queries);
+  f.answered = std::isnan(ok) ? f.queries : static_cast<int64_t>(ok);
+  f.achieved_fraction = r.metric(metric::kAchievedQps) / offered;
+  const double slo = r.cell.peak_slo_p99_ms.value_or(r.metric(metric::kSloP99Ms));
+  return meets_rate_rule(f, slo).meets ? peak : NAN;
 }
 
 }  // namespace infermark

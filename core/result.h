@@ -187,6 +187,11 @@ ResultRow row_from_json(const nlohmann::json& j);
 
 std::string identity(const ResultRow& r, const std::set<std::string>& without = {});
 
+// A find-peak row's peak rate where the full-length run that confirmed it met the rule of
+// core/peak_rule.h; NaN otherwise: no search, no rate held, or a file written before peaks
+// were confirmed whose own figures (those of its run at the peak) fail the rule.
+double confirmed_peak_qps(const ResultRow& row);
+
 // The host name of this machine (a result row's node).
 std::string this_node();
 

@@ -44,7 +44,7 @@ using Connect = std::function<std::unique_ptr<Client>()>;
 ScenarioResult run_load(const Connect& connect, const serve::InferRequest& request,
                         const LoadConfig& config);
 
-// The highest rate that meets search.slo_p99_ms by the rule of scenarios/peak_rule.h (every
+// The highest rate that meets search.slo_p99_ms by the rule of core/peak_rule.h (every
 // request answered with a result, none refused or failed, enough of them for a p99, the
 // offered rate achieved), by search_peak over open-loop probes of config's duration (at least
 // kMinQueriesForP99 requests), then confirm_peak with runs of the same configuration: the

@@ -10,9 +10,9 @@
 #include <tuple>
 
 #include "core/metrics.h"
+#include "core/peak_rule.h"
 #include "report/figures_cells.h"
 #include "report/report.h"
-#include "scenarios/peak_rule.h"
 
 namespace infermark::figures {
 namespace {

@@ -13,10 +13,10 @@
 #include "core/error.h"
 #include "core/machine.h"
 #include "core/metrics.h"
+#include "core/peak_rule.h"
 #include "core/statistics.h"
 #include "core/text.h"
 #include "report/figures.h"
-#include "scenarios/peak_rule.h"
 
 namespace infermark {
 namespace fs = std::filesystem;
@@ -246,29 +246,6 @@ std::string peak_cell(const Group& g) {
     s += ", " + std::to_string(confirmed) + " of " + std::to_string(searched) + " confirmed";
   return s;
 }
-
-}  // namespace
-
-double confirmed_peak_qps(const ResultRow& r) {
-  const double peak = r.metric(metric::kPeakQps);
-  if (!(peak > 0)) return NAN;
-  if (r.metrics.contains("peak_confirmed")) return r.metrics["peak_confirmed"] == true ? peak : NAN;
-  // Written before peaks were confirmed: the row's own run was at the peak, judged here by the
-  // same rule on its figures (its achieved share: achieved_qps over the nominal offered rate,
-  // the drain included, the only one such a row has).
-  const double offered = r.metric(metric::kOfferedQps);
-  if (!(std::abs(offered - peak) <= 1e-9 * peak)) return NAN;
-  RateFigures f;
-  f.p99_ms = r.latency("p99");
-  const double queries = r.metric(metric::kQueries), ok = r.metric("ok");
-  f.queries = std::isnan(queries) ? 0 : static_cast<int64_t>(queries);
-  f.answered = std::isnan(ok) ? f.queries : static_cast<int64_t>(ok);
-  f.achieved_fraction = r.metric(metric::kAchievedQps) / offered;
-  const double slo = r.cell.peak_slo_p99_ms.value_or(r.metric(metric::kSloP99Ms));
-  return meets_rate_rule(f, slo).meets ? peak : NAN;
-}
-
-namespace {
 
 Table server(const std::vector<ResultRow>& rows) {
   Table t{"server",

@@ -53,11 +53,6 @@ std::vector<Table> conformance_tables(const std::vector<ConformanceRow>& rows);
 Table speed_accuracy_table(const std::vector<ResultRow>& rows,
                            const std::vector<AccuracyRow>& accuracy);
 
-// A find-peak row's peak rate where the full-length run that confirmed it met the rule of
-// scenarios/peak_rule.h; NaN otherwise: no search, no rate held, or a file written before peaks
-// were confirmed whose own figures (those of its run at the peak) fail the rule.
-double confirmed_peak_qps(const ResultRow& row);
-
 // A ratio b/a with its 95% interval and the verdict it supports.
 struct Comparison {
   std::string cell;  // what was compared (the identity dimensions that vary shown)

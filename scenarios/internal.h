@@ -165,7 +165,7 @@ inline void set_request_latencies(ScenarioResult& r, std::vector<double> latenci
 }
 
 // The arrival window of an open-loop run and the share of its schedule answered within it:
-// achieved_fraction, what the peak rule reads (scenarios/peak_rule.h). The window is as long as
+// achieved_fraction, what the peak rule reads (core/peak_rule.h). The window is as long as
 // the arrivals (from the start to the last scheduled arrival: window_s) and shifted by the
 // answered queries' median latency (window_shift_s), so that the queries in flight at its start
 // balance those in flight at its end: a server that keeps up answers nearly all of its

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include "scenarios/peak_rule.h"
+#include "core/peak_rule.h"
 #include "tests/serve/stack.h"
 
 namespace infermark {
@@ -127,7 +127,7 @@ TEST(Load, OpenLoopReusesTheConnectionIdleLast) {
 }
 
 // load --find-peak (load::find_peak_load) judges every run by the rule of
-// scenarios/peak_rule.h and reports the run that confirmed the peak: a probe whose requests
+// core/peak_rule.h and reports the run that confirmed the peak: a probe whose requests
 // were refused does not meet however low the p99 of those answered, a short configuration still
 // sends at least 100 requests per run, and the result's run (the row) is the last confirming
 // one. Nothing here depends on how fast the machine is: the flood is ten times what the server

@@ -3,8 +3,8 @@
 // When a server run at an offered rate meets a p99 latency target: the one rule of the
 // find-peak search's probes, of the full-length runs that confirm its peak (bench and sweep
 // cells, in process and through a transport) and of `infermark load --find-peak`; the report
-// applies it to the rows of files written before runs recorded their verdict. Header only, so
-// that the report needs no scenario driver to read it.
+// applies it to the rows of files written before runs recorded their verdict, and
+// confirmed_peak_qps (core/result.h) reads a row's peak by it. Header only.
 
 #include <cmath>
 #include <cstdint>
