@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/peak_rule.h"
 #include "core/result.h"
 #include "core/tensor.h"
 #include "meters/meter.h"
 #include "meters/summary.h"
 #include "scenarios/clock.h"
-#include "scenarios/peak_rule.h"
 
 namespace infermark {
 
@@ -66,7 +66,7 @@ ScenarioResult run_single_stream(Engine& engine, const Tensor& image, const RunL
 ScenarioResult run_server(Engine& engine, const Tensor& images, const ServerConfig& config,
                           Clock& clock, const WindowMeters& window = {});
 
-// The rule of scenarios/peak_rule.h applied to a server run (run_server, load::run_load):
+// The rule of core/peak_rule.h applied to a server run (run_server, load::run_load):
 // its p99, queries, answered queries (those with a latency) and achieved_fraction.
 RateVerdict meets_target(const ScenarioResult& run, double slo_p99_ms);
 
@@ -75,14 +75,20 @@ RateVerdict meets_target(const ScenarioResult& run, double slo_p99_ms);
 // achieved_fraction.
 nlohmann::json rate_record(double rate_qps, const ScenarioResult& run, double slo_p99_ms);
 
-// The highest offered rate that meets slo_p99_ms by the rule of scenarios/peak_rule.h, by
+// The highest offered rate that meets slo_p99_ms by the rule of core/peak_rule.h, by
 // bisection between lo_qps and hi_qps (hi is doubled first until it fails), each probe a
 // run_server of the configuration's length; then confirmed by full-length runs
-// (confirm_peak).
+// (confirm_peak). With start_qps the first probe is there instead of at lo_qps: from a rate
+// near the capacity (what one request after another achieves) the bracket is found in two
+// probes, and no probe crawls at lo_qps, where serving the queries a p99 needs takes longest.
 struct PeakSearch {
   double slo_p99_ms = 100;
   double lo_qps = 1;
   double hi_qps = 0;  // 0: start from 2x the single-request throughput measured first
+  // 0: the first probe at lo_qps. Otherwise the first probe here (within [lo_qps, hi_qps]):
+  // when it meets, the search doubles upwards from it (hi_qps first) until a probe fails; when
+  // it fails, it halves downwards (lo_qps the last) until a probe meets; then bisection.
+  double start_qps = 0;
   int max_probes = 12;
   double tolerance = 0.05;  // stop when (hi - lo) / lo < tolerance
 };

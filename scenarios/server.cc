@@ -159,6 +159,8 @@ void check_search(const PeakSearch& search) {
   if (!(search.hi_qps == 0 || (search.hi_qps > search.lo_qps && std::isfinite(search.hi_qps))))
     throw Error("peak search hi_qps must be 0 (automatic) or > lo_qps (" + num(search.lo_qps) +
                 "), got " + num(search.hi_qps));
+  if (!(search.start_qps >= 0) || !std::isfinite(search.start_qps))
+    throw Error("peak search start_qps must be finite and >= 0, got " + num(search.start_qps));
   if (search.max_probes < 1)
     throw Error("peak search max_probes must be >= 1, got " + std::to_string(search.max_probes));
   if (!(search.tolerance > 0) || !std::isfinite(search.tolerance))
@@ -183,10 +185,30 @@ PeakResult search_peak(const std::function<nlohmann::json(double rate_qps)>& pro
   double hi = search.hi_qps > 0 ? search.hi_qps : hi_qps;
   if (!(hi > search.lo_qps) || !std::isfinite(hi)) hi = 2 * search.lo_qps;
 
-  if (!meets(search.lo_qps)) return result;  // peak 0: even lo_qps misses
   double good = search.lo_qps, bad = hi;
   bool bad_known = false;
-  while (probes < search.max_probes) {
+  const double start = std::clamp(search.start_qps, search.lo_qps, hi);
+  if (search.start_qps > 0 && start > search.lo_qps && start < hi) {
+    if (meets(start)) {
+      good = start;  // upwards from hi, as from lo below
+    } else {
+      // Downwards: halving, lo_qps the last probe.
+      bad = start;
+      bad_known = true;
+      double rate = start;
+      for (;;) {
+        if (probes >= search.max_probes) return result;  // none met: peak 0
+        rate = std::max(search.lo_qps, rate / 2);
+        if (meets(rate)) break;
+        bad = rate;
+        if (rate <= search.lo_qps) return result;  // peak 0: even lo_qps misses
+      }
+      good = rate;
+    }
+  } else if (!meets(search.lo_qps)) {
+    return result;  // peak 0: even lo_qps misses
+  }
+  while (!bad_known && probes < search.max_probes) {
     if (!meets(bad)) {
       bad_known = true;
       break;

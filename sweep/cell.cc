@@ -351,6 +351,7 @@ void run_scenario(const CellSpec& spec, Backend& backend, const Capabilities& ca
                                 .get<double>();
       search.lo_qps = std::max(0.1, 0.25 * single);
       search.hi_qps = std::max(2 * search.lo_qps, 2 * single);
+      search.start_qps = single;
       if (!spec.transport.empty()) {
         r = run_over_transport(spec, *raw.front(), input, &search, metrics);
       } else {

@@ -67,6 +67,37 @@ TEST(FindPeak, PeakMeetsSloAndTenPercentMoreMisses) {
   EXPECT_GT(p99_at(1.1 * peak.peak_qps, images, probe_config()), search.slo_p99_ms);
 }
 
+// From a start near the capacity the search finds the same peak (within its tolerance) as from
+// lo, with no probe at lo; from a start above the capacity it halves down first.
+TEST(FindPeak, AStartNearTheCapacityBracketsItWithoutProbingLo) {
+  const Tensor images = make_images(8);
+  auto search_from = [&](double start) {
+    VirtualClock clock;
+    FakeEngine engine(&clock, 0.002, 0.001);  // 3 ms single; capacity at batch 8: 800 qps
+    PeakSearch search;
+    search.slo_p99_ms = 50;
+    search.lo_qps = 10;
+    search.hi_qps = 4000;
+    search.start_qps = start;
+    search.max_probes = 16;
+    return find_peak(engine, images, probe_config(), search, clock);
+  };
+  const PeakResult from_lo = search_from(0);
+  const PeakResult near = search_from(333);
+  const PeakResult above = search_from(3000);
+  ASSERT_GT(from_lo.peak_qps, 10);
+  for (const PeakResult* p : {&near, &above}) {
+    ASSERT_TRUE(p->confirmed);
+    EXPECT_NEAR(p->peak_qps, from_lo.peak_qps, 0.1 * from_lo.peak_qps) << p->probes.dump();
+    for (const auto& probe : p->probes) EXPECT_GT(probe["rate_qps"].get<double>(), 10);
+  }
+  EXPECT_EQ(near.probes[0]["rate_qps"].get<double>(), 333);
+  EXPECT_TRUE(near.probes[0]["meets"].get<bool>());
+  EXPECT_EQ(near.probes[1]["rate_qps"].get<double>(), 4000) << "then hi";
+  EXPECT_FALSE(above.probes[0]["meets"].get<bool>());
+  EXPECT_EQ(above.probes[1]["rate_qps"].get<double>(), 1500) << "halved";
+}
+
 TEST(FindPeak, ExplicitHiDoublesUntilItFails) {
   VirtualClock clock;
   FakeEngine engine(&clock, 0.002, 0.001);
@@ -109,7 +140,7 @@ TEST(FindPeak, StopsAtMaxProbes) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The rule a rate must meet (scenarios/peak_rule.h).
+// The rule a rate must meet (core/peak_rule.h).
 
 RateFigures good_run() {
   RateFigures f;
