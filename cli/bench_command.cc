@@ -5,6 +5,7 @@
 #include "backends/settings.h"
 #include "cli/commands.h"
 #include "cli/model_options.h"
+#include "cli/slurm_options.h"
 #include "core/error.h"
 #include "report/report.h"
 #include "sweep/cell.h"
@@ -123,26 +124,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--out", s.out, "Result file, one JSON line per cell (default results.jsonl)");
   cmd->add_flag("--resume", s.resume, "Skip the cells already in --out");
   cmd->add_option("--csv", a->csv, "Also write the whole result file as CSV");
-  auto* slurm = cmd->add_flag("--slurm", a->slurm,
-                              "Submit the study to Slurm as one array job instead of running it "
-                              "here (infermark collect merges the results; docs/slurm.md)");
-  SlurmOptions& so = a->slurm_options;
-  cmd->add_option("--partition", so.partition, "Slurm: the partition (sbatch --partition)")
-      ->needs(slurm);
-  cmd->add_option("--time", so.time, "Slurm: each array task's time limit (sbatch --time)")
-      ->needs(slurm);
-  cmd->add_option("--account", so.account, "Slurm: the account (sbatch --account)")->needs(slurm);
-  cmd->add_option("--sbatch-arg", so.sbatch_args,
-                  "Slurm: one more sbatch argument, as --sbatch-arg=--constraint=avx512 "
-                  "(repeatable)")
-      ->needs(slurm)
-      ->allow_extra_args(false);
-  cmd->add_option("--cells-per-task", so.cells_per_task,
-                  "Slurm: cells each array task runs, one after another (default 1)")
-      ->needs(slurm);
-  cmd->add_flag("--exclusive,!--no-exclusive", so.exclusive,
-                "Slurm: each array task has its node alone (default; --no-exclusive shares it)")
-      ->needs(slurm);
+  add_slurm_options(cmd, a->slurm, a->slurm_options);
   cmd->callback([a] {
     const int code = bench(*a);
     if (code != 0) throw ExitCode(code);
@@ -170,7 +152,12 @@ void add_bench_command(CLI::App& app) {
       ->required();
   collect->add_flag("--wait", *wait, "Poll until no task is pending or running");
   collect->add_option("--poll", *poll, "Seconds between polls with --wait (default 10)");
-  collect->callback([dir, wait, poll] { collect_study(*dir, *wait, *poll); });
+  collect->callback([dir, wait, poll] {
+    const Collected c = collect_study(*dir, *wait, *poll);
+    // A study that asked for its report (paper --slurm) gets it once every task has ended.
+    if (!c.active && !c.report.empty())
+      std::printf("report: %s\n", write_report(read_results({c.out}), c.report).c_str());
+  });
 
   // The child side of one cell (not for users: the sweep runs it in a fresh process).
   auto* cell = app.add_subcommand("_cell", "")->group("");

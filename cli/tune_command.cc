@@ -15,32 +15,6 @@
 namespace infermark::cli {
 namespace {
 
-// "20m", "90s", "1h", "1h30m" or seconds.
-double parse_duration(const std::string& text) {
-  double total = 0;
-  std::string number;
-  bool any = false;
-  for (char c : text) {
-    if ((c >= '0' && c <= '9') || c == '.') {
-      number += c;
-      continue;
-    }
-    const double scale = c == 'h' ? 3600 : c == 'm' ? 60 : c == 's' ? 1 : -1;
-    if (scale < 0 || number.empty())
-      throw Error("--budget '" + text + "' is invalid: give seconds or a duration like 20m, 1h30m");
-    total += std::stod(number) * scale;
-    number.clear();
-    any = true;
-  }
-  if (!number.empty()) {
-    total += std::stod(number);
-    any = true;
-  }
-  if (!any || !(total > 0))
-    throw Error("--budget '" + text + "' is invalid: give seconds or a duration like 20m, 1h30m");
-  return total;
-}
-
 struct TuneArgs {
   TuneOptions o;
   std::vector<std::string> constraints, sets, fixes;
@@ -116,7 +90,7 @@ void add_tune_commands(CLI::App& app) {
   cmd->add_option("--seed", o.zoo.seed, "Seed of zoo weights, inputs and arrivals (default 1)");
   cmd->callback([a] {
     TuneOptions& o = a->o;
-    o.budget_s = parse_duration(a->budget);
+    o.budget_s = parse_duration(a->budget, "--budget");
     if (!a->memory_limit.empty()) o.limits.memory_bytes = parse_memory_limit(a->memory_limit);
     for (const auto& c : a->constraints) o.limits.latency.push_back(parse_constraint(c));
     for (const auto& text : a->sets) {

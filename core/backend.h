@@ -69,6 +69,12 @@ struct Capabilities {
   // they name the framework's own compiled functions (TVM's fused functions), which explain
   // can only class by name.
   bool kernel_names_nodes = true;
+  // A framework that compiles or converts ahead of time: a rough cost of preparing one engine
+  // before its first run, fixed seconds plus seconds per GFLOP of one image, as measured on 2
+  // cores (docs/backends.md), which a study's plan counts (`paper --budget`); 0 where a load
+  // takes seconds.
+  double compile_s = 0;
+  double compile_s_per_gflop = 0;
 };
 
 // What a backend can tell about itself without loading a model.

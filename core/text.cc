@@ -2,7 +2,10 @@
 
 #include <string.h>  // sigabbrev_np (glibc 2.32)
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "core/error.h"
@@ -116,6 +119,39 @@ std::string toml_quoted(std::string_view value, const std::string& what) {
   if (value.find('\'') == std::string_view::npos) return "'" + std::string(value) + "'";
   throw Error(what + " '" + valid_utf8(value) +
               "' holds both quote characters: a study file cannot hold it");
+}
+
+double parse_duration(const std::string& text, const std::string& what) {
+  const auto bad = [&] {
+    return Error(what + " '" + valid_utf8(text) +
+                 "' is invalid: give seconds or a duration like 20m, 1h30m");
+  };
+  // One number with its unit: digits with at most one point.
+  const auto number = [&](const std::string& digits) {
+    if (digits.empty() || digits == "." || std::count(digits.begin(), digits.end(), '.') > 1)
+      throw bad();
+    return std::strtod(digits.c_str(), nullptr);
+  };
+  double total = 0;
+  std::string digits;
+  bool any = false;
+  for (char c : text) {
+    if ((c >= '0' && c <= '9') || c == '.') {
+      digits += c;
+      continue;
+    }
+    const double scale = c == 'h' ? 3600 : c == 'm' ? 60 : c == 's' ? 1 : -1;
+    if (scale < 0) throw bad();
+    total += number(digits) * scale;
+    digits.clear();
+    any = true;
+  }
+  if (!digits.empty()) {
+    total += number(digits);
+    any = true;
+  }
+  if (!any || !(total > 0) || !std::isfinite(total)) throw bad();
+  return total;
 }
 
 }  // namespace infermark

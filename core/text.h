@@ -50,6 +50,10 @@ std::string formatted(double v, const char* format);
 // The time now as ISO 8601 UTC, "2026-12-07T17:15:20Z": result rows' time_utc.
 std::string utc_now();
 
+// Seconds in "20m", "90s", "1h", "1h30m" or a plain number of seconds; throws Error naming
+// `what` (the option) for anything else or a duration that is not positive.
+double parse_duration(const std::string& text, const std::string& what);
+
 // `value` as a quoted string of a study file (TOML) that CLI11 2.1's config reader gives back
 // unchanged (it reads no escapes): in double quotes, or in single quotes when it holds a
 // double quote. Throws Error naming `what` when neither can hold it: both quotes, a '#'

@@ -105,7 +105,15 @@ void write_csv(const std::vector<std::filesystem::path>&, const std::filesystem:
 
 Machine read_machine(PeakCache) { not_reached("read_machine"); }
 int run_slurm_task(const std::filesystem::path&, int, int) { not_reached("run_slurm_task"); }
-int collect_study(const std::filesystem::path&, bool, double) { not_reached("collect_study"); }
+Collected collect_study(const std::filesystem::path&, bool, double) {
+  not_reached("collect_study");
+}
+std::filesystem::path write_report(const std::vector<ResultRow>&, const std::filesystem::path&,
+                                   const std::vector<AccuracyRow>&,
+                                   const std::vector<ConformanceRow>&,
+                                   const std::vector<ExplainReport>&) {
+  not_reached("write_report");
+}
 int run_cell_process(const std::filesystem::path&, const std::filesystem::path&) {
   not_reached("run_cell_process");
 }

@@ -298,7 +298,7 @@ bool collect_once(const fs::path& dir, bool quiet) {
         r.time_utc = utc_now();
         r.status = "slurm_" + lower(ts.state);
         r.message = "array task " + std::to_string(t) + " of job " + job + " " + why +
-                    " before this cell ran; bench --slurm --resume submits it again";
+                    " before this cell ran; --slurm --resume (bench or paper) submits it again";
         r.node = ts.node;
         put(r.cell_key, to_json(r).dump());
       }
@@ -333,6 +333,16 @@ fs::path slurm_study_dir(const fs::path& out) {
 
 int submit_study(const Study& study, const SlurmOptions& slurm) {
   study.validate();
+  SlurmSubmission s;
+  s.out = study.out;
+  s.resume = study.resume;
+  s.runner = runner_of(study);
+  std::fprintf(stderr, "preparing models...\n");
+  s.cells = expand(study);
+  return submit_cells(s, slurm);
+}
+
+int submit_cells(const SlurmSubmission& study, const SlurmOptions& slurm) {
   if (slurm.cells_per_task < 1)
     throw Error("--cells-per-task " + std::to_string(slurm.cells_per_task) +
                 " is invalid: must be >= 1");
@@ -356,13 +366,12 @@ int submit_study(const Study& study, const SlurmOptions& slurm) {
                   "' already has results: pass --resume to continue it, or choose another --out");
     state = {{"out", out.string()}, {"submissions", json::array()}};
   }
-  state["runner"] = runner_json(runner_of(study));
+  state["runner"] = runner_json(study.runner);
+  if (!study.report.empty()) state["report"] = fs::absolute(study.report).string();
 
-  std::fprintf(stderr, "preparing models...\n");
-  const std::vector<CellSpec> cells = expand(study);
   const std::set<std::string> done = finished_keys(out);
   std::vector<CellSpec> todo;
-  for (const auto& c : cells)
+  for (const auto& c : study.cells)
     if (!done.count(cell_key(c))) todo.push_back(c);
   if (todo.empty()) {
     std::printf("every cell of the study has a result in %s: nothing to submit\n", out.c_str());
@@ -449,14 +458,19 @@ int run_slurm_task(const fs::path& dir, int submission, int task) {
   return code;
 }
 
-int collect_study(const fs::path& dir, bool wait, double poll_s) {
+Collected collect_study(const fs::path& dir, bool wait, double poll_s) {
   if (!fs::exists(dir / "study.json"))
     throw Error("'" + dir.string() +
                 "' is not the folder of a study on Slurm (no study.json; bench --slurm writes "
                 "it next to the result file)");
-  while (collect_once(dir, false) && wait)
+  Collected c;
+  while ((c.active = collect_once(dir, false)) && wait)
     std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.1, poll_s)));
-  return 0;
+  const json state = read_json(dir / "study.json");
+  c.out = state.at("out").get<std::string>();
+  if (state.contains("report") && state["report"].is_string())
+    c.report = state["report"].get<std::string>();
+  return c;
 }
 
 }  // namespace infermark

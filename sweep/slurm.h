@@ -37,6 +37,16 @@ std::filesystem::path slurm_study_dir(const std::filesystem::path& out);
 // an error. Returns 0; prints the job id and the collect command.
 int submit_study(const Study& study, const SlurmOptions& slurm);
 
+// Cells planned by someone else (`paper --slurm`), submitted as submit_study submits a study's.
+struct SlurmSubmission {
+  std::vector<CellSpec> cells;
+  CellRunner runner;          // how each task runs its cells (its out is the task's file)
+  std::filesystem::path out;  // the study's result file
+  bool resume = false;
+  std::filesystem::path report;  // where collect's caller writes the report when all ended
+};
+int submit_cells(const SlurmSubmission& submission, const SlurmOptions& slurm);
+
 // One array task, run by Slurm on its node: runs its cells of submission `submission`, each
 // in its own process, into tasks/N-T.jsonl (a task started again continues where it stopped),
 // then marks the task done.
@@ -45,7 +55,12 @@ int run_slurm_task(const std::filesystem::path& dir, int submission, int task);
 // Merges the task files into the study's result file without duplicates, records the cells
 // of tasks that Slurm stopped (scancel, time limit, node failure, preemption) as rows with
 // status slurm_<state>, and prints progress; with `wait`, polls every poll_s seconds until no
-// task is pending or running. Returns 0.
-int collect_study(const std::filesystem::path& dir, bool wait, double poll_s);
+// task is pending or running.
+struct Collected {
+  bool active = false;           // a task is still pending or running
+  std::filesystem::path out;     // the study's result file
+  std::filesystem::path report;  // the report folder the study asked for (paper); empty: none
+};
+Collected collect_study(const std::filesystem::path& dir, bool wait, double poll_s);
 
 }  // namespace infermark

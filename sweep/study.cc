@@ -1,6 +1,6 @@
 // infermark bench's study (sweep/study.h): the checks of its options, the expansion of the
 // matrix into cells in run order, the entry point that runs them (run_study; the cell loop is
-// in run_cells.cc) and the estimate of how long a study takes.
+// in run_cells.cc).
 #include "sweep/study.h"
 
 #include <algorithm>
@@ -319,29 +319,6 @@ CellRunner runner_of(const Study& study) {
   r.rounds = study.rounds;
   r.resume = study.resume;
   return r;
-}
-
-double estimate_seconds(const Study& study) {
-  const Machine machine = read_machine();
-  const int threads = study.threads > 0 ? study.threads : machine.cores_used;
-  const double effective =
-      0.5 * machine.peak_fp32_flops * threads / std::max(1, machine.cores_used);
-  const RunLimits& l = study.limits;
-  double total = 0;
-  for (const auto& c : expand(study)) {
-    const double iteration = c.batch * c.model.total_flops_per_image() / effective;
-    double cell = 2.0;  // process start and load
-    if (c.scenario == scenario::kLoad)
-      cell = 2 * (2.0 + iteration);
-    else if (c.scenario == scenario::kServer)
-      cell += (c.peak_slo_p99_ms ? 10 : 1) *
-              std::max(study.server_duration_s, study.server_min_queries * iteration);
-    else
-      cell += std::max(l.warmup_s, iteration) +
-              std::max(l.min_duration_s, l.min_iterations * iteration);
-    total += cell;
-  }
-  return total;
 }
 
 }  // namespace infermark

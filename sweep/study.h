@@ -107,8 +107,4 @@ std::set<std::string> finished_keys(const std::filesystem::path& file);
 // at that batch only, and the server's batcher forms batches of it at most.
 int64_t fixed_batch(const ModelRef& m);
 
-// A rough duration of a study in seconds, from the models' FLOPs, the machine's peak and the
-// limits (stated before long runs start; the real time depends on the frameworks).
-double estimate_seconds(const Study& study);
-
 }  // namespace infermark

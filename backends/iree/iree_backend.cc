@@ -318,6 +318,9 @@ class IreeBackend : public Backend {
     // compiled for its batch (full ResNet-50 here, docs/backends.md): the server's batcher
     // gets a module for one image, and its batches run image by image.
     b.capabilities.dynamic_batch = false;
+    // Full ResNet-50 at batch 1 compiled in about 10 s with the defaults (docs/backends.md).
+    b.capabilities.compile_s = 5;
+    b.capabilities.compile_s_per_gflop = 2.5;
     b.settings = {
         enum_setting("opt_level", "O3", {"O0", "O1", "O2", "O3"},
                      "iree-compile --iree-opt-level for the whole flow; default O3: the most "

@@ -230,6 +230,10 @@ class TensorFlowBackend : public Backend {
     // onnx2tf converts a free batch as well, into one SavedModel for every batch; given a fixed
     // batch of an NHWC image input it fetches sample images from the network to check itself.
     b.capabilities.fixed_batch_helps = false;
+    // onnx2tf's conversion and the first session: cold loads of 6.8 s (ResNet-50), 8.1 s
+    // (EfficientNet-B0), 15.1 s (VGG-19) on 2 cores (docs/backends.md).
+    b.capabilities.compile_s = 6;
+    b.capabilities.compile_s_per_gflop = 0.5;
     b.capabilities.no_kernel_profile =
         "TensorFlow's per-op step stats come back from TF_SessionRun as a serialized "
         "RunMetadata protobuf, which the plugin, linked to the C API alone, does not decode";

@@ -342,6 +342,10 @@ class TvmBackend : public Backend {
     };
     // The Relax build fixes the input shape: one compiled library per batch size.
     b.capabilities.dynamic_batch = false;
+    // Untuned ResNet-50 at 224 px compiled in 18 to 20 s quiet (docs/backends.md), most of it
+    // FoldConstant over the weights.
+    b.capabilities.compile_s = 10;
+    b.capabilities.compile_s_per_gflop = 5;
     b.capabilities.kernel_profiler = "TVM's Relax VM instrument, a timer around each call";
     b.capabilities.kernel_names_nodes = false;  // TVM's fused functions
     return b;

@@ -44,6 +44,22 @@ TEST(Text, Utf8TailCutsOnABoundary) {
             "abc");
 }
 
+TEST(Text, DurationsInUnitsOrSeconds) {
+  EXPECT_EQ(parse_duration("30m", "--budget"), 1800);
+  EXPECT_EQ(parse_duration("1h30m", "--budget"), 5400);
+  EXPECT_EQ(parse_duration("90s", "--budget"), 90);
+  EXPECT_EQ(parse_duration("2.5", "--budget"), 2.5);
+  for (const char* bad : {"", ".", "1..5m", "m", "30x", "0", "-5m", "1e400", "30m\xff"}) {
+    try {
+      parse_duration(bad, "--budget");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const Error& e) {
+      EXPECT_EQ(std::string(e.what()).rfind("--budget '", 0), 0u) << e.what();
+      EXPECT_EQ(valid_utf8(e.what()), e.what());
+    }
+  }
+}
+
 TEST(Text, SignalNames) {
   EXPECT_EQ(signal_name(SIGSEGV), "SIGSEGV");
   EXPECT_EQ(signal_name(SIGFPE), "SIGFPE");

@@ -119,4 +119,35 @@ TEST(Slurm, AStudyRunsAsAnArrayIsCollectedAndResumesWhatScancelStopped) {
   fs::remove_all(dir);
 }
 
+// The paper's study on Slurm (two of its parts, the fake framework's small models): one array
+// job, and collect --wait merges the tasks and writes the report that paper would have.
+TEST(Slurm, ThePaperRunsAsAnArrayAndCollectWritesItsReport) {
+  ASSERT_NE(std::getenv("SLURM_CONF"), nullptr) << "the slurm_cluster fixture sets SLURM_CONF";
+  const fs::path dir =
+      fs::temp_directory_path() / ("infermark_slurm_paper_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const Cmd submit = infermark(
+      "paper --quick --backends fake --input-size 64 --width 0.25 --parts loading,ensemble "
+      "--out " +
+      dir.string() + " --slurm --cells-per-task 3");
+  ASSERT_EQ(submit.code, 0) << submit.output;
+  // Four load cells and the ensemble at batches 1 and 4, two tasks of three.
+  ASSERT_NE(submit.output.find("submitted 6 cells as job "), std::string::npos) << submit.output;
+  EXPECT_FALSE(fs::exists(dir / "report")) << "the report waits for the results";
+
+  const Cmd collected =
+      infermark("collect " + (dir / "results.slurm").string() + " --wait --poll 0.5");
+  ASSERT_EQ(collected.code, 0) << collected.output;
+  EXPECT_NE(collected.output.find("2 tasks: 2 done"), std::string::npos) << collected.output;
+  std::map<std::string, int> scenarios;
+  for (const auto& l : result_lines(dir / "results.jsonl")) {
+    EXPECT_EQ(l["status"], "ok") << l.dump();
+    ++scenarios[l["scenario"].get<std::string>()];
+  }
+  EXPECT_EQ(scenarios, (std::map<std::string, int>{{"load", 4}, {"ensemble", 2}}));
+  EXPECT_NE(collected.output.find("report: "), std::string::npos) << collected.output;
+  EXPECT_TRUE(fs::exists(dir / "report" / "index.html"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
