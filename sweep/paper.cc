@@ -72,10 +72,13 @@ PaperPart* part(std::vector<PaperPart>& parts, const std::string& name) {
   return nullptr;
 }
 
-void erase_part(std::vector<PaperPart>& parts, const std::string& name) {
-  parts.erase(std::remove_if(parts.begin(), parts.end(),
-                             [&](const PaperPart& p) { return p.name == name; }),
-              parts.end());
+// The parts without one model (or framework), those left with none dropped.
+std::vector<PaperPart> without(std::vector<PaperPart> parts, bool model, const std::string& name) {
+  for (auto& p : parts) std::erase(model ? p.study.models : p.study.backends, name);
+  std::erase_if(parts, [&](const PaperPart& p) {
+    return (model ? p.study.models : p.study.backends).empty();
+  });
+  return parts;
 }
 
 // A step that leaves something out; returns what, or "" where it has nothing left to drop.
@@ -112,8 +115,7 @@ Step drop_batch(const std::string& name, std::function<bool(int64_t)> keep) {
 
 Step drop_part(const std::string& name) {
   return [name](std::vector<PaperPart>& parts) -> std::string {
-    if (!part(parts, name)) return "";
-    erase_part(parts, name);
+    if (!std::erase_if(parts, [&](const PaperPart& p) { return p.name == name; })) return "";
     return "the " + name + " part";
   };
 }
@@ -174,29 +176,13 @@ PaperPlan fit_to_budget(std::vector<PaperPart> parts, double budget_s,
       std::string costliest;
       double lowest = INFINITY;
       for (const auto& n : names) {
-        std::vector<PaperPart> without = parts;
-        for (auto& p : without) {
-          auto& list = models ? p.study.models : p.study.backends;
-          list.erase(std::remove(list.begin(), list.end(), n), list.end());
-        }
-        without.erase(std::remove_if(without.begin(), without.end(),
-                                     [&](const PaperPart& p) {
-                                       return (models ? p.study.models : p.study.backends).empty();
-                                     }),
-                      without.end());
-        const double s = estimate(without);
+        const double s = estimate(without(parts, models, n));
         if (s < lowest) {
           lowest = s;
           costliest = n;
         }
       }
-      for (auto& p : parts) {
-        auto& list = models ? p.study.models : p.study.backends;
-        list.erase(std::remove(list.begin(), list.end(), costliest), list.end());
-      }
-      std::erase_if(parts, [&](const PaperPart& p) {
-        return (models ? p.study.models : p.study.backends).empty();
-      });
+      parts = without(std::move(parts), models, costliest);
       plan.left_out.push_back((models ? "model " : "framework ") + costliest);
     }
   }
@@ -236,10 +222,14 @@ Planned plan_paper(const PaperOptions& o, BackendRegistry& registry) {
   std::vector<PaperPart> full = paper_parts(o);
   if (full.empty()) throw Error("--parts names no part of the paper's study");
   std::fprintf(stderr, "preparing models...\n");
-  std::map<std::string, std::vector<CellSpec>> cells;  // part -> its full expansion
+  // part -> its full expansion without the cells that have results (the plan's estimates
+  // filter these, many times over, so the keys are compared once here)
+  const std::set<std::string> done = finished_keys(full.front().study.out);
+  std::map<std::string, std::vector<CellSpec>> cells;
   for (const auto& p : full) {
     p.study.validate();
-    cells[p.name] = expand(p.study);
+    for (auto& c : expand(p.study))
+      if (!done.count(cell_key(c))) cells[p.name].push_back(std::move(c));
   }
   std::map<std::string, CompileCost> compile;
   for (const auto& b : o.backends) {
@@ -248,12 +238,11 @@ Planned plan_paper(const PaperOptions& o, BackendRegistry& registry) {
       compile[b] = {c.compile_s, c.compile_s_per_gflop};
   }
   const CellEstimator estimator(read_machine(), compile);
-  const std::set<std::string> done = finished_keys(full.front().study.out);
   auto todo = [&](const std::vector<PaperPart>& parts) {
     std::vector<CellSpec> out;
     for (const auto& p : parts)
       for (const auto& c : cells[p.name])
-        if (keeps(p.study, c) && !done.count(cell_key(c))) out.push_back(c);
+        if (keeps(p.study, c)) out.push_back(c);
     return out;
   };
   const PartsEstimate estimate = [&](const std::vector<PaperPart>& parts) {
