@@ -27,7 +27,7 @@ build: configure
 
 # The main job, its report in reports/quick/report/index.html:
 # - the paper's quick study on the frameworks that load in seconds, its comparisons in
-#   3 rounds (about fifteen minutes on 2 cores);
+#   3 rounds, the server's peak too (it prints its estimate before it starts);
 # - ResNet50 cold and warm load time on every framework, then offline at batches 1 and 8 in
 #   3 rounds (each round in a new order; the report pairs frameworks round by round),
 #   including those that compile ahead of time (TVM, IREE, TensorFlow's conversion), whose

@@ -17,8 +17,8 @@ void add_paper_command(CLI::App& app) {
   auto only = std::make_shared<std::vector<std::string>>();
   auto budget = std::make_shared<std::string>();
   cmd->add_flag("--quick", o->quick,
-                "Short durations, fewer batch sizes, 3 rounds (about fifteen minutes on 2 cores "
-                "with the frameworks that load in seconds)");
+                "Short durations, fewer batch sizes, 3 rounds (the plan prints its estimate "
+                "before it starts)");
   cmd->add_option("--out", *out, "Folder for results.jsonl and the report (default ./paper)");
   cmd->add_option("--backends", *only,
                   "Frameworks to study, comma-separated (default: every available one)")
